@@ -1,0 +1,27 @@
+# Two commands for a new machine:  `make demo` (pretrain + evaluate on Fashion-MNIST)  and  `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+RUN ?= runs/demo
+ARGS ?=
+
+.PHONY: setup data demo test bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+data:
+	@bash scripts/ensure-data.sh
+
+demo: setup data
+	$(VENV)/bin/mimae pretrain --method mae --output-dir $(RUN) $(ARGS)
+
+test: setup data
+	$(PY) -m pytest -n 2 -q
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,106 @@
+"""The ``mimae`` command: argument parsing only; the work is done by the modules it calls."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from mimae.config import ConfigError, describe_options, load_config, parse_overrides
+
+PRETRAIN_EPILOG = """\
+Configuration keys (set any of them as section.key=value after the options, or in a YAML file given by --config;
+the order of precedence is defaults < --config < --quick < key=value):
+{options}
+
+Examples:
+  mimae pretrain --method mae --output-dir runs/mae
+  mimae pretrain --method mae --quick --output-dir runs/try
+  mimae pretrain --method mae --output-dir runs/mae --epochs 40 model.size=tiny optim.base_lr=1e-3
+  torchrun --nproc_per_node 2 -m mimae.cli pretrain --method mae --output-dir runs/ddp
+"""
+
+
+def _methods() -> tuple[str, ...]:
+    from mimae.objectives import REGISTRY
+    return tuple(sorted(REGISTRY))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mimae", description="Information-theoretic masked image modeling.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    pre = sub.add_parser("pretrain", help="pretrain a ViT encoder with a masked-image-modeling objective",
+                         formatter_class=argparse.RawDescriptionHelpFormatter,
+                         epilog=PRETRAIN_EPILOG.format(options=describe_options()))
+    pre.add_argument("--method", default=None, help=f"objective (default mae); one of {', '.join(_methods())}")
+    pre.add_argument("--output-dir", default=None,
+                     help="run folder for config, metrics.jsonl, checkpoint.pt and results.json "
+                          "(default runs/<method>-<time>)")
+    pre.add_argument("--epochs", type=int, default=None, help="pretraining epochs (same as train.epochs=N)")
+    pre.add_argument("--eval-every", type=int, default=None,
+                     help="epochs between kNN evaluations during training (same as train.eval_every=N)")
+    pre.add_argument("--quick", action="store_true",
+                     help="a minutes-long run: a slice of the data, a small model, 3 epochs")
+    pre.add_argument("--config", default=None, help="YAML file with config sections (see the keys below)")
+    pre.add_argument("--data-dir", default=None, help="dataset folder (same as data.data_dir=PATH)")
+    pre.add_argument("--resume", action="store_true",
+                     help="continue the run in --output-dir from its checkpoint.pt, exactly where it stopped")
+    pre.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs to the run folder")
+    pre.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides")
+
+    ev = sub.add_parser("eval", help="evaluate a pretrained encoder")
+    protocols = ev.add_subparsers(dest="protocol", required=True)
+    knn = protocols.add_parser("knn", help="weighted kNN (cosine, k=20, T=0.07) on the frozen [CLS] feature")
+    knn.add_argument("--checkpoint", required=True, help="run folder or checkpoint file")
+    knn.add_argument("--output", default=None, help="JSON result file (default: eval_knn.json beside the checkpoint)")
+    knn.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    knn.add_argument("--full", action="store_true",
+                     help="whole training split as the bank and whole test split as queries (default: the run's "
+                          "eval.knn_bank_limit / eval.knn_query_limit)")
+    return parser
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from mimae.engine import pretrain
+    overrides = parse_overrides(args.overrides)
+    for key, value in (("method", args.method), ("train.epochs", args.epochs),
+                       ("train.eval_every", args.eval_every), ("data.data_dir", args.data_dir)):
+        if value is not None:
+            overrides[key] = value
+    cfg = load_config(args.config, overrides, quick=args.quick, methods=_methods())
+    run_dir = Path(args.output_dir or f"runs/{cfg.method}-{time.strftime('%Y%m%d-%H%M%S')}")
+    start = time.perf_counter()
+    results = pretrain(cfg, run_dir, resume=args.resume, tensorboard=args.tensorboard)
+    from mimae import distributed
+    if distributed.setup(cfg.train.device).is_main:
+        print(f"run folder: {run_dir.resolve()}")
+        for key in sorted(k for k in results if k.startswith("knn_")):
+            print(f"{key}: {results[key]:.2f}%")
+        print(f"wall time: {time.perf_counter() - start:.0f} s")
+    distributed.cleanup()
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    if args.protocol == "knn":
+        from mimae.eval.api import knn_checkpoint
+        result = knn_checkpoint(args.checkpoint, args.output, args.device, args.full)
+        print(f"accuracy: {result['accuracy']:.2f}")
+        print(f"result: {result['output']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"pretrain": cmd_pretrain, "eval": cmd_eval}[args.command](args)
+    except (ConfigError, FileNotFoundError) as exc:
+        print(f"mimae: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,326 @@
+"""Typed configuration: every default of the project lives in this file.
+
+A run is described by one :class:`Config`. It is built from the defaults below, then a YAML file
+(``--config FILE``), then ``--quick`` presets, then ``section.key=value`` overrides from the command line, and it is
+validated once, before anything runs: a bad value fails with a message naming the key and what is allowed.
+
+Each field's ``help`` text is what ``mimae pretrain --help`` prints, so the options document themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or out of range; the message names the key."""
+
+
+def param(default: Any, help: str, *, choices: tuple | None = None, low: float | None = None,
+          high: float | None = None, default_factory: Any = None) -> Any:
+    """A dataclass field with its documentation and the range of allowed values (checked by :func:`validate`)."""
+    meta = {"help": help, "choices": choices, "low": low, "high": high}
+    if default_factory is not None:
+        return field(default_factory=default_factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+# name -> (embed_dim, depth, num_heads, decoder_dim, decoder_depth, decoder_heads)
+MODEL_SIZES: dict[str, tuple[int, int, int, int, int, int]] = {
+    "mini": (128, 6, 4, 64, 2, 2),
+    "tiny": (192, 12, 3, 128, 2, 4),
+    "small": (384, 12, 6, 256, 4, 8),
+    "base": (768, 12, 12, 512, 8, 16),
+    "large": (1024, 24, 16, 512, 8, 16),
+}
+
+DATASETS = ("fashion-mnist", "cifar10", "cifar100", "stl10", "imagefolder")
+
+
+@dataclass
+class DataConfig:
+    dataset: str = param("fashion-mnist", "dataset name", choices=DATASETS)
+    data_dir: str | None = param(None, "folder holding the dataset (default: $MIMAE_DATA, then the system copy, "
+                                       "then torchvision's download)")
+    image_size: int = param(32, "side of the square input images, pixels (smaller images are padded)", low=8)
+    train_limit: int | None = param(None, "use only the first N training images (None: all)", low=1)
+    test_limit: int | None = param(None, "use only the first N test images in evaluations (None: all)", low=1)
+    crop_scale_min: float = param(0.2, "smallest area fraction of RandomResizedCrop in pretraining", low=0.01, high=1.0)
+    num_workers: int = param(0, "DataLoader worker processes (0: load in the training process)", low=0)
+
+
+@dataclass
+class ModelConfig:
+    size: str = param("mini", "named ViT size; the explicit dims below override it",
+                      choices=tuple(MODEL_SIZES))
+    patch_size: int = param(4, "ViT patch side, pixels", low=1)
+    embed_dim: int | None = param(None, "encoder width (None: from size)", low=8)
+    depth: int | None = param(None, "encoder blocks (None: from size)", low=1)
+    num_heads: int | None = param(None, "encoder attention heads (None: from size)", low=1)
+    decoder_dim: int | None = param(None, "decoder width (None: from size)", low=8)
+    decoder_depth: int | None = param(None, "decoder blocks (None: from size)", low=0)
+    decoder_heads: int | None = param(None, "decoder attention heads (None: from size)", low=1)
+    mlp_ratio: float = param(4.0, "MLP hidden width / embed width", low=0.5)
+    drop_path: float = param(0.0, "stochastic depth rate of the encoder", low=0.0, high=1.0)
+
+    def dims(self) -> dict[str, int]:
+        """The resolved sizes: the named size with every explicit dim applied."""
+        names = ("embed_dim", "depth", "num_heads", "decoder_dim", "decoder_depth", "decoder_heads")
+        resolved = dict(zip(names, MODEL_SIZES[self.size]))
+        resolved.update({n: getattr(self, n) for n in names if getattr(self, n) is not None})
+        return resolved
+
+
+@dataclass
+class MaskConfig:
+    ratio: float = param(0.75, "fraction of masking units hidden from the encoder", low=0.0, high=0.99)
+    unit: int | None = param(None, "masking unit side in pixels, a multiple of the patch size (None: the patch)",
+                             low=1)
+
+
+@dataclass
+class OptimConfig:
+    batch_size: int = param(256, "images per process per micro-batch", low=1)
+    accum_steps: int = param(1, "micro-batches accumulated per optimizer step", low=1)
+    base_lr: float = param(1e-3, "learning rate per 256 images; lr = base_lr * effective_batch / 256", low=0.0)
+    min_lr: float = param(0.0, "learning rate at the end of the cosine schedule", low=0.0)
+    weight_decay: float = param(0.05, "AdamW weight decay (none on biases, norms and tokens)", low=0.0)
+    beta1: float = param(0.9, "AdamW beta1", low=0.0, high=1.0)
+    beta2: float = param(0.95, "AdamW beta2", low=0.0, high=1.0)
+    warmup_epochs: float = param(0.2, "linear warmup length, epochs (applied per iteration)", low=0.0)
+    clip_grad: float | None = param(None, "clip the gradient norm to this value (None: no clipping)", low=0.0)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = param(2, "pretraining epochs", low=1)
+    seed: int = param(0, "seed of weights, data order, augmentation and masks", low=0)
+    precision: str = param("auto", "autocast precision; auto: bf16 on GPUs that support it (else fp16 with a "
+                                   "gradient scaler), and on CPUs with native bf16 (AVX512-BF16/AMX), else fp32",
+                           choices=("auto", "bf16", "fp16", "fp32"))
+    device: str = param("auto", "auto, cpu, cuda or cuda:N")
+    threads: int | None = param(None, "torch CPU threads (None: torch's default)", low=1)
+    compile: bool = param(False, "torch.compile the model (costs start-up time; no gain on CPU)")
+    log_every: int = param(20, "optimizer steps between metric lines", low=1)
+    eval_every: int = param(0, "epochs between kNN evaluations (0: only at start and end)", low=0)
+    save_every: int = param(1, "epochs between checkpoints", low=1)
+    knn_at_init: bool = param(True, "also evaluate the encoder at initialization")
+
+
+@dataclass
+class EvalConfig:
+    knn_k: int = param(20, "neighbours of the kNN classifier", low=1)
+    knn_temperature: float = param(0.07, "temperature of the kNN vote weights", low=1e-4)
+    batch_size: int = param(512, "images per forward pass when extracting features", low=1)
+    knn_bank_limit: int | None = param(10000, "training images used as the kNN bank (None: all); full-resolution "
+                                              "encoding is ~4x dearer than masked training, so the in-training "
+                                              "check uses a slice", low=1)
+    knn_query_limit: int | None = param(5000, "test images classified by kNN (None: all)", low=1)
+
+
+@dataclass
+class MAEConfig:
+    norm_pix: bool = param(True, "regress per-patch normalized pixels (MAE's norm-pix target)")
+
+
+@dataclass
+class Config:
+    method: str = param("mae", "pretraining objective")
+    data: DataConfig = param(None, "data", default_factory=DataConfig)
+    model: ModelConfig = param(None, "model", default_factory=ModelConfig)
+    mask: MaskConfig = param(None, "masking", default_factory=MaskConfig)
+    optim: OptimConfig = param(None, "optimizer", default_factory=OptimConfig)
+    train: TrainConfig = param(None, "training loop", default_factory=TrainConfig)
+    eval: EvalConfig = param(None, "evaluation", default_factory=EvalConfig)
+    mae: MAEConfig = param(None, "MAE objective", default_factory=MAEConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# `--quick`: a minutes-long run on a slice of the data with a small model, for trying things out.
+QUICK_OVERRIDES: dict[str, Any] = {
+    "data.train_limit": 6000,
+    "data.test_limit": 2000,
+    "model.embed_dim": 96,
+    "model.depth": 4,
+    "model.num_heads": 3,
+    "model.decoder_dim": 64,
+    "model.decoder_depth": 1,
+    "model.decoder_heads": 2,
+    "optim.batch_size": 128,
+    "optim.base_lr": 5e-4,
+    "train.epochs": 3,
+    "train.log_every": 10,
+}
+
+
+def _section_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _parse_value(text: str) -> Any:
+    """Turn a command-line value into a Python value the way YAML would (``1e-3``, ``true``, ``null``...)."""
+    return yaml.safe_load(text) if text else None
+
+
+def _coerce(key: str, value: Any, annotation: Any) -> Any:
+    """Coerce ``value`` to ``annotation`` (int, float, bool, str, or X | None), or fail naming ``key``."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None
+        annotation = args[0]
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if annotation in (int, float) and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return int(value)
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        return str(value)
+    raise ConfigError(f"{key}: unsupported type {annotation}")
+
+
+def set_value(cfg: Config, key: str, value: Any) -> None:
+    """Set ``section.key`` (or a top-level key such as ``method``) with type coercion."""
+    parts = key.split(".")
+    target: Any = cfg
+    for part in parts[:-1]:
+        if not dataclasses.is_dataclass(target) or part not in {f.name for f in dataclasses.fields(target)}:
+            raise ConfigError(f"unknown config section {part!r} in {key!r}; sections: {section_names()}")
+        target = getattr(target, part)
+    name = parts[-1]
+    hints = _section_types(type(target))
+    if name not in hints or dataclasses.is_dataclass(getattr(target, name)):
+        known = ", ".join(f.name for f in dataclasses.fields(target))
+        raise ConfigError(f"unknown config key {key!r}; known keys here: {known}")
+    setattr(target, name, _coerce(key, value, hints[name]))
+
+
+def section_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(Config) if f.name != "method"]
+
+
+def apply_mapping(cfg: Config, mapping: dict, prefix: str = "") -> None:
+    """Apply a nested mapping (as read from YAML) onto ``cfg``."""
+    for key, value in mapping.items():
+        full = f"{prefix}{key}"
+        if isinstance(value, dict):
+            apply_mapping(cfg, value, prefix=f"{full}.")
+        else:
+            set_value(cfg, full, value)
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["optim.base_lr=1e-3", "model.size=tiny"]`` -> ``{"optim.base_lr": 0.001, "model.size": "tiny"}``."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form section.key=value")
+        key, text = item.split("=", 1)
+        out[key.strip()] = _parse_value(text.strip())
+    return out
+
+
+def iter_fields(obj: Any, prefix: str = ""):
+    """Yield ``(dotted_key, value, field)`` for every leaf option of a config object."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from iter_fields(value, f"{prefix}{f.name}.")
+        else:
+            yield f"{prefix}{f.name}", value, f
+
+
+def validate(cfg: Config, methods: tuple[str, ...] | None = None) -> Config:
+    """Check every value against its declared range and the cross-field rules; raise :class:`ConfigError`."""
+    for key, value, f in iter_fields(cfg):
+        meta = f.metadata
+        if value is None:
+            continue
+        if meta.get("choices") and value not in meta["choices"]:
+            raise ConfigError(f"{key}={value!r} is not one of {list(meta['choices'])}")
+        if meta.get("low") is not None and value < meta["low"]:
+            raise ConfigError(f"{key}={value!r} is below the allowed minimum {meta['low']}")
+        if meta.get("high") is not None and value > meta["high"]:
+            raise ConfigError(f"{key}={value!r} is above the allowed maximum {meta['high']}")
+    if methods is not None and cfg.method not in methods:
+        raise ConfigError(f"method={cfg.method!r} is not one of {sorted(methods)}")
+    dims = cfg.model.dims()
+    p = cfg.model.patch_size
+    if cfg.data.image_size % p:
+        raise ConfigError(f"data.image_size={cfg.data.image_size} is not a multiple of model.patch_size={p}")
+    for width, heads in (("embed_dim", "num_heads"), ("decoder_dim", "decoder_heads")):
+        if dims[width] % dims[heads]:
+            raise ConfigError(f"model.{width}={dims[width]} is not divisible by model.{heads}={dims[heads]}")
+    unit = cfg.mask.unit or p
+    if unit % p or (cfg.data.image_size // p) % (unit // p):
+        raise ConfigError(f"mask.unit={unit} must be a multiple of model.patch_size={p} that tiles the "
+                          f"{cfg.data.image_size}px image")
+    grid_units = (cfg.data.image_size // unit) ** 2
+    if int(grid_units * (1 - cfg.mask.ratio)) < 1:
+        raise ConfigError(f"mask.ratio={cfg.mask.ratio} leaves no visible unit out of {grid_units}")
+    return cfg
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None, quick: bool = False,
+                methods: tuple[str, ...] | None = None) -> Config:
+    """Defaults, then the YAML file, then the quick preset, then the overrides; validated."""
+    cfg = Config()
+    if path is not None:
+        with open(path) as fh:
+            mapping = yaml.safe_load(fh) or {}
+        if not isinstance(mapping, dict):
+            raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+        apply_mapping(cfg, mapping)
+    if quick:
+        for key, value in QUICK_OVERRIDES.items():
+            set_value(cfg, key, value)
+    for key, value in (overrides or {}).items():
+        set_value(cfg, key, value)
+    return validate(cfg, methods)
+
+
+def config_from_dict(mapping: dict, methods: tuple[str, ...] | None = None) -> Config:
+    """Rebuild a config saved with :meth:`Config.to_dict` (for instance from a checkpoint)."""
+    cfg = Config()
+    apply_mapping(cfg, mapping)
+    return validate(cfg, methods)
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    with open(path, "w") as fh:
+        yaml.safe_dump(cfg.to_dict(), fh, sort_keys=False)
+
+
+def describe_options() -> str:
+    """One line per option: key, default and help (used by the command-line ``--help``)."""
+    lines = []
+    for key, value, f in iter_fields(Config()):
+        meta = f.metadata
+        allowed = ""
+        if meta.get("choices"):
+            allowed = f" {{{', '.join(map(str, meta['choices']))}}}"
+        lines.append(f"  {key}={value!r}{allowed}  {meta.get('help', '')}")
+    return "\n".join(lines)

@@ -1,0 +1,171 @@
+"""Where the images come from: Fashion-MNIST (the embedded default) and torchvision's datasets.
+
+Every loader returns ``(train, test, info)``: two datasets of ``(uint8 tensor (C, H, W), int label)`` pairs and a
+:class:`DataInfo` with the channel count, class count and normalization statistics.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mimae"
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class DataNotFoundError(FileNotFoundError):
+    """The dataset is not where it was looked for; the message lists the places and how to get it."""
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    name: str
+    channels: int
+    num_classes: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+class TensorImages(Dataset):
+    """An in-memory labelled image set. images (N, C, H, W) uint8, labels (N,) int64."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.images[i], int(self.labels[i])
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (MNIST's format), gzipped or not."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        data = fh.read()
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+FASHION_FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
+                 "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
+
+
+def _find_idx_files(folder: Path) -> dict[str, Path] | None:
+    """The four IDX files in ``folder`` or in torchvision's ``folder/FashionMNIST/raw`` layout, or None."""
+    for base in (folder, folder / "FashionMNIST" / "raw", folder / "fashion-mnist"):
+        found = {}
+        for key, stem in FASHION_FILES.items():
+            for candidate in (base / stem, base / f"{stem}.gz"):
+                if candidate.is_file():
+                    found[key] = candidate
+                    break
+        if len(found) == len(FASHION_FILES):
+            return found
+    return None
+
+
+def fashion_mnist_candidates(data_dir: str | None) -> list[Path]:
+    """Folders searched, in order: ``data_dir``, ``$MIMAE_DATA``, the Debian package's folder, the cache."""
+    places = [data_dir, os.environ.get("MIMAE_DATA"), SYSTEM_FASHION_MNIST, CACHE_DIR]
+    return [Path(p) for p in places if p]
+
+
+def load_fashion_mnist(data_dir: str | None = None):
+    """Fashion-MNIST from the first folder that has it, else torchvision's download into the cache."""
+    candidates = fashion_mnist_candidates(data_dir)
+    files = next((f for f in map(_find_idx_files, candidates) if f), None)
+    if files is None:
+        try:
+            from torchvision.datasets import FashionMNIST
+            FashionMNIST(str(CACHE_DIR), train=True, download=True)
+            FashionMNIST(str(CACHE_DIR), train=False, download=True)
+            files = _find_idx_files(CACHE_DIR)
+        except Exception as exc:  # no network, or a broken mirror
+            looked = "\n  ".join(str(p) for p in candidates)
+            raise DataNotFoundError(
+                f"Fashion-MNIST was not found. Looked in:\n  {looked}\nand the download failed ({exc}).\n"
+                "Get it with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or put the four IDX files "
+                "(train-images-idx3-ubyte.gz, ...) in a folder and pass --data-dir or set MIMAE_DATA.") from None
+    arrays = {k: torch.from_numpy(read_idx(p).copy()) for k, p in files.items()}
+    train = TensorImages(arrays["train_images"].unsqueeze(1), arrays["train_labels"].long())
+    test = TensorImages(arrays["test_images"].unsqueeze(1), arrays["test_labels"].long())
+    return train, test, DataInfo("fashion-mnist", 1, 10, (0.2860,), (0.3530,))
+
+
+class PILAsTensor(Dataset):
+    """A torchvision dataset of PIL images seen as (uint8 RGB tensor (3, H, W), label) pairs.
+
+    Images that cannot be read or converted are replaced by the next readable one and counted, with a warning, so a
+    bad file never stops an epoch and is never skipped silently.
+    """
+
+    def __init__(self, base: Dataset):
+        self.base = base
+        self.bad: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        from torchvision.transforms.v2.functional import pil_to_tensor
+        for offset in range(len(self.base)):
+            j = (i + offset) % len(self.base)
+            try:
+                image, label = self.base[j]
+                return pil_to_tensor(image.convert("RGB")), int(label)
+            except (OSError, ValueError, SyntaxError) as exc:
+                if j not in self.bad:
+                    self.bad.add(j)
+                    warnings.warn(f"skipping unreadable image #{j} ({exc}); {len(self.bad)} skipped so far",
+                                  stacklevel=2)
+        raise RuntimeError("no readable image in the dataset")
+
+
+def _torchvision_root(data_dir: str | None) -> Path:
+    return Path(data_dir or os.environ.get("MIMAE_DATA") or CACHE_DIR)
+
+
+def load_torchvision(name: str, data_dir: str | None = None):
+    """CIFAR-10/100, STL-10 or an ImageFolder tree (``data_dir/train`` and ``data_dir/val`` or ``test``)."""
+    import torchvision.datasets as tvd
+    root = _torchvision_root(data_dir)
+    if name == "imagefolder":
+        if data_dir is None:
+            raise DataNotFoundError("dataset=imagefolder needs data.data_dir pointing at a folder with train/ and "
+                                    "val/ (or test/) subfolders of class folders")
+        test_dir = next((root / s for s in ("val", "test") if (root / s).is_dir()), None)
+        if not (root / "train").is_dir() or test_dir is None:
+            raise DataNotFoundError(f"{root} must contain train/ and val/ (or test/) class folders")
+        train, test = tvd.ImageFolder(str(root / "train")), tvd.ImageFolder(str(test_dir))
+        classes = len(train.classes)
+    else:
+        makers = {"cifar10": (tvd.CIFAR10, 10), "cifar100": (tvd.CIFAR100, 100), "stl10": (tvd.STL10, 10)}
+        cls, classes = makers[name]
+        split = (lambda train: {"split": "train" if train else "test"}) if name == "stl10" else \
+            (lambda train: {"train": train})
+        try:
+            train, test = (cls(str(root), download=True, **split(t)) for t in (True, False))
+        except Exception as exc:
+            raise DataNotFoundError(f"{name} was not found under {root} and could not be downloaded ({exc}); "
+                                    f"pass data.data_dir or set MIMAE_DATA to a folder holding it") from None
+    return PILAsTensor(train), PILAsTensor(test), DataInfo(name, 3, classes, IMAGENET_MEAN, IMAGENET_STD)
+
+
+@functools.lru_cache(maxsize=4)
+def load_dataset(name: str, data_dir: str | None = None):
+    """``(train, test, info)`` for a dataset name of ``mimae.config.DATASETS``."""
+    if name == "fashion-mnist":
+        return load_fashion_mnist(data_dir)
+    return load_torchvision(name, data_dir)

@@ -1,0 +1,93 @@
+"""Process-group set-up and the few cross-process helpers the project needs.
+
+One code path: a plain ``python``/``mimae`` run is a world of one process; ``torchrun`` sets RANK, WORLD_SIZE and
+LOCAL_RANK and we join the group (NCCL on GPUs, gloo on CPUs).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    if name == "auto":
+        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    return torch.device(name)
+
+
+def setup(device: str = "auto") -> DistInfo:
+    """Join the process group if launched by torchrun (or already joined); otherwise a world of one."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = pick_device(device, local_rank)
+    if world > 1 and not dist.is_initialized():
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    if dist.is_initialized():
+        rank, world = dist.get_rank(), dist.get_world_size()
+    return DistInfo(rank, world, local_rank, dev)
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def barrier() -> None:
+    if is_distributed():
+        dist.barrier()
+
+
+def all_reduce_mean(value: torch.Tensor) -> torch.Tensor:
+    """Mean of a tensor over processes (no gradient); the tensor itself with one process."""
+    if not is_distributed():
+        return value
+    value = value.detach().clone()
+    dist.all_reduce(value)
+    return value / dist.get_world_size()
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    """all_gather whose backward hands each process the gradient of the global loss w.r.t. its own slice."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, x.contiguous())
+        ctx.rank, ctx.size = dist.get_rank(), x.shape[0]
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        # Every process computed the same global loss; DDP averages parameter gradients over the world, so the sum
+        # over processes of the gradient w.r.t. our slice is what this process must back-propagate.
+        grad = grad.contiguous()
+        dist.all_reduce(grad)
+        return grad[ctx.rank * ctx.size:(ctx.rank + 1) * ctx.size]
+
+
+def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``x`` (B, ...) from every process into (world*B, ...), differentiably; ``x`` alone if world = 1."""
+    return _GatherWithGrad.apply(x) if is_distributed() else x
+
+
+def cleanup() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,33 @@
+"""Shared fixtures: small configs and datasets so the suite runs in minutes on 2 CPU cores."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from mimae.config import load_config
+
+# One thread per test process: pytest-xdist runs one process per core.
+torch.set_num_threads(int(os.environ.get("MIMAE_TEST_THREADS", "1")))
+
+TINY = {
+    "model.embed_dim": 32, "model.depth": 2, "model.num_heads": 2,
+    "model.decoder_dim": 32, "model.decoder_depth": 1, "model.decoder_heads": 2,
+    "data.image_size": 16, "model.patch_size": 4,
+    "optim.batch_size": 16, "train.epochs": 2, "train.log_every": 1,
+    "train.precision": "fp32", "train.knn_at_init": False,
+}
+
+
+def tiny_config(**overrides):
+    """A 2-block ViT on 16x16 inputs; ``overrides`` use double underscores for dots (optim__batch_size=8)."""
+    values = dict(TINY)
+    values.update({k.replace("__", "."): v for k, v in overrides.items()})
+    return load_config(overrides=values)
+
+
+@pytest.fixture
+def tiny_cfg():
+    return tiny_config()

@@ -1,0 +1,68 @@
+import json
+
+import pytest
+import torch
+
+from mimae import checkpoint as ckpt
+from mimae.engine import Trainer, learning_rate, make_optimizer
+from tests.conftest import tiny_config
+
+
+def small(**kw):
+    base = dict(data__train_limit=64, data__test_limit=64, eval__knn_bank_limit=64, optim__batch_size=16,
+                train__epochs=2)
+    base.update(kw)
+    return tiny_config(**base)
+
+
+def weights(trainer):
+    return {k: v.clone() for k, v in trainer.objective.state_dict().items()}
+
+
+def test_learning_rate_schedule():
+    assert learning_rate(0, 100, 10, 1.0, 0.0) == 0.0
+    assert learning_rate(5, 100, 10, 1.0, 0.0) == 0.5
+    assert learning_rate(10, 100, 10, 1.0, 0.0) == 1.0
+    assert learning_rate(55, 100, 10, 1.0, 0.1) == pytest.approx(0.55)
+    assert learning_rate(100, 100, 10, 1.0, 0.1) == pytest.approx(0.1)
+
+
+def test_no_weight_decay_on_biases_norms_and_tokens(tiny_cfg):
+    from mimae.objectives import build_objective
+    model = build_objective(tiny_cfg, 1)
+    opt = make_optimizer(model, tiny_cfg.optim)
+    names = {id(p): n for n, p in model.named_parameters()}
+    for group in opt.param_groups:
+        for p in group["params"]:
+            name = names[id(p)]
+            no_decay = p.ndim <= 1 or name.split(".")[-1] in ("cls_token", "mask_token", "pos_embed")
+            assert group["weight_decay"] == (0.0 if no_decay else tiny_cfg.optim.weight_decay), name
+
+
+@pytest.mark.parametrize("stop", [3, 4])  # mid-epoch and at an epoch boundary (4 steps per epoch)
+def test_resume_equals_uninterrupted(tmp_path, stop):
+    cfg = small()
+    straight = Trainer(cfg, tmp_path / "a")
+    straight.run()
+    first = Trainer(cfg, tmp_path / "b")
+    first.run(until_step=stop)
+    assert first.step == stop and (tmp_path / "b" / "checkpoint.pt").is_file()
+    resumed = Trainer(cfg, tmp_path / "b", resume=True)
+    assert resumed.step == stop
+    resumed.run()
+    assert resumed.step == straight.step == 8
+    a, b = weights(straight), weights(resumed)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=1e-6, rtol=0, msg=key)
+
+
+def test_run_folder_contents_and_loss_decreases(tmp_path):
+    cfg = small(data__train_limit=256, train__epochs=3, optim__base_lr=2e-3)
+    Trainer(cfg, tmp_path).run()
+    assert {"config.yaml", "metrics.jsonl", "checkpoint.pt", "results.json"} <= {p.name for p in tmp_path.iterdir()}
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in lines if "loss" in r]
+    assert losses[-1] < losses[0]
+    state = ckpt.load(tmp_path)  # loads with weights_only=True
+    assert state["step"] == 48 and state["config"]["method"] == "mae"
+    assert json.loads((tmp_path / "results.json").read_text())["knn_final"] > 0
