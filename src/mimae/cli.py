@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="continue the run in --output-dir from its checkpoint.pt, exactly where it stopped")
     pre.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs to the run folder")
     pre.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides")
+    pre.set_defaults(func=cmd_pretrain)
 
     ev = sub.add_parser("eval", help="evaluate a pretrained encoder")
     protocols = ev.add_subparsers(dest="protocol", required=True)
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     knn.add_argument("--full", action="store_true",
                      help="whole training split as the bank and whole test split as queries (default: the run's "
                           "eval.knn_bank_limit / eval.knn_query_limit)")
+    knn.set_defaults(func=cmd_eval_knn)
     return parser
 
 
@@ -84,19 +86,18 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    if args.protocol == "knn":
-        from mimae.eval.api import knn_checkpoint
-        result = knn_checkpoint(args.checkpoint, args.output, args.device, args.full)
-        print(f"accuracy: {result['accuracy']:.2f}")
-        print(f"result: {result['output']}")
+def cmd_eval_knn(args: argparse.Namespace) -> int:
+    from mimae.eval.api import knn_checkpoint
+    result = knn_checkpoint(args.checkpoint, args.output, args.device, args.full)
+    print(f"accuracy: {result['accuracy']:.2f}")
+    print(f"result: {result['output']}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"pretrain": cmd_pretrain, "eval": cmd_eval}[args.command](args)
+        return args.func(args)
     except (ConfigError, FileNotFoundError) as exc:
         print(f"mimae: error: {exc}", file=sys.stderr)
         return 2
