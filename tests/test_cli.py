@@ -1,0 +1,37 @@
+import json
+
+import pytest
+
+from mimae.cli import main
+
+TINY_ARGS = ["model.embed_dim=32", "model.depth=2", "model.num_heads=2", "model.decoder_dim=32",
+             "model.decoder_depth=1", "model.decoder_heads=2", "data.image_size=16", "data.train_limit=2000",
+             "eval.knn_bank_limit=2000", "eval.knn_query_limit=500", "optim.batch_size=64",
+             "optim.base_lr=2e-3", "train.precision=fp32", "model.patch_size=4"]
+
+
+def test_pretrain_then_eval_knn_beats_chance(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["pretrain", "--method", "mae", "--output-dir", str(run), "--epochs", "3", *TINY_ARGS]) == 0
+    printed = capsys.readouterr().out
+    assert "run folder:" in printed and "knn_init:" in printed and "knn_final:" in printed
+    results = json.loads((run / "results.json").read_text())
+    # 10 classes: chance is 10%; even 3 epochs on 2,000 images give far better features
+    assert results["knn_final"] > 50.0 and results["knn_init"] > 20.0
+    assert main(["eval", "knn", "--checkpoint", str(run)]) == 0
+    printed = capsys.readouterr().out
+    line = next(x for x in printed.splitlines() if x.startswith("accuracy: "))
+    assert float(line.split()[1]) == pytest.approx(results["knn_final"], abs=0.006)
+    assert json.loads((run / "eval_knn.json").read_text())["protocol"] == "knn"
+
+
+def test_bad_value_fails_before_training_and_names_the_key(tmp_path, capsys):
+    assert main(["pretrain", "--output-dir", str(tmp_path / "x"), "mask.ratio=1.5"]) == 2
+    err = capsys.readouterr().err
+    assert "mask.ratio=1.5" in err and "maximum" in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
+    assert main(["eval", "knn", "--checkpoint", str(tmp_path / "nothing")]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
