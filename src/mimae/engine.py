@@ -24,6 +24,7 @@ from mimae.config import Config, OptimConfig, save_config
 from mimae.data import BatchAugment, train_test_sets
 from mimae.eval.api import autocast_dtype, knn_eval
 from mimae.objectives import Objective, build_objective
+from mimae.objectives.base import objective_class
 
 NO_WEIGHT_DECAY = ("cls_token", "mask_token", "pos_embed")
 
@@ -100,7 +101,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(cfg.train.seed)  # identical initial weights in every process
 
-        objective_cls = _objective_class(cfg.method)
+        objective_cls = objective_class(cfg.method)
         self.dataset, _, self.info = train_test_sets(cfg.data)
         self.augment = BatchAugment(objective_cls.augmentation, self.info, cfg.data.image_size,
                                     cfg.data.crop_scale_min, objective_cls.crops)
@@ -151,7 +152,10 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         if self.dist.is_main:
-            ckpt.atomic_save(self.state(), self.run_dir / ckpt.CHECKPOINT_NAME)
+            state = self.state()
+            ckpt.atomic_save(state, self.run_dir / ckpt.CHECKPOINT_NAME)
+            if self.cfg.train.keep_checkpoints and self.step % self.steps_per_epoch == 0:
+                ckpt.atomic_save(state, self.run_dir / f"checkpoint-epoch{self.step // self.steps_per_epoch}.pt")
         distributed.barrier()
 
     def load_checkpoint(self, path: Path) -> None:
@@ -216,6 +220,8 @@ class Trainer:
             save_config(cfg, self.run_dir / "config.yaml")
         if self.step == 0 and cfg.train.knn_at_init:
             self.evaluate("init")
+        if self.step == 0 and cfg.train.keep_checkpoints:
+            self.save_checkpoint()  # checkpoint-epoch0.pt: the initialization
         bar = tqdm(total=self.total_steps, initial=self.step, desc=f"pretrain {cfg.method}",
                    disable=not self.dist.is_main, dynamic_ncols=True)
         window: dict[str, float] = {}
@@ -271,13 +277,6 @@ class Trainer:
                 {"method": cfg.method, "steps": self.step, "effective_batch": self.effective_batch,
                  **self.results}, indent=2))
         return self.results
-
-
-def _objective_class(method: str) -> type[Objective]:
-    from mimae.objectives import REGISTRY
-    if method not in REGISTRY:
-        raise ValueError(f"unknown method {method!r}; available: {sorted(REGISTRY)}")
-    return REGISTRY[method]
 
 
 def pretrain(cfg: Config, run_dir: str | Path, resume: bool = False, tensorboard: bool = False) -> dict:

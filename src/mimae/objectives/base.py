@@ -67,7 +67,12 @@ class Objective(nn.Module):
         """Called once per optimizer step with the step's (last micro-batch) outputs; e.g. EMA updates, gates."""
 
 
+def objective_class(method: str) -> type[Objective]:
+    """The class registered as ``method``; a clear error listing the available names otherwise."""
+    if method not in REGISTRY:
+        raise ValueError(f"unknown method {method!r}; available: {sorted(REGISTRY)}")
+    return REGISTRY[method]
+
+
 def build_objective(cfg: Config, in_chans: int) -> Objective:
-    if cfg.method not in REGISTRY:
-        raise ValueError(f"unknown method {cfg.method!r}; available: {sorted(REGISTRY)}")
-    return REGISTRY[cfg.method](cfg, in_chans)
+    return objective_class(cfg.method)(cfg, in_chans)
