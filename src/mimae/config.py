@@ -101,6 +101,9 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     epochs: int = param(2, "pretraining epochs", low=1)
+    equal_samples: bool = param(False, "count epochs in (image, mask) samples: a method that masks each image N "
+                                       "times (MI-MAE) trains epochs / N passes over the data, as many samples as "
+                                       "an MAE run of the same epochs (paper 000's fair budget)")
     seed: int = param(0, "seed of weights, data order, augmentation and masks", low=0)
     precision: str = param("auto", "autocast precision; auto: bf16 on GPUs that support it (else fp16 with a "
                                    "gradient scaler), and on CPUs with native bf16 (AVX512-BF16/AMX), else fp32",
@@ -131,6 +134,39 @@ class MAEConfig:
 
 
 @dataclass
+class MIMAEConfig:
+    views: int = param(4, "N: masks per image, all encoded in one batched forward", low=2)
+    complete_masking: bool = param(False, "N = max(2, round(1 / (1 - mask.ratio))) so the views cover the image "
+                                          "(paper 000 Fig. 2), overriding views")
+    masking: str = param("orthogonal", "orthogonal: the N visible sets partition the image; independent: N "
+                                       "independent random masks (Tab. 3c)", choices=("orthogonal", "independent"))
+    lambda_rec: float = param(1.0, "lambda1: weight of L_rec (0 turns the reconstruction loss off)", low=0.0)
+    lambda_max: float = param(1.0, "lambda2: weight of L_max, the InfoNCE across views (0: off)", low=0.0)
+    lambda_min: float = param(10.0, "lambda3: weight of L_min, the CLUB upper bound (0: off)", low=0.0)
+    min_ramp_steps: int = param(0, "ramp lambda3 linearly from 0 over this many steps after the gate opens "
+                                   "(0: no ramp)", low=0)
+    train_approx: bool = param(True, "train q_theta with L_approx (false: q_theta stays at initialization, "
+                                     "Tab. 3a row d)")
+    tau: float = param(0.07, "InfoNCE temperature of L_max", low=1e-4)
+    latent: str = param("cls", "encoder output the MI terms act on: the [CLS] token or the mean of the visible "
+                               "tokens", choices=("cls", "mean"))
+    projector_dim: int = param(0, "width of an MLP projector between the latent and the MI terms (0: none, the "
+                                  "MI terms act on the latent itself, as the paper)", low=0)
+    projector_hidden: int = param(256, "hidden width of that projector", low=1)
+    normalize_latent: bool = param(False, "L2-normalize z before the MI terms (InfoNCE is cosine either way; this "
+                                          "puts CLUB and q_theta on the same unit sphere)")
+    club_negatives: str = param("views", "the sum over k in L_min: the image's own N views (paper Eq. 10) or all "
+                                         "B*N views of the batch (CLUB)", choices=("views", "batch"))
+    approx_input: str = param("embed", "X_j fed to q_theta: mean of the view's visible patch embeddings, or of its "
+                                       "normalized pixel patches (both detached)", choices=("embed", "pixels"))
+    approx_hidden: int = param(256, "hidden width of q_theta's two branches", low=1)
+    logvar_bound: float = param(5.0, "q_theta's log-variance is squashed into (-bound, bound)", low=0.1)
+    eps_l: float = param(0.5, "the gate: L_max and L_min start once the running L_rec falls below eps_l "
+                              "(latched; 0 never opens; a large value opens it at once)", low=0.0)
+    gate_momentum: float = param(0.9, "EMA momentum of the running L_rec the gate reads", low=0.0, high=0.999)
+
+
+@dataclass
 class Config:
     method: str = param("mae", "pretraining objective")
     data: DataConfig = param(None, "data", default_factory=DataConfig)
@@ -139,6 +175,7 @@ class Config:
     optim: OptimConfig = param(None, "optimizer", default_factory=OptimConfig)
     train: TrainConfig = param(None, "training loop", default_factory=TrainConfig)
     eval: EvalConfig = param(None, "evaluation", default_factory=EvalConfig)
+    mimae: MIMAEConfig = param(None, "MI-MAE objective (paper 000)", default_factory=MIMAEConfig)
     mae: MAEConfig = param(None, "MAE objective", default_factory=MAEConfig)
 
     def to_dict(self) -> dict:

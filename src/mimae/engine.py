@@ -120,10 +120,14 @@ class Trainer:
         if self.steps_per_epoch < 1:
             raise ValueError(f"{len(self.dataset)} training images make no full optimizer step of "
                              f"{o.batch_size} x {o.accum_steps} x {self.dist.world_size} processes")
-        self.total_steps = cfg.train.epochs * self.steps_per_epoch
+        # learning rate and, with train.equal_samples, the schedule count (image, mask) samples, so a method that
+        # masks each image N times trains on batch / N images with MAE's lr for epochs / N passes
+        views = self.objective.views_per_image
+        sample_epoch_steps = self.steps_per_epoch / views if cfg.train.equal_samples else self.steps_per_epoch
+        self.total_steps = max(1, round(cfg.train.epochs * sample_epoch_steps))
         self.effective_batch = o.batch_size * o.accum_steps * self.dist.world_size
-        self.peak_lr = o.base_lr * self.effective_batch / 256
-        self.warmup_steps = round(o.warmup_epochs * self.steps_per_epoch)
+        self.peak_lr = o.base_lr * self.effective_batch * views / 256
+        self.warmup_steps = round(o.warmup_epochs * sample_epoch_steps)
 
         # augmentation and masks draw from this generator; its state is checkpointed
         self.generator = torch.Generator(self.device).manual_seed(cfg.train.seed * 7919 + self.dist.rank)

@@ -56,6 +56,11 @@ class Objective(nn.Module):
         self.grid = self.encoder.grid
         self.unit = (cfg.mask.unit or cfg.model.patch_size) // cfg.model.patch_size
 
+    @property
+    def views_per_image(self) -> int:
+        """(image, mask) samples one image gives per step: the N of objectives that mask each image N times."""
+        return 1
+
     def draw_masks(self, batch: int, generator: torch.Generator | None = None, device=None) -> Masks:
         """One random mask per image at ``mask.ratio`` with ``mask.unit``; objectives with views override this."""
         return draw_masks("random", batch, self.grid, self.cfg.mask.ratio, 1, self.unit, generator, device)

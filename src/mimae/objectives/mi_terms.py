@@ -1,0 +1,159 @@
+"""The mutual-information losses of MI-MAE (paper 000, Eq. 7-10, Alg. 1), reusable on any masked-image objective.
+
+An objective that encodes N masked views of each image adds :class:`MutualInformationTerms` as a sub-module and
+calls it once per step::
+
+    z = mi.latent(tokens)                                 # (B*N, 1+K, D) encoder tokens -> (B*N, Dz)
+    x = visible_patch_summary(patch_tokens, masks.keep)   # (B, N, Dx), what q_theta conditions on (detached)
+    terms = mi(z.reshape(B, N, -1), x)                    # named terms; terms["loss"] is what to add to L_rec
+    ...
+    mi.update_gate(rec)                                   # in the objective's after_step
+
+Gradient routing (Alg. 1): ``terms["loss"]`` reaches the encoder (and the optional projector) through z by
+L_max and L_min, and the approximation network q_theta only through L_approx, which sees z detached. L_min reads
+q_theta's outputs detached, so q_theta never learns from L_min. Nothing here touches a decoder.
+
+The eps_l gate (Assumption 3) keeps L_max and L_min off (weight 0) until the running mean of the reconstruction loss
+falls below eps_l, then on for good. Its state lives in buffers, so checkpoints carry it and a resumed run keeps it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from mimae import distributed
+from mimae.estimators import club, gaussian_log_prob, gaussian_log_prob_matrix, info_nce, info_nce_bound, \
+    view_positives
+from mimae.models.heads import mlp_head
+
+
+class ApproximationNetwork(nn.Module):
+    """q_theta(z | x) = N(mu(x), diag(exp(logvar(x)))) (paper 000 section 5.4).
+
+    Two branches, each Linear-GELU-Linear then a last Linear; the mean branch ends in LeakyReLU, the variance branch
+    predicts a log-variance squashed into (-logvar_bound, logvar_bound) by a scaled tanh, which keeps the CLUB
+    gradient (proportional to 1 / variance) bounded. x (..., Dx) -> (mu, logvar), each (..., Dz).
+    """
+
+    def __init__(self, in_dim: int, z_dim: int, hidden_dim: int, logvar_bound: float = 5.0):
+        super().__init__()
+        self.logvar_bound = logvar_bound
+        self.mu = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, hidden_dim),
+                                nn.Linear(hidden_dim, z_dim), nn.LeakyReLU())
+        self.logvar = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, hidden_dim),
+                                    nn.Linear(hidden_dim, z_dim))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.mu(x), self.logvar_bound * torch.tanh(self.logvar(x) / self.logvar_bound)
+
+
+def visible_patch_summary(patch_tokens: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """X_j summarized as the mean of its visible patch vectors, detached.
+
+    patch_tokens (B, L, Dx) per-patch vectors (patch embeddings or normalized pixels); keep (B, N, K) visible
+    indices of each view. Returns (B, N, Dx).
+    """
+    b, n, k = keep.shape
+    dim = patch_tokens.shape[-1]
+    picked = torch.gather(patch_tokens.detach().unsqueeze(1).expand(b, n, -1, dim), 2,
+                          keep.unsqueeze(-1).expand(-1, -1, -1, dim))
+    return picked.mean(dim=2)
+
+
+class MutualInformationTerms(nn.Module):
+    """L_max (InfoNCE across views), L_min (CLUB), L_approx (q_theta's likelihood) and the eps_l gate.
+
+    Args (all from ``MIMAEConfig``, see ``mimae.config``): ``embed_dim`` the encoder width, ``input_dim`` the width
+    of q_theta's input x. ``cfg`` fields used: latent, projector_dim, projector_hidden, normalize_latent, tau,
+    lambda_max, lambda_min, min_ramp_steps, club_negatives, train_approx, approx_hidden, logvar_bound, eps_l,
+    gate_momentum.
+    """
+
+    def __init__(self, cfg, embed_dim: int, input_dim: int):
+        super().__init__()
+        self.cfg = cfg
+        self.projector = None
+        z_dim = embed_dim
+        if cfg.projector_dim:
+            self.projector = mlp_head(embed_dim, cfg.projector_hidden, cfg.projector_dim, layers=2, norm="ln")
+            z_dim = cfg.projector_dim
+        self.approx = ApproximationNetwork(input_dim, z_dim, cfg.approx_hidden, cfg.logvar_bound)
+        self.register_buffer("gate_open", torch.tensor(False))
+        self.register_buffer("gate_step", torch.tensor(-1, dtype=torch.long))  # optimizer step at which it opened
+        self.register_buffer("rec_running", torch.tensor(float("nan")))
+        self.register_buffer("steps", torch.tensor(0, dtype=torch.long))
+
+    # -- latent ---------------------------------------------------------------------------------------------------
+
+    def latent(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Encoder tokens (V, 1+K, D) -> z (V, Dz): [CLS] or mean of visible tokens, then the optional projector and
+        L2 normalization."""
+        z = tokens[:, 0] if self.cfg.latent == "cls" else tokens[:, 1:].mean(dim=1)
+        if self.projector is not None:
+            z = self.projector(z)
+        return F.normalize(z, dim=-1) if self.cfg.normalize_latent else z
+
+    # -- losses ---------------------------------------------------------------------------------------------------
+
+    def max_mi(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eq. 7-8: InfoNCE over the B*N views, positives the other views of the same image, cosine / tau.
+
+        z (B, N, Dz). Returns (L_max, the InfoNCE lower bound in nats).
+        """
+        b, n, _ = z.shape
+        flat = F.normalize(z.reshape(b * n, -1), dim=-1)
+        positives, excluded = view_positives(b, n, z.device)
+        loss = info_nce(flat @ flat.T / self.cfg.tau, positives, excluded)
+        return loss, info_nce_bound(loss.detach(), b * n - 1, n - 1)
+
+    def log_q_matrix(self, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """log q(z_k | X_j) for the CLUB negatives: within each image's N views (B, N, N) or across all B*N views
+        (B*N, B*N). z, mu, logvar (B, N, Dz)."""
+        if self.cfg.club_negatives == "views":
+            return gaussian_log_prob_matrix(z, mu, logvar)
+        return gaussian_log_prob_matrix(z.flatten(0, 1), mu.flatten(0, 1), logvar.flatten(0, 1))
+
+    def min_weight(self) -> float:
+        """lambda_min, ramped linearly over ``min_ramp_steps`` optimizer steps after the gate opened."""
+        ramp = self.cfg.min_ramp_steps
+        if not ramp or not bool(self.gate_open):
+            return self.cfg.lambda_min
+        return self.cfg.lambda_min * min(1.0, float(self.steps - self.gate_step) / ramp)
+
+    def forward(self, z: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """z (B, N, Dz) latents with gradient; x (B, N, Dx) detached view summaries.
+
+        Returns ``loss`` = gate * (lambda_max * L_max + lambda_min(ramped) * L_min) + L_approx (if trained), and the
+        detached terms: ``max_mi``, ``min_mi``, ``approx``, ``infonce_bound`` (nats), ``club`` (nats, the CLUB
+        estimate with the current q_theta), ``gate`` (0/1), ``gate_step`` (-1 while closed).
+        """
+        l_max, bound = self.max_mi(z)
+        mu, logvar = self.approx(x.detach())
+        l_approx = -gaussian_log_prob(z.detach(), mu, logvar).mean()  # Eq. 9: trains q_theta only
+        l_min = club(self.log_q_matrix(z, mu.detach(), logvar.detach()))  # Eq. 10: reaches the encoder only
+        gate = self.gate_open.float()
+        loss = gate * (self.cfg.lambda_max * l_max + self.min_weight() * l_min)
+        if self.cfg.train_approx:
+            loss = loss + l_approx
+        else:
+            loss = loss + 0.0 * l_approx  # keeps q_theta in the graph (DDP), with zero gradient
+        return {"loss": loss, "max_mi": l_max.detach(), "min_mi": l_min.detach(), "approx": l_approx.detach(),
+                "infonce_bound": bound, "club": l_min.detach(), "gate": gate,
+                "gate_step": self.gate_step.float()}
+
+    # -- gate -----------------------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def update_gate(self, rec: torch.Tensor | float) -> None:
+        """After each optimizer step: update the running L_rec (EMA, averaged over processes) and latch the gate open
+        once it is below eps_l. ``steps`` counts optimizer steps; ``gate_step`` records the step it opened after."""
+        rec = distributed.all_reduce_mean(torch.as_tensor(rec, dtype=torch.float32, device=self.steps.device))
+        m = self.cfg.gate_momentum
+        running = rec if torch.isnan(self.rec_running) else m * self.rec_running + (1 - m) * rec
+        self.rec_running.copy_(running)
+        self.steps += 1
+        if not bool(self.gate_open) and float(running) < self.cfg.eps_l:
+            self.gate_open.fill_(True)
+            self.gate_step.fill_(int(self.steps))

@@ -1,0 +1,63 @@
+"""MI-MAE (paper 000, Alg. 1): MAE over N masks per image plus mutual-information terms on the latents.
+
+L = lambda1 * L_rec + gate * (lambda2 * L_max + lambda3 * L_min) + L_approx, where L_rec is MAE's loss averaged over
+the N views and the MI terms come from :mod:`mimae.objectives.mi_terms`. The decoder learns from L_rec only, the
+encoder from L_rec, L_max and L_min, q_theta from L_approx only.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from mimae.config import Config
+from mimae.masking import Masks, complete_masking_views, draw_masks
+from mimae.models.patches import normalized_pixel_target
+from mimae.objectives.mae import MAE
+from mimae.objectives.base import register
+from mimae.objectives.mi_terms import MutualInformationTerms, visible_patch_summary
+
+
+def mimae_views(cfg: Config) -> int:
+    """N: ``mimae.views``, or the complete-masking count for ``mask.ratio``."""
+    return complete_masking_views(cfg.mask.ratio) if cfg.mimae.complete_masking else cfg.mimae.views
+
+
+@register("mimae")
+class MIMAE(MAE):
+    """MAE encoder and decoder on B*N masked views (one batched forward) with L_max, L_min, L_approx and the gate."""
+
+    def __init__(self, cfg: Config, in_chans: int):
+        super().__init__(cfg, in_chans)
+        p = cfg.model.patch_size
+        input_dim = self.encoder.embed_dim if cfg.mimae.approx_input == "embed" else p * p * in_chans
+        self.mi = MutualInformationTerms(cfg.mimae, self.encoder.embed_dim, input_dim)
+
+    @property
+    def views_per_image(self) -> int:
+        return mimae_views(self.cfg)
+
+    def draw_masks(self, batch: int, generator: torch.Generator | None = None, device=None) -> Masks:
+        return draw_masks(self.cfg.mimae.masking, batch, self.grid, self.cfg.mask.ratio, self.views_per_image,
+                          self.unit, generator, device)
+
+    def approx_inputs(self, images: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """X_j for q_theta, (B, N, Dx): mean of the view's visible patch embeddings or normalized pixels (detached)."""
+        with torch.no_grad():
+            if self.cfg.mimae.approx_input == "embed":
+                patches = self.encoder.patch_tokens(images)
+            else:
+                patches = normalized_pixel_target(images, self.cfg.model.patch_size)
+        return visible_patch_summary(patches, keep)
+
+    def forward(self, images: torch.Tensor, masks: Masks) -> dict[str, torch.Tensor]:
+        """images (B, C, H, W); masks with N views. Returns the total loss and the detached terms."""
+        b, n = masks.keep.shape[:2]
+        latent, pred = self.reconstruct(images, masks)
+        rec = self.reconstruction_loss(images, masks, pred)
+        z = self.mi.latent(latent).reshape(b, n, -1)
+        terms = self.mi(z, self.approx_inputs(images, masks.keep))
+        loss = self.cfg.mimae.lambda_rec * rec + terms.pop("loss")
+        return {"loss": loss, "rec": rec.detach(), **terms}
+
+    def after_step(self, outputs: dict[str, torch.Tensor]) -> None:
+        self.mi.update_gate(outputs["rec"])
