@@ -114,6 +114,8 @@ class TrainConfig:
     log_every: int = param(20, "optimizer steps between metric lines", low=1)
     eval_every: int = param(0, "epochs between kNN evaluations (0: only at start and end)", low=0)
     save_every: int = param(1, "epochs between checkpoints", low=1)
+    keep_checkpoints: bool = param(False, "also keep a copy of each epoch's checkpoint as checkpoint-epoch<N>.pt "
+                                          "(epoch 0: the initialization), e.g. for analyses along training")
     knn_at_init: bool = param(True, "also evaluate the encoder at initialization")
 
 
@@ -129,8 +131,118 @@ class EvalConfig:
 
 
 @dataclass
+class LinearConfig:
+    epochs: int = param(90, "linear-probe epochs (MAE: 90)", low=1)
+    warmup_epochs: float = param(10.0, "linear warmup of the probe, epochs (MAE: 10)", low=0.0)
+    batch_size: int = param(256, "probe batch size (MAE: 16384 on ImageNet; lr scales with it)", low=1)
+    base_lr: float = param(0.1, "probe learning rate per 256 images (MAE: 0.1 with LARS)", low=0.0)
+    optimizer: str = param("lars", "LARS (MAE's probe) or SGD with momentum 0.9", choices=("lars", "sgd"))
+    weight_decay: float = param(0.0, "probe weight decay (MAE: 0)", low=0.0)
+    reextract: bool = param(False, "re-encode the training images every epoch with RandomResizedCrop + flip, as "
+                                   "MAE's probe does (one encoder pass per image per epoch); default: encode the "
+                                   "un-augmented images once and train on the cached features")
+    crop_scale_min: float = param(0.08, "smallest crop area fraction when reextract=true", low=0.01, high=1.0)
+    train_limit: int | None = param(10000, "training images the probe learns from (None: all)", low=1)
+    test_limit: int | None = param(5000, "test images it is scored on (None: all)", low=1)
+    seed: int = param(0, "seed of the probe's initialization, data order and augmentation", low=0)
+
+
+@dataclass
+class FinetuneConfig:
+    epochs: int = param(100, "fine-tuning epochs (paper 000 / MAE: 100)", low=1)
+    warmup_epochs: float = param(5.0, "linear warmup, epochs (MAE: 5)", low=0.0)
+    batch_size: int = param(128, "images per step (lr scales with it)", low=2)
+    base_lr: float = param(1e-3, "learning rate per 256 images (paper 000: 1e-3)", low=0.0)
+    min_lr: float = param(1e-6, "learning rate at the end of the cosine schedule", low=0.0)
+    weight_decay: float = param(0.05, "AdamW weight decay (none on biases, norms and tokens)", low=0.0)
+    layer_decay: float = param(0.75, "layer-wise lr decay: block i of d gets lr * layer_decay^(d - i)",
+                               low=0.0, high=1.0)
+    drop_path: float = param(0.1, "stochastic depth rate of the encoder while fine-tuning", low=0.0, high=1.0)
+    mixup: float = param(0.8, "mixup alpha (0: off)", low=0.0)
+    cutmix: float = param(1.0, "cutmix alpha (0: off)", low=0.0)
+    label_smoothing: float = param(0.1, "label smoothing", low=0.0, high=1.0)
+    rand_augment: str = param("rand-m9-mstd0.5-inc1", "timm RandAugment policy ('' : off)")
+    reprob: float = param(0.25, "random-erasing probability", low=0.0, high=1.0)
+    crop_scale_min: float = param(0.08, "smallest RandomResizedCrop area fraction", low=0.01, high=1.0)
+    train_limit: int | None = param(None, "training images (None: all)", low=1)
+    test_limit: int | None = param(None, "test images it is scored on (None: all)", low=1)
+    seed: int = param(0, "seed of the head, data order, augmentation and drop path", low=0)
+
+
+@dataclass
+class LowShotConfig:
+    fraction: float = param(0.01, "fraction of the training labels kept, per class (paper 000: 1%)",
+                            low=1e-5, high=1.0)
+    seed: int = param(0, "seed of the class-balanced subset", low=0)
+    subset_file: str | None = param(None, "JSON file with the subset's indices: read if it exists, else written "
+                                          "(default: lowshot_subset.json beside the checkpoint)")
+    epochs: int = param(50, "fine-tuning epochs on the subset (the fine-tune section gives the rest)", low=1)
+
+
+@dataclass
+class RobustnessConfig:
+    classifier: str = param("linear", "classifier scored on the corrupted images: the linear probe (linear "
+                                      "section) or a fine-tuned model (finetune section; paper 000 Tab. 5)",
+                            choices=("linear", "finetune"))
+    corruptions: str = param("all", "comma-separated corruption names, or all (the 15 of ImageNet-C)")
+    severities: str = param("1,2,3,4,5", "comma-separated severities in 1..5")
+    test_limit: int | None = param(1000, "test images corrupted (None: all)", low=1)
+    baseline: str | None = param(None, "robustness JSON of the baseline model the corruption errors are divided "
+                                       "by (mCE); None: report errors only")
+    seed: int = param(0, "seed of the random corruptions", low=0)
+
+
+@dataclass
 class MAEConfig:
     norm_pix: bool = param(True, "regress per-patch normalized pixels (MAE's norm-pix target)")
+
+
+@dataclass
+class UMAEConfig:
+    weight: float = param(0.01, "lambda: weight of the uniformity term (0.01 as the authors' release; the paper "
+                                "text says 0.001)", low=0.0)
+    temperature: float = param(1.0, "the uniformity term is mean((f f^T / temperature)^2); the authors' release "
+                                    "divides by 0.1", low=1e-4)
+
+
+# MRCL (paper 002) weights (alpha on masked patches, lambda on unmasked patches) of the mr- variants.
+MRCL_PAPER_WEIGHTS: dict[str, tuple[float, float]] = {"simclr": (8.0, 5.0), "barlow": (7.0, 2.0),
+                                                      "byol": (0.01, 0.01)}
+MRCL_PAPER_MASK_RATIO = 0.2
+
+
+@dataclass
+class MRCLConfig:
+    mask_ratio: float | None = param(None, "fraction of each view's patches hidden (None: 0.2 for mr-simclr, "
+                                           "mr-byol, mr-barlow; 0 for simclr, byol, barlow)", low=0.0, high=0.99)
+    masked_weight: float | None = param(None, "alpha: weight of the MSE on masked patches (None: mr-simclr 8, "
+                                              "mr-barlow 7, mr-byol 0.01; 0 for the plain baselines)", low=0.0)
+    unmasked_weight: float | None = param(None, "lambda: weight of the MSE on visible patches (None: mr-simclr 5, "
+                                                "mr-barlow 2, mr-byol 0.01; 0 for the plain baselines)", low=0.0)
+    proj_hidden: int = param(1024, "hidden width of the projector and of BYOL's predictor", low=1)
+    proj_dim: int = param(256, "output width of the projector (and BYOL's predictor)", low=1)
+    proj_layers: int = param(3, "Linear layers of the projector (BYOL's predictor has 2)", low=1)
+    proj_norm: str = param("bn", "normalization inside the heads (bn: per-process BatchNorm, as the papers; ln; "
+                                 "none)", choices=("bn", "ln", "none"))
+    temperature: float = param(0.2, "SimCLR NT-Xent temperature", low=1e-4)
+    barlow_offdiag: float = param(0.0051, "Barlow Twins weight of the off-diagonal terms", low=0.0)
+    ema_momentum: float = param(0.99, "BYOL: momentum of the target network's EMA", low=0.0, high=1.0)
+
+    def resolved(self, family: str, masked_reconstruction: bool) -> tuple[float, float, float]:
+        """(mask ratio, alpha, lambda) of ``family`` (simclr, byol, barlow), plain or mr-, explicit values first."""
+        alpha, lam = MRCL_PAPER_WEIGHTS[family] if masked_reconstruction else (0.0, 0.0)
+        ratio = MRCL_PAPER_MASK_RATIO if masked_reconstruction else 0.0
+        explicit = (self.mask_ratio, self.masked_weight, self.unmasked_weight)
+        ratio, alpha, lam = (d if v is None else v for v, d in zip(explicit, (ratio, alpha, lam)))
+        return ratio, alpha, lam
+
+
+@dataclass
+class SimMIMConfig:
+    mask_ratio: float = param(0.5, "fraction of masking units replaced by the mask token (0.5 as paper 000's "
+                                   "SimMIM runs)", low=0.0, high=0.99)
+    unit: int | None = param(None, "masking unit side in pixels, a multiple of model.patch_size that tiles the "
+                                   "image (None: twice the patch, as SimMIM's 32 px units on 16 px patches)", low=1)
 
 
 @dataclass
@@ -175,8 +287,16 @@ class Config:
     optim: OptimConfig = param(None, "optimizer", default_factory=OptimConfig)
     train: TrainConfig = param(None, "training loop", default_factory=TrainConfig)
     eval: EvalConfig = param(None, "evaluation", default_factory=EvalConfig)
+    linear: LinearConfig = param(None, "linear probe", default_factory=LinearConfig)
+    finetune: FinetuneConfig = param(None, "fine-tuning", default_factory=FinetuneConfig)
+    lowshot: LowShotConfig = param(None, "low-shot fine-tuning", default_factory=LowShotConfig)
+    robustness: RobustnessConfig = param(None, "corruption robustness", default_factory=RobustnessConfig)
     mimae: MIMAEConfig = param(None, "MI-MAE objective (paper 000)", default_factory=MIMAEConfig)
     mae: MAEConfig = param(None, "MAE objective", default_factory=MAEConfig)
+    umae: UMAEConfig = param(None, "U-MAE objective", default_factory=UMAEConfig)
+    mrcl: MRCLConfig = param(None, "MRCL objectives and the plain SimCLR / BYOL / Barlow Twins baselines",
+                             default_factory=MRCLConfig)
+    simmim: SimMIMConfig = param(None, "SimMIM objectives", default_factory=SimMIMConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -1,0 +1,65 @@
+"""What the analyses read: a pretrained objective (encoder and decoder) from a checkpoint, and labelled test images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from mimae import checkpoint as ckpt
+from mimae.config import Config, config_from_dict
+from mimae.data import DataInfo, normalize, train_test_sets
+from mimae.eval.api import first
+from mimae.objectives import Objective, build_objective
+
+
+@dataclass
+class Pretrained:
+    """A checkpoint's full objective in eval mode, with its config and where it came from."""
+
+    objective: Objective
+    cfg: Config
+    step: int
+    path: Path
+
+    @property
+    def label(self) -> str:
+        """A short legend entry: run folder (and file if not the latest), method, mask ratio and unit."""
+        name = self.path.parent.name
+        if self.path.name != ckpt.CHECKPOINT_NAME:
+            name += f"/{self.path.stem}"
+        unit = self.cfg.mask.unit or self.cfg.model.patch_size
+        return f"{name} ({self.cfg.method}, r={self.cfg.mask.ratio:g}, unit={unit})"
+
+
+def load_pretrained(path: str | Path, device: str | torch.device = "cpu", data_dir: str | None = None) -> Pretrained:
+    """Rebuild the objective of a checkpoint (file or run folder) and load its weights; ``data_dir`` overrides the
+    run's data folder (for a checkpoint trained elsewhere)."""
+    file = ckpt.resolve(path)
+    state = ckpt.load(file)
+    cfg = config_from_dict(state["config"])
+    if data_dir is not None:
+        cfg.data.data_dir = data_dir
+    objective = build_objective(cfg, state["in_chans"])
+    objective.load_state_dict(state["model"])
+    return Pretrained(objective.to(device).eval(), cfg, int(state.get("step", 0)), file)
+
+
+def labelled_test_images(cfg: Config, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor, DataInfo]:
+    """The first ``limit`` test images of the run's dataset: uint8 (N, C, H, W), labels (N,) int64, and its info."""
+    _, test, info = train_test_sets(cfg.data)
+    subset = first(test, limit)
+    images, labels = next(iter(DataLoader(subset, batch_size=len(subset))))
+    return images, labels.long(), info
+
+
+def model_input(images: torch.Tensor, info: DataInfo, device: str | torch.device = "cpu") -> torch.Tensor:
+    """uint8 (B, C, H, W) -> the standardized float input the encoder was trained on, on ``device``."""
+    return normalize(images.to(device), info)
+
+
+def unit_images(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, C, H, W) -> float in [0, 1]."""
+    return images.float() / 255.0
