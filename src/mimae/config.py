@@ -243,6 +243,8 @@ class SimMIMConfig:
                                    "SimMIM runs)", low=0.0, high=0.99)
     unit: int | None = param(None, "masking unit side in pixels, a multiple of model.patch_size that tiles the "
                                    "image (None: twice the patch, as SimMIM's 32 px units on 16 px patches)", low=1)
+    mi_views: int = param(2, "N: masks per image of mi-simmim (paper 000: 2 at mask ratio 0.5); the MI terms take "
+                             "their other settings from the mimae section", low=2)
 
 
 @dataclass

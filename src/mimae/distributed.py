@@ -77,8 +77,9 @@ class _GatherWithGrad(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         # Every process computed the same global loss; DDP averages parameter gradients over the world, so the sum
-        # over processes of the gradient w.r.t. our slice is what this process must back-propagate.
-        grad = grad.contiguous()
+        # over processes of the gradient w.r.t. our slice is what this process must back-propagate. The incoming
+        # gradient may be shared with other branches of the graph, so it is reduced in a copy, never in place.
+        grad = grad.clone(memory_format=torch.contiguous_format)
         dist.all_reduce(grad)
         return grad[ctx.rank * ctx.size:(ctx.rank + 1) * ctx.size]
 

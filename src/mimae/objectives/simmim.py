@@ -1,0 +1,112 @@
+"""SimMIM (Xie et al., 2022): masked patches replaced by a learned mask token in the encoder's input, a linear head
+predicting each patch's pixels, L1 on the masked patches. Masks are blocks of ``simmim.unit`` pixels.
+
+MI-SimMIM (paper 000, Tab. 1): SimMIM over N masks per image (``simmim.mi_views``, 2 at ratio 0.5: two
+complementary block masks) plus MI-MAE's mutual-information terms (:mod:`mimae.objectives.mi_terms`, configured by
+the ``mimae`` section) on the latents of the N views.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mimae.config import Config
+from mimae.masking import Masks, draw_masks
+from mimae.models.patches import patchify
+from mimae.objectives.base import Objective, register
+from mimae.objectives.mi_terms import MutualInformationTerms
+from mimae.objectives.mimae import MIMAE
+
+
+def masked_patch_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """SimMIM's loss: mean absolute error over the pixels (and channels) of the masked patches.
+
+    pred, target (B, L, P); mask (B, L) with 1 = masked. Returns a scalar (computed in float32).
+    """
+    per_patch = (pred.float() - target.float()).abs().mean(dim=-1)
+    return (per_patch * mask).sum() / mask.sum()
+
+
+def mask_unit_patches(cfg: Config) -> int:
+    """``simmim.unit`` in patches (None: 2), checked to be a whole number of patches that tiles the patch grid."""
+    p = cfg.model.patch_size
+    unit = cfg.simmim.unit if cfg.simmim.unit is not None else 2 * p
+    grid = cfg.data.image_size // p
+    if unit % p or grid % (unit // p):
+        raise ValueError(f"simmim.unit={unit} must be a multiple of model.patch_size={p} that tiles the "
+                         f"{cfg.data.image_size}px image")
+    return unit // p
+
+
+@register("simmim")
+class SimMIM(Objective):
+    """Encoder on all tokens (masked ones replaced by a mask token), linear pixel head, L1 on masked pixels."""
+
+    def __init__(self, cfg: Config, in_chans: int):
+        super().__init__(cfg, in_chans)
+        dim, p = self.encoder.embed_dim, cfg.model.patch_size
+        self.unit = mask_unit_patches(cfg)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
+        nn.init.trunc_normal_(self.mask_token, std=0.02)
+        self.pixel_head = nn.Linear(dim, p * p * in_chans)
+
+    def draw_masks(self, batch: int, generator: torch.Generator | None = None, device=None) -> Masks:
+        return draw_masks("block", batch, self.grid, self.cfg.simmim.mask_ratio, 1, self.unit, generator, device)
+
+    def encode(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Patch tokens (V, L, D) with position embeddings, mask (V, L) with 1 = masked -> encoder output
+        (V, 1+L, D) after the final norm, the masked tokens replaced by the mask token (plus position)."""
+        mask_tokens = (self.mask_token + self.encoder.pos_embed[:, 1:]).to(tokens.dtype)
+        tokens = torch.where(mask.bool().unsqueeze(-1), mask_tokens, tokens)
+        return self.encoder.forward_tokens(tokens)
+
+    def reconstruct(self, images: torch.Tensor, masks: Masks) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode and predict every view of every image. images (B, C, H, W), masks with N views.
+
+        Returns the encoder output (B*N, 1+L, D) and the L1 loss on the masked pixels averaged over all views.
+        """
+        n = masks.num_views
+        _, mask = masks.flat()
+        tokens = self.encoder.patch_tokens(images).repeat_interleave(n, dim=0)
+        latent = self.encode(tokens, mask)
+        target = patchify(images, self.cfg.model.patch_size).repeat_interleave(n, dim=0)
+        return latent, masked_patch_l1(self.pixel_head(latent[:, 1:]), target, mask)
+
+    def forward(self, images: torch.Tensor, masks: Masks) -> dict[str, torch.Tensor]:
+        _, loss = self.reconstruct(images, masks)
+        return {"loss": loss, "rec": loss.detach()}
+
+
+@register("mi-simmim")
+class MISimMIM(SimMIM):
+    """SimMIM on N masks per image (one batched forward) plus L_max, L_min, L_approx and the eps_l gate of MI-MAE.
+
+    L = mimae.lambda_rec * L_rec(L1) + gate * (lambda_max * L_max + lambda_min * L_min) + L_approx.
+    """
+
+    # q_theta's input X_j and the gate update are MI-MAE's own.
+    approx_inputs = MIMAE.approx_inputs
+    after_step = MIMAE.after_step
+
+    def __init__(self, cfg: Config, in_chans: int):
+        super().__init__(cfg, in_chans)
+        p = cfg.model.patch_size
+        input_dim = self.encoder.embed_dim if cfg.mimae.approx_input == "embed" else p * p * in_chans
+        self.mi = MutualInformationTerms(cfg.mimae, self.encoder.embed_dim, input_dim)
+
+    @property
+    def views_per_image(self) -> int:
+        return self.cfg.simmim.mi_views
+
+    def draw_masks(self, batch: int, generator: torch.Generator | None = None, device=None) -> Masks:
+        return draw_masks(self.cfg.mimae.masking, batch, self.grid, self.cfg.simmim.mask_ratio,
+                          self.views_per_image, self.unit, generator, device)
+
+    def forward(self, images: torch.Tensor, masks: Masks) -> dict[str, torch.Tensor]:
+        b, n = masks.keep.shape[:2]
+        latent, rec = self.reconstruct(images, masks)
+        z = self.mi.latent(latent).reshape(b, n, -1)
+        terms = self.mi(z, self.approx_inputs(images, masks.keep))
+        loss = self.cfg.mimae.lambda_rec * rec + terms.pop("loss")
+        return {"loss": loss, "rec": rec.detach(), **terms}
