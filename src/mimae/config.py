@@ -275,6 +275,9 @@ class MIMAEConfig:
                                        "normalized pixel patches (both detached)", choices=("embed", "pixels"))
     approx_hidden: int = param(256, "hidden width of q_theta's two branches", low=1)
     logvar_bound: float = param(5.0, "q_theta's log-variance is squashed into (-bound, bound)", low=0.1)
+    approx_mean_activation: str = param("none", "last activation of q_theta's mean branch: none, or leaky_relu as "
+                                                "the paper (cannot fit negative latents well)",
+                                        choices=("none", "leaky_relu"))
     eps_l: float = param(0.5, "the gate: L_max and L_min start once the running L_rec falls below eps_l "
                               "(latched; 0 never opens; a large value opens it at once)", low=0.0)
     gate_momentum: float = param(0.9, "EMA momentum of the running L_rec the gate reads", low=0.0, high=0.999)

@@ -247,7 +247,8 @@ class Trainer:
                     window[key] = window.get(key, 0.0) + value
                 window_steps += 1
                 bar.update(1)
-                if self.step % cfg.train.log_every == 0 or self.step % self.steps_per_epoch == 0:
+                if self.step % cfg.train.log_every == 0 or self.step % self.steps_per_epoch == 0 \
+                        or self.step == stop_at:
                     seconds = time.perf_counter() - window_start
                     train_seconds += seconds
                     record = {k: v / window_steps for k, v in window.items()}

@@ -32,16 +32,22 @@ from mimae.models.heads import mlp_head
 class ApproximationNetwork(nn.Module):
     """q_theta(z | x) = N(mu(x), diag(exp(logvar(x)))) (paper 000 section 5.4).
 
-    Two branches, each Linear-GELU-Linear then a last Linear; the mean branch ends in LeakyReLU, the variance branch
-    predicts a log-variance squashed into (-logvar_bound, logvar_bound) by a scaled tanh, which keeps the CLUB
-    gradient (proportional to 1 / variance) bounded. x (..., Dx) -> (mu, logvar), each (..., Dz).
+    Two branches, each Linear-GELU-Linear then a last Linear; the mean branch ends in ``mean_activation``
+    ("leaky_relu" as the paper, or "none": a LeakyReLU mean reaches negative values only through 100x larger
+    pre-activations, while latents after a LayerNorm are half negative); the variance branch predicts a log-variance
+    squashed into (-logvar_bound, logvar_bound) by a scaled tanh, which keeps the CLUB gradient (proportional to
+    1 / variance) bounded. x (..., Dx) -> (mu, logvar), each (..., Dz).
     """
 
-    def __init__(self, in_dim: int, z_dim: int, hidden_dim: int, logvar_bound: float = 5.0):
+    def __init__(self, in_dim: int, z_dim: int, hidden_dim: int, logvar_bound: float = 5.0,
+                 mean_activation: str = "none"):
         super().__init__()
+        if mean_activation not in ("none", "leaky_relu"):
+            raise ValueError(f"unknown mean_activation {mean_activation!r}; expected none or leaky_relu")
         self.logvar_bound = logvar_bound
+        last = nn.LeakyReLU() if mean_activation == "leaky_relu" else nn.Identity()
         self.mu = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, hidden_dim),
-                                nn.Linear(hidden_dim, z_dim), nn.LeakyReLU())
+                                nn.Linear(hidden_dim, z_dim), last)
         self.logvar = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, hidden_dim),
                                     nn.Linear(hidden_dim, z_dim))
 
@@ -67,8 +73,8 @@ class MutualInformationTerms(nn.Module):
 
     Args (all from ``MIMAEConfig``, see ``mimae.config``): ``embed_dim`` the encoder width, ``input_dim`` the width
     of q_theta's input x. ``cfg`` fields used: latent, projector_dim, projector_hidden, normalize_latent, tau,
-    lambda_max, lambda_min, min_ramp_steps, club_negatives, train_approx, approx_hidden, logvar_bound, eps_l,
-    gate_momentum.
+    lambda_max, lambda_min, min_ramp_steps, club_negatives, train_approx, approx_hidden, logvar_bound,
+    approx_mean_activation, eps_l, gate_momentum.
     """
 
     def __init__(self, cfg, embed_dim: int, input_dim: int):
@@ -79,7 +85,8 @@ class MutualInformationTerms(nn.Module):
         if cfg.projector_dim:
             self.projector = mlp_head(embed_dim, cfg.projector_hidden, cfg.projector_dim, layers=2, norm="ln")
             z_dim = cfg.projector_dim
-        self.approx = ApproximationNetwork(input_dim, z_dim, cfg.approx_hidden, cfg.logvar_bound)
+        self.approx = ApproximationNetwork(input_dim, z_dim, cfg.approx_hidden, cfg.logvar_bound,
+                                           cfg.approx_mean_activation)
         self.register_buffer("gate_open", torch.tensor(False))
         self.register_buffer("gate_step", torch.tensor(-1, dtype=torch.long))  # optimizer step at which it opened
         self.register_buffer("rec_running", torch.tensor(float("nan")))
