@@ -23,6 +23,25 @@ Examples:
 """
 
 
+EVAL_PROTOCOLS = {
+    "linear": "linear probe on the frozen [CLS] feature (MAE protocol; cached features by default)",
+    "finetune": "end-to-end fine-tuning (MAE protocol: layer decay, drop path, mixup/cutmix, RandAugment)",
+    "lowshot": "fine-tuning on a seeded class-balanced 1%% of the training labels (saved for reuse)",
+    "robustness": "error under the 15 ImageNet-C corruptions x 5 severities, mCE against a baseline",
+    "all": "kNN + linear probe + 1%% low-shot fine-tuning, one table",
+}
+
+EVAL_EPILOG = """\
+Settings are section.key=value overrides of the linear, finetune, lowshot, robustness and eval sections
+(`mimae pretrain --help` lists them all with their defaults). Examples:
+  mimae eval linear --checkpoint runs/mae linear.epochs=90 linear.train_limit=None
+  mimae eval linear --checkpoint runs/mae linear.reextract=true
+  mimae eval finetune --checkpoint runs/mae finetune.epochs=5 finetune.train_limit=10000
+  mimae eval lowshot --checkpoint runs/mimae lowshot.subset_file=runs/lowshot_subset.json
+  mimae eval robustness --checkpoint runs/mimae robustness.baseline=runs/mae/eval_robustness.json
+"""
+
+
 def _methods() -> tuple[str, ...]:
     from mimae.objectives import REGISTRY
     return tuple(sorted(REGISTRY))
@@ -62,6 +81,23 @@ def build_parser() -> argparse.ArgumentParser:
                      help="whole training split as the bank and whole test split as queries (default: the run's "
                           "eval.knn_bank_limit / eval.knn_query_limit)")
     knn.set_defaults(func=cmd_eval_knn)
+    for name, text in EVAL_PROTOCOLS.items():
+        proto = protocols.add_parser(name, help=text, epilog=EVAL_EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+        proto.add_argument("--checkpoint", required=True, help="run folder or checkpoint file")
+        proto.add_argument("--output", default=None,
+                           help=f"JSON result file (default: eval_{name}.json beside the checkpoint)")
+        proto.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+        proto.add_argument("overrides", nargs="*", metavar="section.key=value",
+                           help="evaluation settings, e.g. linear.epochs=90 finetune.train_limit=5000")
+        proto.set_defaults(func=cmd_eval_protocol)
+
+    export = sub.add_parser("export", help="write a pretrained encoder in timm's ViT layout")
+    export.add_argument("--checkpoint", required=True, help="run folder or checkpoint file")
+    export.add_argument("--format", default="timm", choices=("timm",), help="target layout")
+    export.add_argument("--output", required=True,
+                        help="FILE.safetensors; its config (timm architecture and model arguments) goes to FILE.json")
+    export.set_defaults(func=cmd_export)
     return parser
 
 
@@ -91,6 +127,25 @@ def cmd_eval_knn(args: argparse.Namespace) -> int:
     result = knn_checkpoint(args.checkpoint, args.output, args.device, args.full)
     print(f"accuracy: {result['accuracy']:.2f}")
     print(f"result: {result['output']}")
+    return 0
+
+
+def cmd_eval_protocol(args: argparse.Namespace) -> int:
+    from mimae.eval.suite import evaluate, table
+    result = evaluate(args.protocol, args.checkpoint, parse_overrides(args.overrides), args.output, args.device)
+    if args.protocol == "robustness":
+        print(f"clean error: {result['clean_error']:.2f}  mean corruption error: {result['mean_error']:.2f}"
+              + (f"  mCE: {result['mce']:.1f}" if "mce" in result else ""))
+    else:
+        print(table(result))
+    print(f"result: {result['output']}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from mimae.export import export_checkpoint
+    weights, config = export_checkpoint(args.checkpoint, args.output)
+    print(f"weights: {weights}\nconfig: {config}")
     return 0
 
 

@@ -161,7 +161,8 @@ class FinetuneConfig:
     mixup: float = param(0.8, "mixup alpha (0: off)", low=0.0)
     cutmix: float = param(1.0, "cutmix alpha (0: off)", low=0.0)
     label_smoothing: float = param(0.1, "label smoothing", low=0.0, high=1.0)
-    rand_augment: str = param("rand-m9-mstd0.5-inc1", "timm RandAugment policy ('' : off)")
+    rand_augment: str = param("rand-m9-mstd0.5-inc1-mmax9", "timm RandAugment policy, empty for none (MAE: "
+                              "rand-m9-mstd0.5-inc1; mmax9 keeps posterize at >= 1 bit, as Pillow now requires)")
     reprob: float = param(0.25, "random-erasing probability", low=0.0, high=1.0)
     crop_scale_min: float = param(0.08, "smallest RandomResizedCrop area fraction", low=0.01, high=1.0)
     train_limit: int | None = param(None, "training images (None: all)", low=1)

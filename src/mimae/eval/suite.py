@@ -1,0 +1,147 @@
+"""The evaluation protocols on a checkpoint: what ``mimae eval <protocol>`` runs, each writing a JSON result.
+
+``evaluate(protocol, checkpoint, overrides)`` loads the encoder and the run's config, applies ``section.key=value``
+overrides (``linear.epochs=90``, ``robustness.baseline=...``), runs the protocol and writes
+``eval_<protocol>.json`` beside the checkpoint (or to ``output``). ``all`` runs kNN, the linear probe (on the same
+encoded images) and 1% low-shot fine-tuning, and returns one table.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mimae import checkpoint as ckpt
+from mimae.config import Config, set_value, validate
+from mimae.data import train_test_sets
+from mimae.data.augment import standardize
+from mimae.eval.api import first, knn_eval, load_encoder
+from mimae.eval.finetune import finetune
+from mimae.eval.knn import knn_accuracy
+from mimae.eval.linear import frozen_features, linear_eval
+from mimae.eval.lowshot import lowshot_train_set
+from mimae.eval.robustness import (corruption_errors, mean_corruption_error, parse_names, parse_severities,
+                                   relative_mean_corruption_error)
+from mimae.models import ViTEncoder
+
+PROTOCOLS = ("knn", "linear", "finetune", "lowshot", "robustness", "all")
+
+
+def knn_from_features(features: dict, cfg: Config) -> dict:
+    """kNN (cosine, ``eval.knn_k``, ``eval.knn_temperature``) on already encoded train/test features."""
+    (train_x, train_y), (test_x, test_y) = features["train"], features["test"]
+    info = features["info"]
+    acc = knn_accuracy(train_x, train_y, test_x, test_y, cfg.eval.knn_k, cfg.eval.knn_temperature,
+                       info.num_classes)
+    return {"protocol": "knn", "feature": "cls", "k": cfg.eval.knn_k, "temperature": cfg.eval.knn_temperature,
+            "dataset": info.name, "train_images": len(train_x), "test_images": len(test_x), "accuracy": acc}
+
+
+def finetune_run(encoder: ViTEncoder, cfg: Config, device: torch.device, progress: bool = True):
+    """Fine-tune on the first ``finetune.train_limit`` training images: (timm model, result)."""
+    train, test, info = train_test_sets(cfg.data)
+    return finetune(encoder, first(train, cfg.finetune.train_limit), first(test, cfg.finetune.test_limit), info,
+                    cfg, device, progress=progress)
+
+
+def lowshot_run(encoder: ViTEncoder, cfg: Config, device: torch.device, subset_file: Path,
+                progress: bool = True) -> dict:
+    """Fine-tune for ``lowshot.epochs`` on the class-balanced ``lowshot.fraction`` of the training labels."""
+    low = cfg.lowshot
+    train, test, info = train_test_sets(cfg.data)
+    subset = lowshot_train_set(train, subset_file, low.fraction, low.seed, info.name)
+    _, result = finetune(encoder, subset, first(test, cfg.finetune.test_limit), info, cfg, device,
+                         epochs=low.epochs, progress=progress)
+    return {**result, "protocol": "lowshot", "fraction": low.fraction, "subset_seed": low.seed,
+            "subset_file": str(subset_file), "train_pool_images": len(train)}
+
+
+def robustness_run(encoder: ViTEncoder, cfg: Config, device: torch.device, progress: bool = True) -> dict:
+    """Errors under each corruption and severity of the classifier named by ``robustness.classifier``, and the
+    mCE against ``robustness.baseline`` when given."""
+    rob = cfg.robustness
+    names, severities = parse_names(rob.corruptions), parse_severities(rob.severities)
+    baseline = json.loads(Path(rob.baseline).read_text()) if rob.baseline else None
+    _, test, info = train_test_sets(cfg.data)
+    test = first(test, rob.test_limit)
+    if rob.classifier == "linear":
+        probe, trained = linear_eval(encoder, cfg, device, progress)
+        encoder.eval()
+
+        def predict(x: torch.Tensor) -> torch.Tensor:
+            return probe(encoder.features(standardize(x.to(device), info)))
+    else:
+        model, trained = finetune_run(encoder, cfg, device, progress)
+        model.eval()
+
+        def predict(x: torch.Tensor) -> torch.Tensor:
+            return model(standardize(x.to(device), info))
+    measured = corruption_errors(predict, test, names, severities, cfg.eval.batch_size, rob.seed, progress)
+    result = {"protocol": "robustness", "classifier": rob.classifier, "classifier_result": trained,
+              "dataset": info.name, "test_images": len(test), "corruptions": names, "severities": severities,
+              "seed": rob.seed, **measured,
+              "mean_error": sum(sum(e.values()) for e in measured["errors"].values())
+              / (len(names) * len(severities))}
+    if baseline is not None:
+        result.update(baseline=rob.baseline, **mean_corruption_error(measured["errors"], baseline["errors"]),
+                      **relative_mean_corruption_error(measured["errors"], measured["clean_error"],
+                                                       baseline["errors"], baseline["clean_error"]))
+    return result
+
+
+def all_run(encoder: ViTEncoder, cfg: Config, device: torch.device, subset_file: Path,
+            progress: bool = True) -> dict:
+    """kNN and the cached linear probe on the same encoded images, then 1% low-shot fine-tuning."""
+    limits = {"train": cfg.linear.train_limit, "test": cfg.linear.test_limit}
+    features = frozen_features(encoder, cfg, device, limits, progress)
+    knn = knn_from_features(features, cfg)
+    cfg.linear.reextract = False
+    _, linear = linear_eval(encoder, cfg, device, progress, features)
+    lowshot = lowshot_run(encoder, cfg, device, subset_file, progress)
+    return {"protocol": "all", "knn": knn, "linear": linear, "lowshot": lowshot}
+
+
+def table(result: dict) -> str:
+    """A Markdown table of the accuracies in an ``all`` result (or a single protocol's)."""
+    parts = {k: v for k, v in result.items() if isinstance(v, dict) and "accuracy" in v} or {
+        result["protocol"]: result}
+    lines = ["| protocol | train images | test images | accuracy (%) |", "|---|---|---|---|"]
+    for name, r in parts.items():
+        lines.append(f"| {name} | {r['train_images']} | {r['test_images']} | {r['accuracy']:.2f} |")
+    return "\n".join(lines)
+
+
+def configure(cfg: Config, overrides: dict[str, Any]) -> Config:
+    for key, value in overrides.items():
+        set_value(cfg, key, value)
+    return validate(cfg)
+
+
+def evaluate(protocol: str, checkpoint: str | Path, overrides: dict[str, Any] | None = None,
+             output: str | Path | None = None, device: str = "auto", progress: bool = True) -> dict:
+    """Run ``protocol`` on a checkpoint (file or run folder) and write its JSON result; returns the result with
+    its ``output`` path."""
+    from mimae.distributed import pick_device
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; one of {', '.join(PROTOCOLS)}")
+    dev = pick_device(device)
+    path = ckpt.resolve(checkpoint)
+    encoder, cfg = load_encoder(path, dev)
+    cfg = configure(cfg, overrides or {})
+    subset_file = Path(cfg.lowshot.subset_file or path.parent / "lowshot_subset.json")
+    runs = {
+        "knn": lambda: knn_eval(encoder, cfg, dev, progress),
+        "linear": lambda: linear_eval(encoder, cfg, dev, progress)[1],
+        "finetune": lambda: finetune_run(encoder, cfg, dev, progress)[1],
+        "lowshot": lambda: lowshot_run(encoder, cfg, dev, subset_file, progress),
+        "robustness": lambda: robustness_run(encoder, cfg, dev, progress),
+        "all": lambda: all_run(encoder, cfg, dev, subset_file, progress),
+    }
+    result = {"checkpoint": str(path), "overrides": overrides or {}, **runs[protocol]()}
+    output = Path(output) if output else path.parent / f"eval_{protocol}.json"
+    output.write_text(json.dumps(result, indent=2))
+    result["output"] = str(output)
+    return result

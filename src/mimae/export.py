@@ -1,0 +1,122 @@
+"""Export a pretrained encoder to timm's ``vit_*`` layout, and build timm models from our encoder.
+
+The encoder's module names already follow timm's ``VisionTransformer`` (``patch_embed.proj``, ``cls_token``,
+``pos_embed`` with its [CLS] row, ``blocks.i.*``, ``norm``), so the export is the encoder's state dict written as
+safetensors, plus a JSON file with the timm architecture name, the model arguments and the input normalization::
+
+    model = timm.create_model("vit_tiny_patch16_224", pretrained=True, num_classes=0,
+                              pretrained_cfg_overlay=dict(file="encoder.safetensors"), **config["model_args"])
+
+(``num_classes=0`` gives the [CLS] feature; any other value adds a fresh head) or, without the registry,
+``timm.models.VisionTransformer(**config["model_args"], num_classes=0).load_state_dict(weights)``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from timm.models.vision_transformer import VisionTransformer
+
+from mimae.models import ViTEncoder
+
+# (embed_dim, depth, num_heads) -> timm's name for that size (patch and image size are model arguments).
+TIMM_NAMES = {
+    (192, 12, 3): "vit_tiny_patch16_224",
+    (384, 12, 6): "vit_small_patch16_224",
+    (768, 12, 12): "vit_base_patch16_224",
+    (1024, 24, 16): "vit_large_patch16_224",
+}
+
+
+def timm_model_args(encoder: ViTEncoder) -> dict:
+    """The ``VisionTransformer`` keyword arguments that rebuild ``encoder``'s architecture in timm."""
+    block = encoder.blocks[0]
+    return {
+        "img_size": encoder.patch_embed.img_size[0],
+        "patch_size": encoder.patch_size,
+        "in_chans": encoder.in_chans,
+        "embed_dim": encoder.embed_dim,
+        "depth": len(encoder.blocks),
+        "num_heads": block.attn.num_heads,
+        "mlp_ratio": block.mlp.fc1.out_features / encoder.embed_dim,
+    }
+
+
+def timm_architecture(args: dict) -> str:
+    """timm's registered name for the size, or the tiny ViT for custom sizes (every dim is passed explicitly)."""
+    return TIMM_NAMES.get((args["embed_dim"], args["depth"], args["num_heads"]), "vit_tiny_patch16_224")
+
+
+def to_timm(encoder: ViTEncoder, num_classes: int = 0, global_pool: str = "token",
+            drop_path_rate: float = 0.0) -> VisionTransformer:
+    """A timm ``VisionTransformer`` holding ``encoder``'s weights.
+
+    ``global_pool="token"`` reads the [CLS] token after the final norm (the encoder's features);
+    ``global_pool="avg"`` is MAE's fine-tuning head: mean of the patch tokens, then a fresh ``fc_norm`` (the
+    pretrained final norm is not used). A head of ``num_classes`` outputs is freshly initialized (none for 0).
+    """
+    model = VisionTransformer(**timm_model_args(encoder), num_classes=num_classes, global_pool=global_pool,
+                              drop_path_rate=drop_path_rate)
+    state = {k: v for k, v in encoder.state_dict().items() if global_pool == "token" or not k.startswith("norm.")}
+    result = model.load_state_dict(state, strict=False)
+    fresh = {k for k in model.state_dict() if k.startswith(("head.", "fc_norm."))}
+    if result.unexpected_keys or set(result.missing_keys) - fresh:
+        raise RuntimeError(f"encoder does not fit timm's ViT: missing {result.missing_keys}, "
+                           f"unexpected {result.unexpected_keys}")
+    return model
+
+
+def export_timm(encoder: ViTEncoder, output: str | Path, mean: tuple[float, ...], std: tuple[float, ...],
+                source: str = "") -> tuple[Path, Path]:
+    """Write ``output`` (.safetensors, timm layout) and its config ``output`` with suffix .json; returns both."""
+    output = Path(output)
+    if output.suffix != ".safetensors":
+        raise ValueError(f"--output {output} must end in .safetensors")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    args = timm_model_args(encoder)
+    arch = timm_architecture(args)
+    weights = {k: v.detach().contiguous().cpu() for k, v in encoder.state_dict().items()}
+    save_file(weights, str(output), metadata={"format": "pt", "architecture": arch, "source": source})
+    config = {
+        "architecture": arch,
+        "model_args": args,
+        "num_features": args["embed_dim"],
+        "global_pool": "token",
+        "pretrained_cfg": {"input_size": [args["in_chans"], args["img_size"], args["img_size"]],
+                           "mean": list(mean), "std": list(std), "interpolation": "bicubic",
+                           "crop_pct": 1.0},
+        "source": source,
+        "usage": f"timm.create_model('{arch}', pretrained=True, num_classes=0, "
+                 f"pretrained_cfg_overlay=dict(file='{output.name}'), **model_args)",
+    }
+    config_path = output.with_suffix(".json")
+    config_path.write_text(json.dumps(config, indent=2))
+    return output, config_path
+
+
+def load_timm(path: str | Path, num_classes: int = 0, **kwargs) -> VisionTransformer:
+    """Create the timm model of an exported file through timm's registry (``pretrained_cfg_overlay``)."""
+    import timm
+    path = Path(path)
+    config = json.loads(path.with_suffix(".json").read_text())
+    args = {**config["model_args"], **kwargs}
+    return timm.create_model(config["architecture"], pretrained=True, num_classes=num_classes,
+                             pretrained_cfg_overlay=dict(file=str(path), **config["pretrained_cfg"]), **args)
+
+
+def export_checkpoint(checkpoint: str | Path, output: str | Path) -> tuple[Path, Path]:
+    """``mimae export --format timm``: the encoder of a pretraining checkpoint (file or run folder)."""
+    from mimae import checkpoint as ckpt
+    from mimae.data.sources import load_dataset
+    from mimae.eval.api import load_encoder
+    encoder, cfg = load_encoder(checkpoint)
+    info = load_dataset(cfg.data.dataset, cfg.data.data_dir)[2]
+    return export_timm(encoder, output, info.mean, info.std, source=str(ckpt.resolve(checkpoint)))
+
+
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of an exported file (safetensors: nothing is unpickled)."""
+    return load_file(str(path))

@@ -1,0 +1,54 @@
+import json
+
+import pytest
+
+from mimae.cli import main
+from mimae.engine import Trainer
+from tests.conftest import tiny_config
+
+SMALL = ["linear.epochs=3", "linear.train_limit=128", "linear.test_limit=64", "linear.batch_size=32",
+         "finetune.batch_size=16", "finetune.test_limit=32", "finetune.epochs=1", "lowshot.epochs=1",
+         "lowshot.fraction=0.1", "robustness.test_limit=16", "robustness.corruptions=fog,pixelate",
+         "robustness.severities=1,5"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("run")
+    cfg = tiny_config(data__train_limit=160, data__test_limit=64, eval__knn_bank_limit=64, train__epochs=1)
+    Trainer(cfg, path).run()
+    return path
+
+
+def evaluate(run, protocol, *extra):
+    assert main(["eval", protocol, "--checkpoint", str(run), "--device", "cpu", *SMALL, *extra]) == 0
+    return json.loads((run / f"eval_{protocol}.json").read_text())
+
+
+def test_all_prints_one_table_of_knn_linear_and_lowshot(run, capsys):
+    result = evaluate(run, "all")
+    out = capsys.readouterr().out
+    assert "| knn | 128 | 64 |" in out and "| linear | 128 | 64 |" in out and "| lowshot | 18 | 32 |" in out
+    assert result["linear"]["features"].startswith("cached") and result["linear"]["epochs"] == 3
+    assert result["lowshot"]["fraction"] == 0.1 and (run / "lowshot_subset.json").is_file()
+    assert all(0 <= result[p]["accuracy"] <= 100 for p in ("knn", "linear", "lowshot"))
+
+
+def test_linear_reextract_protocol_is_stated_in_its_result(run):
+    result = evaluate(run, "linear", "linear.reextract=true")
+    assert result["protocol"] == "linear" and result["features"].startswith("reextracted")
+    assert result["train_images"] == 128 and result["optimizer"] == "lars"
+
+
+def test_robustness_against_a_baseline_gives_mce(run, tmp_path):
+    base = evaluate(run, "robustness")
+    assert set(base["errors"]) == {"fog", "pixelate"} and set(base["errors"]["fog"]) == {"1", "5"}
+    assert "mce" not in base
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    again = evaluate(run, "robustness", f"robustness.baseline={tmp_path / 'base.json'}")
+    assert again["mce"] == pytest.approx(100.0)  # same model, same seeded corruptions
+
+
+def test_bad_setting_fails_with_its_key(run, capsys):
+    assert main(["eval", "robustness", "--checkpoint", str(run), "robustness.corruptions=rain"]) == 2
+    assert "robustness.corruptions" in capsys.readouterr().err
