@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", required=True,
                         help="FILE.safetensors; its config (timm architecture and model arguments) goes to FILE.json")
     export.set_defaults(func=cmd_export)
+
+    from mimae.hierarchy.commands import add_parser as add_hierarchy_parser
+    add_hierarchy_parser(sub)
     return parser
 
 

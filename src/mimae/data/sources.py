@@ -168,4 +168,7 @@ def load_dataset(name: str, data_dir: str | None = None):
     """``(train, test, info)`` for a dataset name of ``mimae.config.DATASETS``."""
     if name == "fashion-mnist":
         return load_fashion_mnist(data_dir)
+    if name == "hierarchical":  # paper 003's synthetic data: data_dir from `mimae hierarchy generate`, or the default
+        from mimae.hierarchy.dataset import load_hierarchical
+        return load_hierarchical(data_dir)
     return load_torchvision(name, data_dir)

@@ -1,0 +1,129 @@
+"""The learned side of paper 003: pretrain MAE on the hierarchical data at several mask ratios, then probe how well
+each level's true latents are recovered from the frozen encoder, beside the theory's prediction for the same unit.
+
+Baselines with the same probe: the raw pixel patches, and the encoder at its random initialization.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from mimae.analysis.plotting import panel_grid, save_figure, write_json
+from mimae.config import Config, load_config
+from mimae.data import normalize
+from mimae.data.sources import DataInfo
+from mimae.hierarchy import dataset as hdata
+from mimae.hierarchy.graph import heights
+from mimae.hierarchy.probe import level_r2
+from mimae.hierarchy.theory import theory_curve
+from mimae.models import ViTEncoder
+
+LEARNED_RATIOS = (0.1, 0.5, 0.75, 0.9)
+
+
+@torch.no_grad()
+def encoder_tokens(encoder: ViTEncoder, images: torch.Tensor, info: DataInfo, batch_size: int = 500) -> torch.Tensor:
+    """Patch tokens after the final norm of unmasked images: uint8 (N, C, H, W) -> (N, L, D) float32."""
+    encoder.eval()
+    out = [encoder(normalize(batch, info))[:, 1:] for (batch,) in DataLoader(
+        torch.utils.data.TensorDataset(images), batch_size=batch_size)]
+    return torch.cat(out).float()
+
+
+def pixel_tokens(images: torch.Tensor, info: DataInfo, patch: int) -> torch.Tensor:
+    """The normalized pixels of each patch as its token: uint8 (N, C, H, W) -> (N, L, C * patch * patch)."""
+    x = normalize(images, info)
+    n, c, h, w = x.shape
+    x = x.reshape(n, c, h // patch, patch, w // patch, patch).permute(0, 2, 4, 1, 3, 5)
+    return x.reshape(n, (h // patch) * (w // patch), c * patch * patch)
+
+
+def probe_encoder(encoder: ViTEncoder, data: hdata.HierarchicalData, patch: int, kind: str) -> dict[int, float]:
+    """R^2 per level of ``encoder`` on the test split (first half fits the probes, second half scores them)."""
+    return level_r2(encoder_tokens(encoder, data.test.images, data.info), data.test_latents, data.graph, patch, kind)
+
+
+def run_config(base: dict, data_dir: Path, ratio: float, unit: int | None) -> Config:
+    """The pretraining config of one run: the small ``--quick`` model on the hierarchical data at ``ratio``."""
+    overrides = {**base, "data.dataset": "hierarchical", "data.data_dir": str(data_dir), "mask.ratio": ratio,
+                 "mask.unit": unit, "data.train_limit": None, "train.knn_at_init": False}
+    return load_config(overrides=overrides, quick=True, methods=("mae",))
+
+
+def run_learned(output_dir: str | Path, ratios: tuple[float, ...] = LEARNED_RATIOS, unit: int | None = None,
+                overrides: dict | None = None, probe: str = "linear", theory_masks: int = 50) -> dict:
+    """Generate the data (``output_dir/data``, from the config's ``hierarchy`` section), pretrain MAE at each ratio
+    (``output_dir/mae-r<ratio>``), probe every level, and write ``learned.json``, ``learned.md``, ``learned.png``."""
+    from mimae.engine import pretrain
+    from mimae.eval.api import load_encoder
+    from mimae.objectives.base import build_encoder
+
+    out = Path(output_dir)
+    base = dict(overrides or {})
+    first = run_config(base, out / "data", ratios[0], unit)
+    if not (out / "data" / hdata.DATASET_FILE).is_file():
+        hdata.save(hdata.generate(first.hierarchy), out / "data")
+    data = hdata.load(out / "data")
+    patch = first.model.patch_size
+    unit_px = unit or patch
+
+    torch.manual_seed(first.train.seed)
+    r2 = {"pixels": level_r2(pixel_tokens(data.test.images, data.info, patch), data.test_latents, data.graph, patch,
+                             probe),
+          "random init": probe_encoder(build_encoder(first, data.info.channels), data, patch, probe)}
+    knn = {}
+    for ratio in ratios:
+        run_dir = out / f"mae-r{ratio:g}-u{unit_px}"
+        results = pretrain(run_config(base, out / "data", ratio, unit), run_dir)
+        encoder, _ = load_encoder(run_dir)
+        r2[f"{ratio:g}"] = probe_encoder(encoder, data, patch, probe)
+        knn[f"{ratio:g}"] = results.get("knn_final")
+    theory = theory_curve(data.graph, (unit_px,), tuple(ratios), theory_masks, progress=False)
+    result = {"unit": unit_px, "ratios": list(ratios), "probe": probe, "r2": r2, "knn_final": knn,
+              "theory_level_share": theory["level_share"][0], "theory_mean_level": theory["mean_level"][0],
+              "levels": sorted(next(iter(r2.values()))), "pretrain_config": first.to_dict()}
+    write_json(result, out / "learned.json")
+    (out / "learned.md").write_text(learned_table(result) + "\n")
+    plot_learned(result, out / "learned.png", max(heights(data.graph).values()))
+    return result
+
+
+def learned_table(result: dict) -> str:
+    """Markdown: one row per run (baselines first), R^2 per level, the best level and the kNN accuracy."""
+    levels = result["levels"]
+    lines = ["| features | " + " | ".join(f"R^2 level {lv}" for lv in levels) + " | best level | kNN % |",
+             "|---" * (len(levels) + 3) + "|"]
+    for name, scores in result["r2"].items():
+        best = max(levels, key=lambda lv: scores[lv])
+        knn = result["knn_final"].get(name)
+        label = f"MAE ratio {name}" if name in result["knn_final"] else name
+        lines.append(f"| {label} | " + " | ".join(f"{scores[lv]:.3f}" for lv in levels) + f" | {best} | "
+                     + ("-" if knn is None else f"{knn:.1f}") + " |")
+    return "\n".join(lines)
+
+
+def plot_learned(result: dict, path: str | Path, top_level: int) -> Path:
+    """Left: the theory's share of dim(c) per level for the trained unit; right: the learned R^2 per level, with the
+    baselines as dotted lines; both against the mask ratio."""
+    fig, (ax_theory, ax_r2) = panel_grid(2, panel_size=(4.8, 3.6))
+    ratios = np.asarray(result["ratios"])
+    share = np.asarray(result["theory_level_share"], dtype=float)
+    colors = {lv: f"C{i}" for i, lv in enumerate(result["levels"])}
+    for lv in result["levels"]:
+        ax_theory.plot(ratios, 100 * share[:, lv - 1], marker="o", color=colors[lv], label=f"level {lv}")
+        learned = [result["r2"][f"{r:g}"][lv] for r in ratios]
+        ax_r2.plot(ratios, learned, marker="o", color=colors[lv], label=f"level {lv}")
+        ax_r2.axhline(result["r2"]["random init"][lv], color=colors[lv], linestyle=":", linewidth=1)
+    ax_theory.set_ylabel("% of dim(c) at the level")
+    ax_theory.set_title(f"theory: c for unit {result['unit']}px", fontsize=9)
+    ax_r2.set_ylabel(f"held-out R^2 ({result['probe']} probe)")
+    ax_r2.set_title("learned: MAE encoder (dotted: random init)", fontsize=9)
+    for ax in (ax_theory, ax_r2):
+        ax.set_xlabel("mask ratio")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, title="latent level (1 = lowest)", title_fontsize=7)
+    return save_figure(fig, path, f"Which latent levels MAE recovers vs the theory ({top_level} latent levels)")
