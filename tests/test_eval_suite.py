@@ -6,10 +6,10 @@ from mimae.cli import main
 from mimae.engine import Trainer
 from tests.conftest import tiny_config
 
-SMALL = ["linear.epochs=3", "linear.train_limit=128", "linear.test_limit=64", "linear.batch_size=32",
-         "finetune.batch_size=16", "finetune.test_limit=32", "finetune.epochs=1", "lowshot.epochs=1",
-         "lowshot.fraction=0.1", "robustness.test_limit=16", "robustness.corruptions=fog,pixelate",
-         "robustness.severities=1,5"]
+SMALL = ["data.train_limit=160", "data.test_limit=64", "linear.epochs=3", "linear.train_limit=128",
+         "linear.test_limit=64", "linear.batch_size=32", "finetune.batch_size=16", "finetune.test_limit=32",
+         "finetune.epochs=1", "lowshot.epochs=1", "lowshot.fraction=0.1", "robustness.test_limit=16",
+         "robustness.corruptions=fog,pixelate", "robustness.severities=1,5"]
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """The evaluation protocols on a checkpoint: what ``mimae eval <protocol>`` runs, each writing a JSON result.
 
-``evaluate(protocol, checkpoint, overrides)`` loads the encoder and the run's config, applies ``section.key=value``
+``evaluate(protocol, checkpoint, overrides)`` loads the encoder and the run's config, drops the pretraining data
+slice (``data.train_limit`` / ``data.test_limit``: each protocol has its own limits), applies ``section.key=value``
 overrides (``linear.epochs=90``, ``robustness.baseline=...``), runs the protocol and writes
 ``eval_<protocol>.json`` beside the checkpoint (or to ``output``). ``all`` runs kNN, the linear probe (on the same
 encoded images) and 1% low-shot fine-tuning, and returns one table.
@@ -130,6 +131,8 @@ def evaluate(protocol: str, checkpoint: str | Path, overrides: dict[str, Any] | 
     dev = pick_device(device)
     path = ckpt.resolve(checkpoint)
     encoder, cfg = load_encoder(path, dev)
+    # The pretraining slice is not the evaluation's: each protocol takes its own slice of the full splits.
+    cfg.data.train_limit = cfg.data.test_limit = None
     cfg = configure(cfg, overrides or {})
     subset_file = Path(cfg.lowshot.subset_file or path.parent / "lowshot_subset.json")
     runs = {
