@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from mimae.hierarchy.commands import add_parser as add_hierarchy_parser
     add_hierarchy_parser(sub)
+    from mimae.analysis.commands import add_parser as add_analysis_parser
+    add_analysis_parser(sub)
     return parser
 
 

@@ -1,0 +1,88 @@
+"""Training curves of one or more runs from their ``metrics.jsonl`` (paper 000, Fig. 3).
+
+One panel per logged loss term (whatever the objective logs: ``rec``, MI-MAE's ``max_mi`` / ``min_mi`` /
+``approx`` / ``club``, U-MAE's terms...), plus the learning rate and the kNN accuracy. The reconstruction panel
+draws the eps_l line of MI-MAE's gate (from the run's config, 0.5 by default) and, where a run logs its gate, the
+step at which the gate opened.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from mimae.analysis.plotting import legend_below, panel_grid, save_figure, write_json
+
+NOT_CURVES = {"step", "epoch", "images_per_s", "gate", "gate_step"}  # bookkeeping, or shown as markers
+DEFAULT_EPS_L = 0.5
+TITLES = {"loss": "total loss", "rec": "reconstruction loss L_rec", "max_mi": "L_max (InfoNCE)",
+          "min_mi": "L_min (CLUB)", "approx": "L_approx (q_theta)", "lr": "learning rate", "knn": "kNN accuracy (%)",
+          "grad_norm": "gradient norm"}
+
+
+def read_metrics(run_dir: str | Path) -> tuple[list[dict], list[dict]]:
+    """(training lines, kNN lines) of a run's metrics.jsonl, in order."""
+    lines = [json.loads(text) for text in (Path(run_dir) / "metrics.jsonl").read_text().splitlines() if text.strip()]
+    return [r for r in lines if "loss" in r], [r for r in lines if "knn" in r]
+
+
+def run_eps_l(run_dir: str | Path) -> float:
+    """The run's gate threshold ``mimae.eps_l`` from its config.yaml, else the default 0.5."""
+    path = Path(run_dir) / "config.yaml"
+    config = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    return float((config.get("mimae") or {}).get("eps_l", DEFAULT_EPS_L))
+
+
+def gate_opened_at(train: list[dict]) -> int | None:
+    """The first logged step at which the gate was open (a line's mean ``gate`` above 0), or None."""
+    return next((r["step"] for r in train if r.get("gate", 0) > 0), None)
+
+
+def curve_keys(runs: dict[str, list[dict]]) -> list[str]:
+    """Loss terms logged by any run (``loss`` only where it differs from ``rec``), then the learning rate."""
+    keys: list[str] = []
+    for train in runs.values():
+        for record in train:
+            for key, value in record.items():
+                if key not in NOT_CURVES and key not in keys and isinstance(value, (int, float)):
+                    keys.append(key)
+    if "loss" in keys and all(r.get("loss") == r.get("rec") for train in runs.values() for r in train):
+        keys.remove("loss")
+    order = ["rec", "loss"]
+    return sorted(keys, key=lambda k: (k == "lr", order.index(k) if k in order else len(order)))
+
+
+def run_curves(run_dirs: list[str | Path], output_dir: str | Path) -> dict:
+    """``mimae analyze curves``: curves.png and curves.json (per run: the gate step, eps_l, the final values)."""
+    runs, evals, summary = {}, {}, []
+    for run_dir in map(Path, run_dirs):
+        train, knn = read_metrics(run_dir)
+        runs[run_dir.name], evals[run_dir.name] = train, knn
+        summary.append({"run": str(run_dir), "eps_l": run_eps_l(run_dir), "gate_opened_at_step": gate_opened_at(train),
+                        "final": train[-1] if train else None, "knn": [{"step": r["step"], "knn": r["knn"]}
+                                                                        for r in knn]})
+    keys = curve_keys(runs) + (["knn"] if any(evals.values()) else [])
+    fig, axes = panel_grid(len(keys), columns=3)
+    for index, (name, train) in enumerate(runs.items()):
+        color, info = f"C{index}", summary[index]
+        for ax, key in zip(axes, keys):
+            points = [r for r in (evals[name] if key == "knn" else train) if key in r]
+            ax.plot([r["step"] for r in points], [r[key] for r in points], color=color, label=name,
+                    marker="o" if key == "knn" else None)
+            if key == "rec" and info["gate_opened_at_step"] is not None:
+                ax.axvline(info["gate_opened_at_step"], color=color, linestyle=":",
+                           label=f"{name}: gate opens (step {info['gate_opened_at_step']})")
+    for ax, key in zip(axes, keys):
+        if key == "rec":
+            for eps in sorted({s["eps_l"] for s in summary}):
+                ax.axhline(eps, color="gray", linestyle="--", label=f"eps_l = {eps:g}")
+        ax.set_title(TITLES.get(key, key), fontsize=9)
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+    legend_below(fig, axes[0], columns=3)
+    figure = save_figure(fig, Path(output_dir) / "curves.png", "Training curves")
+    data = write_json({"curves": keys, "runs": summary}, Path(output_dir) / "curves.json")
+    return {"figures": [figure], "json": data, "runs": summary}
