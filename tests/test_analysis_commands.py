@@ -1,0 +1,117 @@
+import json
+
+import pytest
+import torch
+import yaml
+
+from mimae import checkpoint as ckpt
+from mimae.analysis.curves import curve_keys, gate_opened_at
+from mimae.cli import main
+from mimae.engine import Trainer
+from tests.conftest import tiny_config
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A 2-epoch tiny MAE run that keeps its per-epoch checkpoints."""
+    run = tmp_path_factory.mktemp("analysis") / "tiny-mae"
+    cfg = tiny_config(data__train_limit=64, data__test_limit=200, eval__knn_bank_limit=64,
+                      eval__knn_query_limit=64, train__keep_checkpoints=True)
+    Trainer(cfg, run).run()
+    return run
+
+
+def test_keep_checkpoints_saves_initialization_and_every_epoch(tiny_run):
+    assert sorted(p.name for p in tiny_run.glob("checkpoint-epoch*.pt")) == [
+        "checkpoint-epoch0.pt", "checkpoint-epoch1.pt", "checkpoint-epoch2.pt"]
+    first, last, latest = (ckpt.load(tiny_run / name) for name in
+                           ("checkpoint-epoch0.pt", "checkpoint-epoch2.pt", "checkpoint.pt"))
+    assert (first["step"], last["step"]) == (0, latest["step"]) == (0, 8)
+    key = "encoder.blocks.0.attn.qkv.weight"
+    assert not torch.equal(first["model"][key], last["model"][key])
+    torch.testing.assert_close(last["model"][key], latest["model"][key])
+
+
+def run_cli(args, capsys):
+    assert main(["analyze", *args]) == 0
+    return capsys.readouterr().out
+
+
+def outputs(folder, name):
+    return json.loads((folder / f"{name}.json").read_text()), (folder / f"{name}.png").stat().st_size
+
+
+def test_reconstruct_command(tiny_run, tmp_path, capsys):
+    printed = run_cli(["reconstruct", "--checkpoint", str(tiny_run), "--output-dir", str(tmp_path),
+                       "--images", "20", "--ratios", "0", "0.75", "--grid-images", "3"], capsys)
+    data, size = outputs(tmp_path, "reconstruct_metrics")
+    assert size > 1000 and (tmp_path / "reconstruct_grid.png").stat().st_size > 1000
+    rows = data["checkpoints"][0]["by_ratio"]
+    assert [r["ratio"] for r in rows] == [0.0, 0.75] and rows[0]["pasted"] is None
+    for name in ("ssim", "fsim", "psnr", "mse"):
+        assert name in rows[1]["decoded"] and name in rows[1]["pasted"]
+    assert 0 < rows[1]["pasted"]["mse"] < rows[1]["decoded"]["mse"] + 1e-9  # visible patches are exact
+    assert "reconstruct_metrics.json" in printed
+
+
+def test_attention_command(tiny_run, tmp_path, capsys):
+    run_cli(["attention", "--checkpoint", str(tiny_run), str(tiny_run / "checkpoint-epoch0.pt"),
+             "--output-dir", str(tmp_path), "--images", "10", "--grid-images", "2"], capsys)
+    data, size = outputs(tmp_path, "attention")
+    assert size > 1000 and len(data["checkpoints"]) == 2
+    for result in data["checkpoints"]:
+        assert 0 < result["cls_entropy_mean"] <= 1
+        assert torch.tensor(result["cls_maps"]).shape == (2, 4, 4)
+        torch.testing.assert_close(torch.tensor(result["token_maps"]).sum(dim=(1, 2)), torch.ones(2))
+
+
+def test_tsne_command(tiny_run, tmp_path, capsys):
+    run_cli(["tsne", "--checkpoint", str(tiny_run), "--output-dir", str(tmp_path), "--images", "5"], capsys)
+    data, size = outputs(tmp_path, "tsne")
+    assert size > 1000 and len(data["labels"]) == 50 and len(data["classes"]) == 10
+    assert torch.tensor(data["checkpoints"][0]["points"]).shape == (50, 2)
+    assert -1 <= data["checkpoints"][0]["silhouette_features_cosine"] <= 1
+
+
+def test_mask_geometry_command(tiny_run, tmp_path, capsys):
+    run_cli(["mask-geometry", "--checkpoint", str(tiny_run), "--output-dir", str(tmp_path), "--images", "40",
+             "--ratios", "0", "0.5", "0.75", "--repeats", "2"], capsys)
+    data, size = outputs(tmp_path, "mask_geometry")
+    assert size > 1000 and data["patch"] == 4 and data["images"] == 40
+    for pairing in ("own", "shared"):
+        rows = data["by_ratio"][pairing]
+        assert [r["ratio"] for r in rows] == [0.0, 0.5, 0.75]
+        assert data["sweet_spot"][pairing] == min(rows, key=lambda r: r["relative"])["ratio"]
+        assert rows[2]["all"] < rows[0]["all"]  # hiding patches brings views together
+
+
+def test_lipschitz_command_follows_the_kept_checkpoints(tiny_run, tmp_path, capsys):
+    run_cli(["lipschitz", "--checkpoint", str(tiny_run), "--output-dir", str(tmp_path), "--images", "16"], capsys)
+    data, size = outputs(tmp_path, "lipschitz")
+    assert size > 1000 and [c["step"] for c in data["checkpoints"]] == [0, 4, 8]
+    for c in data["checkpoints"]:
+        assert 0 < c["median"] <= c["max"] and c["mask_ratio"] == 0.75
+
+
+def test_curves_command_and_mi_terms(tiny_run, tmp_path, capsys):
+    mi_run = tmp_path / "mimae-run"
+    mi_run.mkdir()
+    lines = [{"loss": 1.2, "rec": 1.2, "max_mi": 3.0, "min_mi": 0.0, "approx": 5.0, "gate": 0.0, "lr": 1e-3,
+              "step": 10, "epoch": 0.5},
+             {"loss": 2.0, "rec": 0.45, "max_mi": 2.0, "min_mi": 0.1, "approx": 4.0, "gate": 0.5, "lr": 1e-3,
+              "step": 20, "epoch": 1.0},
+             {"step": 20, "epoch": 1.0, "knn_final": 40.0, "knn": 40.0}]
+    (mi_run / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    (mi_run / "config.yaml").write_text(yaml.safe_dump({"mimae": {"eps_l": 0.6}}))
+    run_cli(["curves", "--run", str(tiny_run), str(mi_run), "--output-dir", str(tmp_path)], capsys)
+    data, size = outputs(tmp_path, "curves")
+    assert size > 1000
+    assert data["curves"] == ["rec", "loss", "max_mi", "min_mi", "approx", "lr", "knn"]
+    assert [r["eps_l"] for r in data["runs"]] == [0.5, 0.6]
+    assert [r["gate_opened_at_step"] for r in data["runs"]] == [None, 20]
+
+
+def test_curve_keys_leave_out_a_total_equal_to_rec():
+    runs = {"mae": [{"loss": 1.0, "rec": 1.0, "lr": 0.1, "step": 1, "images_per_s": 9.0}]}
+    assert curve_keys(runs) == ["rec", "lr"]
+    assert gate_opened_at(runs["mae"]) is None
