@@ -52,3 +52,10 @@ def test_robustness_against_a_baseline_gives_mce(run, tmp_path):
 def test_bad_setting_fails_with_its_key(run, capsys):
     assert main(["eval", "robustness", "--checkpoint", str(run), "robustness.corruptions=rain"]) == 2
     assert "robustness.corruptions" in capsys.readouterr().err
+
+
+def test_robustness_of_the_finetuned_classifier(run):
+    result = evaluate(run, "robustness", "robustness.classifier=finetune", "robustness.corruptions=contrast",
+                      "robustness.severities=5")
+    assert result["classifier"] == "finetune" and result["classifier_result"]["protocol"] == "finetune"
+    assert 0 <= result["errors"]["contrast"]["5"] <= 100 and 0 <= result["clean_error"] <= 100
