@@ -13,11 +13,19 @@ are skipped and unfinished ones resumed, so the script can be stopped and starte
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+import torch
+
+from mimae.config import load_config, parse_overrides
+from mimae.distributed import pick_device
+from mimae.eval.api import knn_eval
+from mimae.objectives import build_objective
 
 LOCK = "/tmp/mimae-cpu.lock"
 DEFAULT_PAIRS = ("mae:umae", "simclr:mr-simclr", "barlow:mr-barlow")
@@ -51,12 +59,30 @@ def train(method: str, seed: int, run_dir: Path, overrides: list[str]) -> dict:
     return results
 
 
-def markdown(rows: list[dict], pairs: list[tuple[str, str]], seeds: list[int]) -> str:
-    """One line per method: kNN per seed, mean, difference to its pair's baseline, training seconds."""
+def init_knn(seed: int, path: Path, overrides: list[str]) -> float:
+    """kNN accuracy of the encoder at initialization (the same for every method of a seed: the encoder is the
+    first module an objective builds after ``torch.manual_seed(train.seed)``), cached in ``path``."""
+    if not path.is_file():
+        cfg = load_config(overrides={**parse_overrides(overrides), "train.seed": seed})
+        torch.manual_seed(seed)
+        encoder = build_objective(cfg, 1).encoder
+        with open(LOCK, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            result = knn_eval(encoder, cfg, pick_device(cfg.train.device), progress=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2))
+    return json.loads(path.read_text())["accuracy"]
+
+
+def markdown(rows: list[dict], pairs: list[tuple[str, str]], seeds: list[int], init: dict[int, float]) -> str:
+    """One line per method: kNN per seed, mean, difference to its pair's baseline, training seconds; first the
+    untrained encoder."""
     by_key = {(r["method"], r["seed"]): r for r in rows}
     head = "| method | " + " | ".join(f"kNN seed {s} (%)" for s in seeds) + \
         " | mean (%) | vs baseline (points) | train s / run | last loss terms (seed 0) |"
-    lines = [head, "|" + "---|" * (len(seeds) + 5)]
+    lines = [head, "|" + "---|" * (len(seeds) + 5),
+             "| (initialization) | " + " | ".join(f"{init[s]:.2f}" for s in seeds) +
+             f" | {statistics.mean(init.values()):.2f} | | 0 | |"]
     for baseline, method in pairs:
         base_mean = statistics.mean(by_key[(baseline, s)]["knn_final"] for s in seeds)
         for name in (baseline, method):
@@ -89,11 +115,12 @@ def main() -> None:
         for baseline, method in pairs:
             for name in (baseline, method):
                 rows.append({"method": name, "seed": seed, **train(name, seed, root / f"{name}-seed{seed}", overrides)})
-    table = markdown(rows, pairs, args.seeds)
+    init = {seed: init_knn(seed, root / f"init-seed{seed}.json", overrides) for seed in args.seeds}
+    table = markdown(rows, pairs, args.seeds, init)
     print(table)
     root.mkdir(parents=True, exist_ok=True)
     (root / "table.md").write_text(f"Budget: {' '.join(overrides)}\n\n{table}\n")
-    (root / "table.json").write_text(json.dumps({"overrides": overrides, "runs": rows}, indent=2))
+    (root / "table.json").write_text(json.dumps({"overrides": overrides, "init_knn": init, "runs": rows}, indent=2))
 
 
 if __name__ == "__main__":

@@ -241,7 +241,7 @@ class MRCLConfig:
 @dataclass
 class SimMIMConfig:
     mask_ratio: float = param(0.5, "fraction of masking units replaced by the mask token (0.5 as paper 000's "
-                                   "SimMIM runs)", low=0.0, high=0.99)
+                                   "SimMIM runs)", low=0.01, high=0.99)
     unit: int | None = param(None, "masking unit side in pixels, a multiple of model.patch_size that tiles the "
                                    "image (None: twice the patch, as SimMIM's 32 px units on 16 px patches)", low=1)
     mi_views: int = param(2, "N: masks per image of mi-simmim (paper 000: 2 at mask ratio 0.5); the MI terms take "
