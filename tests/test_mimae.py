@@ -109,7 +109,7 @@ def test_latent_choices_and_projector():
     assert torch.allclose(z.norm(dim=1), torch.ones(6))
     expected = F.normalize(obj.mi.projector(tokens[:, 1:].mean(dim=1)), dim=1)
     assert torch.allclose(z, expected)
-    plain = tiny_mimae().mi
+    plain = tiny_mimae(mimae__projector_dim=0, mimae__normalize_latent=False).mi
     assert torch.equal(plain.latent(tokens), tokens[:, 0])
 
 
@@ -198,7 +198,7 @@ def test_gate_never_opens_above_eps_and_survives_state_dict_round_trip():
 
 
 def test_gate_scales_mi_terms_and_lambda_ramp():
-    obj = tiny_mimae(mimae__min_ramp_steps=4)
+    obj = tiny_mimae(mimae__min_ramp_steps=4, mimae__lambda_min=10.0)
     g = torch.Generator().manual_seed(0)
     images = torch.randn(4, 1, 16, 16, generator=g)
     masks = obj.draw_masks(4, g)

@@ -257,7 +257,8 @@ class MIMAEConfig:
                                        "independent random masks (Tab. 3c)", choices=("orthogonal", "independent"))
     lambda_rec: float = param(1.0, "lambda1: weight of L_rec (0 turns the reconstruction loss off)", low=0.0)
     lambda_max: float = param(1.0, "lambda2: weight of L_max, the InfoNCE across views (0: off)", low=0.0)
-    lambda_min: float = param(10.0, "lambda3: weight of L_min, the CLUB upper bound (0: off)", low=0.0)
+    lambda_min: float = param(1.0, "lambda3: weight of L_min, the CLUB upper bound (0: off; the paper: 10)",
+                              low=0.0)
     min_ramp_steps: int = param(0, "ramp lambda3 linearly from 0 over this many steps after the gate opens "
                                    "(0: no ramp)", low=0)
     train_approx: bool = param(True, "train q_theta with L_approx (false: q_theta stays at initialization, "
@@ -265,10 +266,10 @@ class MIMAEConfig:
     tau: float = param(0.07, "InfoNCE temperature of L_max", low=1e-4)
     latent: str = param("cls", "encoder output the MI terms act on: the [CLS] token or the mean of the visible "
                                "tokens", choices=("cls", "mean"))
-    projector_dim: int = param(0, "width of an MLP projector between the latent and the MI terms (0: none, the "
-                                  "MI terms act on the latent itself, as the paper)", low=0)
+    projector_dim: int = param(128, "width of an MLP projector between the latent and the MI terms (0: none, the "
+                                    "MI terms act on the latent itself, as the paper)", low=0)
     projector_hidden: int = param(256, "hidden width of that projector", low=1)
-    normalize_latent: bool = param(False, "L2-normalize z before the MI terms (InfoNCE is cosine either way; this "
+    normalize_latent: bool = param(True, "L2-normalize z before the MI terms (InfoNCE is cosine either way; this "
                                           "puts CLUB and q_theta on the same unit sphere)")
     club_negatives: str = param("views", "the sum over k in L_min: the image's own N views (paper Eq. 10) or all "
                                          "B*N views of the batch (CLUB)", choices=("views", "batch"))
