@@ -51,6 +51,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     learned.add_argument("--ratios", type=float, nargs="+", default=[0.1, 0.5, 0.75, 0.9], help="mask ratios")
     learned.add_argument("--unit", type=int, default=None, help="masking unit, pixels (default: the patch)")
     learned.add_argument("--probe", choices=("linear", "kernel"), default="linear", help="probe of the latents")
+    learned.add_argument("--data", default=None, help="dataset folder from `generate` (default: OUTPUT/data, "
+                                                      "generated from the hierarchy section when absent)")
     learned.set_defaults(func=cmd_learned)
 
     for command in (gen, loc, theory, learned):
@@ -111,7 +113,8 @@ def cmd_theory(args: argparse.Namespace) -> int:
 
 def cmd_learned(args: argparse.Namespace) -> int:
     from mimae.hierarchy.learned import learned_table, run_learned
-    result = run_learned(args.output, tuple(args.ratios), args.unit, parse_overrides(args.overrides), args.probe)
+    result = run_learned(args.output, tuple(args.ratios), args.unit, parse_overrides(args.overrides), args.probe,
+                         data_dir=args.data)
     print(learned_table(result))
     print(f"figure: {Path(args.output) / 'learned.png'}")
     return 0

@@ -48,26 +48,32 @@ def probe_encoder(encoder: ViTEncoder, data: hdata.HierarchicalData, patch: int,
 
 
 def run_config(base: dict, data_dir: Path, ratio: float, unit: int | None) -> Config:
-    """The pretraining config of one run: the small ``--quick`` model on the hierarchical data at ``ratio``."""
-    overrides = {**base, "data.dataset": "hierarchical", "data.data_dir": str(data_dir), "mask.ratio": ratio,
-                 "mask.unit": unit, "data.train_limit": None, "train.knn_at_init": False}
+    """The pretraining config of one run: the small ``--quick`` model on the hierarchical data at ``ratio``.
+
+    Crops keep the whole image (``data.crop_scale_min=1``), so the pixel grid stays aligned with the latent tree up to
+    RandomResizedCrop's aspect-ratio jitter; ``base`` overrides any of these."""
+    overrides = {"data.train_limit": None, "data.crop_scale_min": 1.0, "train.knn_at_init": False, **base,
+                 "data.dataset": "hierarchical", "data.data_dir": str(data_dir), "mask.ratio": ratio, "mask.unit": unit}
     return load_config(overrides=overrides, quick=True, methods=("mae",))
 
 
 def run_learned(output_dir: str | Path, ratios: tuple[float, ...] = LEARNED_RATIOS, unit: int | None = None,
-                overrides: dict | None = None, probe: str = "linear", theory_masks: int = 50) -> dict:
-    """Generate the data (``output_dir/data``, from the config's ``hierarchy`` section), pretrain MAE at each ratio
-    (``output_dir/mae-r<ratio>``), probe every level, and write ``learned.json``, ``learned.md``, ``learned.png``."""
+                overrides: dict | None = None, probe: str = "linear", theory_masks: int = 50,
+                data_dir: str | Path | None = None) -> dict:
+    """Pretrain MAE at each ratio (``output_dir/mae-r<ratio>-u<unit>``) on the dataset in ``data_dir`` (default
+    ``output_dir/data``, generated there from the config's ``hierarchy`` section when absent), probe every level, and
+    write ``learned.json``, ``learned.md``, ``learned.png``."""
     from mimae.engine import pretrain
     from mimae.eval.api import load_encoder
     from mimae.objectives.base import build_encoder
 
     out = Path(output_dir)
+    data_dir = Path(data_dir or out / "data")
     base = dict(overrides or {})
-    first = run_config(base, out / "data", ratios[0], unit)
-    if not (out / "data" / hdata.DATASET_FILE).is_file():
-        hdata.save(hdata.generate(first.hierarchy), out / "data")
-    data = hdata.load(out / "data")
+    first = run_config(base, data_dir, ratios[0], unit)
+    if not (data_dir / hdata.DATASET_FILE).is_file():
+        hdata.save(hdata.generate(first.hierarchy), data_dir)
+    data = hdata.load(data_dir)
     patch = first.model.patch_size
     unit_px = unit or patch
 
@@ -78,7 +84,7 @@ def run_learned(output_dir: str | Path, ratios: tuple[float, ...] = LEARNED_RATI
     knn = {}
     for ratio in ratios:
         run_dir = out / f"mae-r{ratio:g}-u{unit_px}"
-        results = pretrain(run_config(base, out / "data", ratio, unit), run_dir)
+        results = pretrain(run_config(base, data_dir, ratio, unit), run_dir, resume=True)  # reuses finished runs
         encoder, _ = load_encoder(run_dir)
         r2[f"{ratio:g}"] = probe_encoder(encoder, data, patch, probe)
         knn[f"{ratio:g}"] = results.get("knn_final")
