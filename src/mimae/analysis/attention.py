@@ -100,7 +100,7 @@ def plot_attention(models: list[Pretrained], images: torch.Tensor, cls_maps: lis
             overlay(axes[1 + 2 * m][c], image, cls_maps[m][c])
             overlay(axes[2 + 2 * m][c], image, chosen_maps[m][c])
             mark_patch(axes[2 + 2 * m][c], tokens[c], grid, patch)
-    labels = ["image"] + [f"{model.path.parent.name}\n{kind}" for model in models
+    labels = ["image"] + [f"{model.name}\n{kind}" for model in models
                           for kind in ("[CLS]", "red-square token")]
     for ax, label in zip(axes[:, 0], labels):
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)

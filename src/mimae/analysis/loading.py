@@ -25,13 +25,16 @@ class Pretrained:
     path: Path
 
     @property
-    def label(self) -> str:
-        """A short legend entry: run folder (and file if not the latest), method, mask ratio and unit."""
+    def name(self) -> str:
+        """The run folder, and the file if it is not the latest checkpoint (e.g. ``run/checkpoint-epoch0``)."""
         name = self.path.parent.name
-        if self.path.name != ckpt.CHECKPOINT_NAME:
-            name += f"/{self.path.stem}"
+        return name if self.path.name == ckpt.CHECKPOINT_NAME else f"{name}/{self.path.stem}"
+
+    @property
+    def label(self) -> str:
+        """A legend entry: :attr:`name`, method, mask ratio and unit."""
         unit = self.cfg.mask.unit or self.cfg.model.patch_size
-        return f"{name} ({self.cfg.method}, r={self.cfg.mask.ratio:g}, unit={unit})"
+        return f"{self.name} ({self.cfg.method}, r={self.cfg.mask.ratio:g}, unit={unit})"
 
 
 def load_pretrained(path: str | Path, device: str | torch.device = "cpu", data_dir: str | None = None) -> Pretrained:

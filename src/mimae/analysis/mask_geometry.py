@@ -35,7 +35,7 @@ def masked_views(images: torch.Tensor, mask: torch.Tensor, patch: int) -> torch.
 
 def pair_distances(views: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     """Mean L2 distance over unordered pairs i < j of views (N, F): intra-class, inter-class and all pairs."""
-    distances = torch.cdist(views.double(), views.double())
+    distances = torch.cdist(views, views)
     upper = torch.ones_like(distances, dtype=torch.bool).triu(diagonal=1)
     same = labels.unsqueeze(0) == labels.unsqueeze(1)
     return {"intra": float(distances[upper & same].mean()), "inter": float(distances[upper & ~same].mean()),

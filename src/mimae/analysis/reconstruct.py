@@ -179,7 +179,7 @@ def run_reconstruct(checkpoints: list[str | Path], output_dir: str | Path, ratio
                                                           torch.Generator().manual_seed(seed)))
         if not rows:
             rows.append(("original", rec.original))
-        short = model.path.parent.name
+        short = model.name
         rows += [(f"{short}\nmasked {ratio:g}", rec.masked), (f"{short}\ndecoded", rec.decoded),
                  (f"{short}\npasted", rec.pasted)]
         by_ratio = [quality_at_ratio(model, images[:eval_images], info, r, unit, batch_size, seed) for r in ratios]
