@@ -95,7 +95,8 @@ def plot_theory(result: dict, path: str | Path, top_level: int) -> Path:
         ax.set_xlabel("mask ratio")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    return save_figure(fig, path, f"Theorem 1 on the quadtree: where c lies ({result['masks_per_point']} masks a point)")
+    title = f"Theorem 1 on the quadtree: where c lies ({result['masks_per_point']} masks a point)"
+    return save_figure(fig, path, title)
 
 
 def theory_table(result: dict) -> str:
