@@ -4,7 +4,7 @@ Every run trains into ``<root>/<variant>-seed<k>`` with the same model, data sli
 MAE takes ``--batch`` images per step; an N-view variant takes ``--batch / N`` images (so ``--batch`` views) with
 ``train.equal_samples=true``, i.e. ``--epochs / N`` passes over the data. Finished runs (``results.json``) are
 skipped, unfinished ones resumed, so the script can be stopped and started again. Each run holds
-``/tmp/mimae-cpu.lock`` while it trains. Prints and writes ``<root>/table.md`` and ``<root>/table.json``.
+``/tmp/mimae-cpu.lock`` while it trains. Prints and writes ``<root>/<table>.md`` and ``<root>/<table>.json``.
 
     python benchmarks/compare_mimae_mae.py --seeds 0 1 --epochs 1                      # MAE vs default MI-MAE
     python benchmarks/compare_mimae_mae.py --root runs/screen --seeds 0 --epochs 2 \\
@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", action="append", default=None,
                         help="name=method followed by CLI options, e.g. \"lit=mimae --config configs/x.yaml\" "
                              f"(repeatable; default: {' and '.join(DEFAULT_VARIANTS)})")
+    parser.add_argument("--table", default="table", help="name of the table files written in --root")
     parser.add_argument("common", nargs="*", metavar="section.key=value", help="overrides for every run")
     args = parser.parse_args(argv)
     root = Path(args.root)
@@ -119,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(rows)
     print(table)
     root.mkdir(parents=True, exist_ok=True)
-    (root / "table.md").write_text(table + "\n")
-    (root / "table.json").write_text(json.dumps({"epochs": args.epochs, "batch": args.batch,
+    (root / f"{args.table}.md").write_text(table + "\n")
+    (root / f"{args.table}.json").write_text(json.dumps({"epochs": args.epochs, "batch": args.batch,
                                                  "common": args.common, "rows": rows}, indent=2))
     return 0
 
