@@ -96,10 +96,10 @@ def test_lipschitz_command_follows_the_kept_checkpoints(tiny_run, tmp_path, caps
 def test_curves_command_and_mi_terms(tiny_run, tmp_path, capsys):
     mi_run = tmp_path / "mimae-run"
     mi_run.mkdir()
-    lines = [{"loss": 1.2, "rec": 1.2, "max_mi": 3.0, "min_mi": 0.0, "approx": 5.0, "gate": 0.0, "lr": 1e-3,
-              "step": 10, "epoch": 0.5},
-             {"loss": 2.0, "rec": 0.45, "max_mi": 2.0, "min_mi": 0.1, "approx": 4.0, "gate": 0.5, "lr": 1e-3,
-              "step": 20, "epoch": 1.0},
+    lines = [{"loss": 1.2, "rec": 1.2, "max_mi": 3.0, "min_mi": 0.0, "club": 0.0, "approx": 5.0, "gate": 0.0,
+              "gate_step": -1.0, "lr": 1e-3, "step": 10, "epoch": 0.5},
+             {"loss": 2.0, "rec": 0.45, "max_mi": 2.0, "min_mi": 0.1, "club": 0.1, "approx": 4.0, "gate": 0.5,
+              "gate_step": 17.0, "lr": 1e-3, "step": 20, "epoch": 1.0},
              {"step": 20, "epoch": 1.0, "knn_final": 40.0, "knn": 40.0}]
     (mi_run / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     (mi_run / "config.yaml").write_text(yaml.safe_dump({"mimae": {"eps_l": 0.6}}))
@@ -108,10 +108,11 @@ def test_curves_command_and_mi_terms(tiny_run, tmp_path, capsys):
     assert size > 1000
     assert data["curves"] == ["rec", "loss", "max_mi", "min_mi", "approx", "lr", "knn"]
     assert [r["eps_l"] for r in data["runs"]] == [0.5, 0.6]
-    assert [r["gate_opened_at_step"] for r in data["runs"]] == [None, 20]
+    assert [r["gate_opened_at_step"] for r in data["runs"]] == [None, 17]  # the logged gate_step
 
 
 def test_curve_keys_leave_out_a_total_equal_to_rec():
     runs = {"mae": [{"loss": 1.0, "rec": 1.0, "lr": 0.1, "step": 1, "images_per_s": 9.0}]}
     assert curve_keys(runs) == ["rec", "lr"]
     assert gate_opened_at(runs["mae"]) is None
+    assert gate_opened_at([{"gate": 0.0, "step": 5}, {"gate": 1.0, "step": 10}]) == 10  # no gate_step logged

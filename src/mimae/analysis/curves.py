@@ -36,22 +36,28 @@ def run_eps_l(run_dir: str | Path) -> float:
 
 
 def gate_opened_at(train: list[dict]) -> int | None:
-    """The first logged step at which the gate was open (a line's mean ``gate`` above 0), or None."""
-    return next((r["step"] for r in train if r.get("gate", 0) > 0), None)
+    """The step at which the gate opened: the logged ``gate_step`` once it is set (>= 0), else the first logged step
+    whose mean ``gate`` is above 0; None if it never opened."""
+    opened = next((r for r in train if r.get("gate", 0) > 0), None)
+    if opened is None:
+        return None
+    return int(train[-1]["gate_step"]) if train[-1].get("gate_step", -1) >= 0 else opened["step"]
 
 
 def curve_keys(runs: dict[str, list[dict]]) -> list[str]:
-    """Loss terms logged by any run (``loss`` only where it differs from ``rec``), then the learning rate."""
+    """Terms logged by any run, ``rec`` and ``loss`` first and the learning rate last; a term equal to an earlier
+    one in every line (MAE's ``loss`` and ``rec``, MI-MAE's ``club`` and ``min_mi``) is drawn once."""
     keys: list[str] = []
     for train in runs.values():
         for record in train:
             for key, value in record.items():
                 if key not in NOT_CURVES and key not in keys and isinstance(value, (int, float)):
                     keys.append(key)
-    if "loss" in keys and all(r.get("loss") == r.get("rec") for train in runs.values() for r in train):
-        keys.remove("loss")
     order = ["rec", "loss"]
-    return sorted(keys, key=lambda k: (k == "lr", order.index(k) if k in order else len(order)))
+    keys.sort(key=lambda k: (k == "lr", order.index(k) if k in order else len(order)))
+    records = [r for train in runs.values() for r in train]
+    return [key for i, key in enumerate(keys)
+            if not any(all(r.get(key) == r.get(earlier) for r in records) for earlier in keys[:i])]
 
 
 def run_curves(run_dirs: list[str | Path], output_dir: str | Path) -> dict:

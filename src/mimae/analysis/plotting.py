@@ -47,7 +47,8 @@ def legend_below(fig, ax, columns: int = 2) -> None:
     """One legend for the whole figure, under the panels, from the labelled lines of ``ax``."""
     handles, labels = ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=columns, fontsize=8, frameon=False)
-    fig.subplots_adjust(bottom=0.1 + 0.06 * -(-len(labels) // columns))
+    rows = -(-len(labels) // columns)
+    fig.subplots_adjust(bottom=(0.2 + 0.2 * rows) / fig.get_size_inches()[1])
 
 
 def save_figure(fig, path: str | Path, title: str | None = None) -> Path:
@@ -57,7 +58,7 @@ def save_figure(fig, path: str | Path, title: str | None = None) -> Path:
     if title:
         fig.suptitle(title, fontsize=11)
     bottom = fig.subplotpars.bottom if fig.legends else 0.0
-    fig.tight_layout(rect=(0, bottom * 0.9, 1, 1))
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
