@@ -236,7 +236,7 @@ def test_equal_samples_budget_matches_mae(tmp_path):
 
 def test_short_pretraining_gate_opens_losses_finite_and_resume_keeps_gate(tmp_path):
     cfg = tiny_config(method="mimae", data__train_limit=512, optim__batch_size=8, train__epochs=1,
-                      mimae__eps_l=1.0, mimae__gate_momentum=0.5, optim__base_lr=2e-3)
+                      mimae__eps_l=1.0, mimae__gate_momentum=0.5, mimae__lambda_min=10.0, optim__base_lr=2e-3)
     first = Trainer(cfg, tmp_path)
     first.run(until_step=40)
     gate_step = int(first.objective.mi.gate_step)

@@ -257,8 +257,8 @@ class MIMAEConfig:
                                        "independent random masks (Tab. 3c)", choices=("orthogonal", "independent"))
     lambda_rec: float = param(1.0, "lambda1: weight of L_rec (0 turns the reconstruction loss off)", low=0.0)
     lambda_max: float = param(1.0, "lambda2: weight of L_max, the InfoNCE across views (0: off)", low=0.0)
-    lambda_min: float = param(1.0, "lambda3: weight of L_min, the CLUB upper bound (0: off; the paper: 10)",
-                              low=0.0)
+    lambda_min: float = param(0.0, "lambda3: weight of L_min, the CLUB upper bound (0: off, the default: it cost "
+                                   "2 kNN points at small scale, see docs/mimae.md; the paper: 10)", low=0.0)
     min_ramp_steps: int = param(0, "ramp lambda3 linearly from 0 over this many steps after the gate opens "
                                    "(0: no ramp)", low=0)
     train_approx: bool = param(True, "train q_theta with L_approx (false: q_theta stays at initialization, "
