@@ -28,9 +28,7 @@ class MIMAE(MAE):
 
     def __init__(self, cfg: Config, in_chans: int):
         super().__init__(cfg, in_chans)
-        p = cfg.model.patch_size
-        input_dim = self.encoder.embed_dim if cfg.mimae.approx_input == "embed" else p * p * in_chans
-        self.mi = MutualInformationTerms(cfg.mimae, self.encoder.embed_dim, input_dim)
+        self.mi = MutualInformationTerms.for_encoder(cfg.mimae, self.encoder, cfg.model.patch_size, in_chans)
 
     @property
     def views_per_image(self) -> int:
