@@ -7,18 +7,15 @@ import yaml
 from mimae import checkpoint as ckpt
 from mimae.analysis.curves import curve_keys, gate_opened_at
 from mimae.cli import main
-from mimae.engine import Trainer
-from tests.conftest import tiny_config
+from tests.conftest import train_tiny
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A 2-epoch tiny MAE run that keeps its per-epoch checkpoints."""
-    run = tmp_path_factory.mktemp("analysis") / "tiny-mae"
-    cfg = tiny_config(data__train_limit=64, data__test_limit=200, eval__knn_bank_limit=64,
-                      eval__knn_query_limit=64, train__keep_checkpoints=True)
-    Trainer(cfg, run).run()
-    return run
+    return train_tiny(tmp_path_factory.mktemp("analysis") / "tiny-mae", data__test_limit=200,
+                      eval__knn_bank_limit=64, eval__knn_query_limit=64, train__epochs=2,
+                      train__keep_checkpoints=True)
 
 
 def test_keep_checkpoints_saves_initialization_and_every_epoch(tiny_run):

@@ -3,8 +3,7 @@ import json
 import pytest
 
 from mimae.cli import main
-from mimae.engine import Trainer
-from tests.conftest import tiny_config
+from tests.conftest import train_tiny
 
 SMALL = ["data.train_limit=160", "data.test_limit=64", "linear.epochs=3", "linear.train_limit=128",
          "linear.test_limit=64", "linear.batch_size=32", "finetune.batch_size=16", "finetune.test_limit=32",
@@ -14,10 +13,8 @@ SMALL = ["data.train_limit=160", "data.test_limit=64", "linear.epochs=3", "linea
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    path = tmp_path_factory.mktemp("run")
-    cfg = tiny_config(data__train_limit=160, data__test_limit=64, eval__knn_bank_limit=64, train__epochs=1)
-    Trainer(cfg, path).run()
-    return path
+    return train_tiny(tmp_path_factory.mktemp("run"), data__train_limit=160, data__test_limit=64,
+                      eval__knn_bank_limit=64)
 
 
 def evaluate(run, protocol, *extra):

@@ -6,20 +6,16 @@ import torch
 from timm.models.vision_transformer import VisionTransformer
 
 from mimae.cli import main
-from mimae.engine import Trainer
 from mimae.eval.api import load_encoder
 from mimae.export import export_timm, load_timm, read_weights, timm_model_args, to_timm
 from mimae.models import ViTEncoder
-from tests.conftest import tiny_config
+from tests.conftest import train_tiny
 
 
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory):
     """A tiny MAE checkpoint (1-channel 16x16 Fashion-MNIST, 2 blocks), trained for a few steps."""
-    run = tmp_path_factory.mktemp("run")
-    cfg = tiny_config(data__train_limit=64, data__test_limit=32, eval__knn_bank_limit=32, train__epochs=1)
-    Trainer(cfg, run).run()
-    return run
+    return train_tiny(tmp_path_factory.mktemp("run"))
 
 
 def test_timm_registry_model_gives_our_features(pretrained, tmp_path):
