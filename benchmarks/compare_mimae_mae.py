@@ -4,7 +4,9 @@ Every run trains into ``<root>/<variant>-seed<k>`` with the same model, data sli
 MAE takes ``--batch`` images per step; an N-view variant takes ``--batch / N`` images (so ``--batch`` views) with
 ``train.equal_samples=true``, i.e. ``--epochs / N`` passes over the data. Finished runs (``results.json``) are
 skipped, unfinished ones resumed, so the script can be stopped and started again. Each run holds
-``/tmp/mimae-cpu.lock`` while it trains. Prints and writes ``<root>/<table>.md`` and ``<root>/<table>.json``.
+``/tmp/mimae-cpu.lock`` while it trains. ``--linear`` also runs the linear probe (``mimae eval linear``, cached
+features; settings with ``--probe linear.key=value``) on every run, once (``eval_linear.json``). Prints and writes ``<root>/<table>.md`` and
+``<root>/<table>.json``.
 
     python benchmarks/compare_mimae_mae.py --seeds 0 1 --epochs 1                      # MAE vs default MI-MAE
     python benchmarks/compare_mimae_mae.py --root runs/screen --seeds 0 --epochs 2 \\
@@ -57,6 +59,15 @@ def run_arguments(method: str, extra: list[str], common: list[str], views: int, 
             "--output-dir", str(run_dir), "--resume", *extra, *common, *budget]
 
 
+def linear_probe(run_dir: Path, settings: list[str]) -> float:
+    """Linear-probe top-1 of a finished run (``eval_linear.json``, computed once with ``settings``)."""
+    result = run_dir / "eval_linear.json"
+    if not result.is_file():
+        subprocess.run(["flock", LOCK, sys.executable, "-m", "mimae.cli", "eval", "linear", "--checkpoint",
+                        str(run_dir), *settings], check=True)
+    return json.loads(result.read_text())["accuracy"]
+
+
 def last_train_metrics(run_dir: Path) -> dict:
     """The last logged training line (the loss terms at the end of the run)."""
     last = {}
@@ -77,18 +88,25 @@ def summarize(run_dir: Path) -> dict:
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| variant | seed | kNN % | steps | L_rec | L_max | L_min (CLUB, nats) | InfoNCE bound (nats) | gate step |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    linear = any("linear" in r for r in rows)
+    lines = ["| variant | seed | kNN % |" + (" linear % |" if linear else "") + " steps | L_rec | L_max | "
+             "L_min (CLUB, nats) | InfoNCE bound (nats) | gate step |",
+             "|---|---|---|" + ("---|" if linear else "") + "---|---|---|---|---|---|"]
     fmt = lambda v: "" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
     for r in rows:
         gate = r.get("gate_step")
         gate = "" if gate is None else "closed" if gate < 0 else str(int(gate))
-        lines.append(f"| {r['variant']} | {r['seed']} | {r['knn']:.2f} | {r['steps']} | {fmt(r.get('rec'))} | "
+        probe = f" {r['linear']:.2f} |" if linear else ""
+        lines.append(f"| {r['variant']} | {r['seed']} | {r['knn']:.2f} |{probe} {r['steps']} | {fmt(r.get('rec'))} | "
                      f"{fmt(r.get('max_mi'))} | {fmt(r.get('club'))} | {fmt(r.get('infonce_bound'))} | {gate} |")
-    lines += ["", "| variant | seeds | kNN % mean | min | max |", "|---|---|---|---|---|"]
+    lines += ["", "| variant | seeds | kNN % mean | min | max |" + (" linear % mean | min | max |" if linear else ""),
+              "|---|---|---|---|---|" + ("---|---|---|" if linear else "")]
     for name in dict.fromkeys(r["variant"] for r in rows):
-        accs = [r["knn"] for r in rows if r["variant"] == name]
-        lines.append(f"| {name} | {len(accs)} | {statistics.mean(accs):.2f} | {min(accs):.2f} | {max(accs):.2f} |")
+        cells = []
+        for metric in ("knn", "linear") if linear else ("knn",):
+            accs = [r[metric] for r in rows if r["variant"] == name]
+            cells.append(f"{statistics.mean(accs):.2f} | {min(accs):.2f} | {max(accs):.2f}")
+        lines.append(f"| {name} | {len(accs)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -101,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", action="append", default=None,
                         help="name=method followed by CLI options, e.g. \"lit=mimae --config configs/x.yaml\" "
                              f"(repeatable; default: {' and '.join(DEFAULT_VARIANTS)})")
+    parser.add_argument("--linear", action="store_true",
+                        help="also run the linear probe (cached features) on every run")
+    parser.add_argument("--probe", action="append", default=[], metavar="linear.key=value",
+                        help="a setting of that linear probe (repeatable), e.g. --probe linear.train_limit=None")
     parser.add_argument("--table", default="table", help="name of the table files written in --root")
     parser.add_argument("common", nargs="*", metavar="section.key=value", help="overrides for every run")
     args = parser.parse_args(argv)
@@ -115,14 +137,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"== {run_dir}", flush=True)
                 subprocess.run(run_arguments(method, extra, args.common, views, args.batch, args.epochs, seed,
                                              run_dir), check=True)
-            rows.append({"variant": name, "seed": seed, "views": views, "run_dir": str(run_dir),
-                         **summarize(run_dir)})
+            row = {"variant": name, "seed": seed, "views": views, "run_dir": str(run_dir), **summarize(run_dir)}
+            if args.linear:
+                row["linear"] = linear_probe(run_dir, args.probe)
+            rows.append(row)
     table = markdown(rows)
     print(table)
     root.mkdir(parents=True, exist_ok=True)
     (root / f"{args.table}.md").write_text(table + "\n")
     (root / f"{args.table}.json").write_text(json.dumps({"epochs": args.epochs, "batch": args.batch,
-                                                 "common": args.common, "rows": rows}, indent=2))
+                                                 "common": args.common, "probe": args.probe if args.linear else None,
+                                                 "rows": rows},
+                                                indent=2))
     return 0
 
 

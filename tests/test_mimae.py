@@ -252,3 +252,24 @@ def test_short_pretraining_gate_opens_losses_finite_and_resume_keeps_gate(tmp_pa
     for record in train:
         assert all(math.isfinite(record[k]) for k in MI_TERMS + ("club", "infonce_bound"))
     assert train[-1]["infonce_bound"] <= math.log((8 * 4 - 1) / 3)
+
+
+def test_approx_lr_scale_puts_q_theta_in_its_own_groups_at_scaled_lr(tmp_path):
+    cfg = tiny_config(method="mimae", data__train_limit=64, optim__batch_size=4, train__epochs=1,
+                      mimae__approx_lr_scale=10.0)
+    trainer = Trainer(cfg, tmp_path)
+    names = {id(p): n for n, p in trainer.objective.named_parameters()}
+    trainer.run(until_step=2)
+    base_lr = None
+    for group in trainer.optimizer.param_groups:
+        in_approx = {names[id(p)].startswith("mi.approx.") for p in group["params"]}
+        assert len(in_approx) == 1  # q_theta never shares a group with the encoder
+        if in_approx == {False}:
+            assert group.get("lr_scale", 1.0) == 1.0
+            base_lr = group["lr"] if base_lr is None else base_lr
+            assert group["lr"] == base_lr
+    assert base_lr and base_lr > 0
+    approx_lrs = {g["lr"] for g in trainer.optimizer.param_groups if g.get("lr_scale") == 10.0}
+    assert len(approx_lrs) == 1 and approx_lrs.pop() == pytest.approx(10 * base_lr)
+    weight_decays = {g["weight_decay"] for g in trainer.optimizer.param_groups if g.get("lr_scale") == 10.0}
+    assert weight_decays == {0.0, cfg.optim.weight_decay}  # the decay split is kept inside the scaled groups

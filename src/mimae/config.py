@@ -275,6 +275,9 @@ class MIMAEConfig:
                                          "B*N views of the batch (CLUB)", choices=("views", "batch"))
     approx_input: str = param("embed", "X_j fed to q_theta: mean of the view's visible patch embeddings, or of its "
                                        "normalized pixel patches (both detached)", choices=("embed", "pixels"))
+    approx_lr_scale: float = param(1.0, "q_theta's learning rate as a multiple of the encoder's (a larger value "
+                                        "keeps q_theta ahead of the encoder, so the CLUB estimate stays an upper "
+                                        "bound)", low=1e-3)
     approx_hidden: int = param(256, "hidden width of q_theta's two branches", low=1)
     logvar_bound: float = param(5.0, "q_theta's log-variance is squashed into (-bound, bound)", low=0.1)
     approx_mean_activation: str = param("none", "last activation of q_theta's mean branch: none, or leaky_relu as "

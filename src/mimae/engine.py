@@ -50,10 +50,28 @@ def single_thread_worker(_: int) -> None:
     torch.set_num_threads(1)
 
 
+def split_by_lr_scale(groups: list[dict], model: torch.nn.Module, lr_scales: dict[str, float]) -> list[dict]:
+    """Split parameter groups so that parameters whose name starts with a prefix of ``lr_scales`` form groups of
+    their own with ``lr_scale`` set (the scheduler multiplies the group's lr by it, as timm's layer decay)."""
+    if not lr_scales:
+        return groups
+    names = {id(p): n for n, p in model.named_parameters()}
+    out = []
+    for group in groups:
+        by_scale: dict[float, list] = {}
+        for p in group["params"]:
+            scale = next((s for prefix, s in lr_scales.items() if names[id(p)].startswith(prefix)), 1.0)
+            by_scale.setdefault(scale, []).append(p)
+        out += [{**group, "params": params, "lr_scale": scale} for scale, params in by_scale.items()]
+    return out
+
+
 def make_optimizer(model: torch.nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:
-    """AdamW with no weight decay on biases, norms and tokens (as MAE)."""
+    """AdamW with no weight decay on biases, norms and tokens (as MAE), and the objective's per-module lr scales
+    (``Objective.lr_scales``)."""
     skip = [n for n, _ in model.named_parameters() if n.split(".")[-1] in NO_WEIGHT_DECAY]
     groups = param_groups_weight_decay(model, cfg.weight_decay, no_weight_decay_list=skip)
+    groups = split_by_lr_scale(groups, model, getattr(model, "lr_scales", dict)())
     return torch.optim.AdamW(groups, lr=cfg.base_lr, betas=(cfg.beta1, cfg.beta2))
 
 
@@ -177,7 +195,7 @@ class Trainer:
         """One optimizer step over ``accum_steps`` micro-batches. Returns the step's metrics."""
         lr = learning_rate(self.step, self.total_steps, self.warmup_steps, self.peak_lr, self.cfg.optim.min_lr)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         totals: dict[str, float] = {}
         for i, images in enumerate(micro_batches):
             images = self.augment(images.to(self.device, non_blocking=True), self.generator)

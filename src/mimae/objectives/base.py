@@ -65,6 +65,10 @@ class Objective(nn.Module):
         """One random mask per image at ``mask.ratio`` with ``mask.unit``; objectives with views override this."""
         return draw_masks("random", batch, self.grid, self.cfg.mask.ratio, 1, self.unit, generator, device)
 
+    def lr_scales(self) -> dict[str, float]:
+        """Parameter-name prefix -> learning-rate multiplier, for heads that must learn faster than the encoder."""
+        return {}
+
     def forward(self, images: torch.Tensor, masks: Masks) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 

@@ -34,6 +34,9 @@ class MIMAE(MAE):
     def views_per_image(self) -> int:
         return mimae_views(self.cfg)
 
+    def lr_scales(self) -> dict[str, float]:
+        return {"mi.approx.": self.cfg.mimae.approx_lr_scale}
+
     def draw_masks(self, batch: int, generator: torch.Generator | None = None, device=None) -> Masks:
         return draw_masks(self.cfg.mimae.masking, batch, self.grid, self.cfg.mask.ratio, self.views_per_image,
                           self.unit, generator, device)

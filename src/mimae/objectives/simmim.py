@@ -88,6 +88,7 @@ class MISimMIM(SimMIM):
     # q_theta's input X_j and the gate update are MI-MAE's own.
     approx_inputs = MIMAE.approx_inputs
     after_step = MIMAE.after_step
+    lr_scales = MIMAE.lr_scales
 
     def __init__(self, cfg: Config, in_chans: int):
         super().__init__(cfg, in_chans)
