@@ -266,11 +266,12 @@ class MIMAEConfig:
     tau: float = param(0.07, "InfoNCE temperature of L_max", low=1e-4)
     latent: str = param("cls", "encoder output the MI terms act on: the [CLS] token or the mean of the visible "
                                "tokens", choices=("cls", "mean"))
-    projector_dim: int = param(128, "width of an MLP projector between the latent and the MI terms (0: none, the "
-                                    "MI terms act on the latent itself, as the paper)", low=0)
+    projector_dim: int = param(0, "width of an MLP projector between the latent and the MI terms (0: none, the "
+                                  "MI terms act on the latent itself, as the paper; a projector absorbed most of "
+                                  "L_max's gain in kNN, see docs/mimae.md)", low=0)
     projector_hidden: int = param(256, "hidden width of that projector", low=1)
-    normalize_latent: bool = param(True, "L2-normalize z before the MI terms (InfoNCE is cosine either way; this "
-                                          "puts CLUB and q_theta on the same unit sphere)")
+    normalize_latent: bool = param(True, "L2-normalize z before the MI terms (InfoNCE is cosine either way, so "
+                                          "this only changes CLUB and q_theta: both on the unit sphere)")
     club_negatives: str = param("views", "the sum over k in L_min: the image's own N views (paper Eq. 10) or all "
                                          "B*N views of the batch (CLUB)", choices=("views", "batch"))
     approx_input: str = param("embed", "X_j fed to q_theta: mean of the view's visible patch embeddings, or of its "
