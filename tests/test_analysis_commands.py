@@ -4,7 +4,7 @@ import pytest
 import torch
 import yaml
 
-from mimae import checkpoint as ckpt
+from mimae.runs import read
 from mimae.analysis.curves import curve_keys, gate_opened_at
 from mimae.cli import main
 from tests.conftest import train_tiny
@@ -21,7 +21,7 @@ def tiny_run(tmp_path_factory):
 def test_keep_checkpoints_saves_initialization_and_every_epoch(tiny_run):
     assert sorted(p.name for p in tiny_run.glob("checkpoint-epoch*.pt")) == [
         "checkpoint-epoch0.pt", "checkpoint-epoch1.pt", "checkpoint-epoch2.pt"]
-    first, last, latest = (ckpt.load(tiny_run / name) for name in
+    first, last, latest = (read(tiny_run / name).checkpoint for name in
                            ("checkpoint-epoch0.pt", "checkpoint-epoch2.pt", "checkpoint.pt"))
     assert (first["step"], last["step"]) == (0, latest["step"]) == (0, 8)
     key = "encoder.blocks.0.attn.qkv.weight"

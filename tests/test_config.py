@@ -37,4 +37,4 @@ def test_bad_values_name_the_key(override, words):
 
 def test_unknown_method_fails_at_load():
     with pytest.raises(ConfigError, match="method"):
-        load_config(overrides={"method": "nope"}, methods=("mae",))
+        load_config(overrides={"method": "nope"})

@@ -3,8 +3,9 @@ import json
 import pytest
 import torch
 
-from mimae import checkpoint as ckpt
-from mimae.engine import Trainer, learning_rate, make_optimizer
+from mimae.runs import read
+from mimae.engine import Trainer
+from mimae.optim import learning_rate, make_optimizer
 from tests.conftest import tiny_config
 
 
@@ -63,6 +64,6 @@ def test_run_folder_contents_and_loss_decreases(tmp_path):
     lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in lines if "loss" in r]
     assert losses[-1] < losses[0]
-    state = ckpt.load(tmp_path)  # loads with weights_only=True
+    state = read(tmp_path).checkpoint  # loads with weights_only=True
     assert state["step"] == 48 and state["config"]["method"] == "mae"
     assert json.loads((tmp_path / "results.json").read_text())["knn_final"] > 0

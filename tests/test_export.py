@@ -6,7 +6,7 @@ import torch
 from timm.models.vision_transformer import VisionTransformer
 
 from mimae.cli import main
-from mimae.eval.api import load_encoder
+from mimae.runs import load_encoder
 from mimae.export import export_timm, load_timm, read_weights, timm_model_args, to_timm
 from mimae.models import ViTEncoder
 from tests.conftest import train_tiny
@@ -24,7 +24,7 @@ def test_timm_registry_model_gives_our_features(pretrained, tmp_path):
     config = json.loads(out.with_suffix(".json").read_text())
     assert config["model_args"] == {"img_size": 16, "patch_size": 4, "in_chans": 1, "embed_dim": 32, "depth": 2,
                                     "num_heads": 2, "mlp_ratio": 4.0}
-    encoder, _ = load_encoder(pretrained)
+    encoder = load_encoder(pretrained)[0]
     model = timm.create_model(config["architecture"], pretrained=True, num_classes=0,
                               pretrained_cfg_overlay=dict(file=str(out)), **config["model_args"]).eval()
     images = torch.randn(4, 1, 16, 16)

@@ -70,7 +70,7 @@ def test_cli_locate_theory_and_errors(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_learned_end_to_end_on_a_tiny_model(tmp_path):
-    from mimae.hierarchy.learned import run_learned
+    from mimae.experiments.hierarchy_learned import run_learned
     from tests.conftest import TINY
     overrides = {**TINY, "hierarchy.image_size": 16, "hierarchy.depth": 3, "hierarchy.train_size": 96,
                  "hierarchy.test_size": 80, "train.epochs": 1, "eval.knn_bank_limit": 96}

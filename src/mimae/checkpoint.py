@@ -1,13 +1,14 @@
-"""Checkpoints: atomic writes, exact resume, loading without unpickling code.
+"""Checkpoint files: atomic writes, safe reads, and the random-number-generator states of a process.
 
 A checkpoint is a ``torch.save`` of plain containers of tensors, numbers and strings, so it loads with
-``torch.load(weights_only=True)``: model, optimizer and scaler states, step and epoch, RNG states, and the resolved
-config. ``checkpoint.pt`` in the run folder is always the latest.
+``torch.load(weights_only=True)``: no code is unpickled. ``checkpoint.pt`` in a run folder is always the latest.
+What a checkpoint holds and how each kind of weights file is read is :mod:`mimae.runs`'s business.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -16,44 +17,47 @@ import torch
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
+class CheckpointError(ValueError):
+    """A weights file cannot be read safely or does not hold what was expected; the message names the file."""
+
+
 def atomic_save(obj: Any, path: str | Path) -> None:
-    """Write to a temporary file beside ``path`` and rename it: a crash never leaves a half-written checkpoint."""
+    """Write to a temporary file beside ``path``, flush it to disk and rename it: a crash never leaves a
+    half-written checkpoint, and the previous one stays whole until the new one is complete."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
+    with open(tmp, "wb") as fh:
+        torch.save(obj, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
-def resolve(path: str | Path) -> Path:
-    """A run folder or a checkpoint file -> the checkpoint file; a clear error if there is none."""
+def load_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain containers only; a one-line error otherwise."""
     path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    return path
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is empty (a write that never finished?)")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, EOFError, RuntimeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path} cannot be read as weights without running code from it ({reason}); "
+                              f"mimae loads only tensors and plain containers") from None
 
 
-def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint (file or run folder) safely: no arbitrary code is unpickled."""
-    return torch.load(resolve(path), map_location=map_location, weights_only=True)
-
-
-def rng_state(generator: torch.Generator) -> dict[str, Any]:
+def rng_state(generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """This process's generator states: torch's global CPU generator, the training ``generator`` (crops, masks)
+    and, where CUDA is present, every GPU's."""
     state = {"torch": torch.get_rng_state(), "mask": generator.get_state()}
     if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        state["cuda"] = torch.stack(torch.cuda.get_rng_state_all())
     return state
 
 
-def restore_rng(state: dict[str, Any], generator: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    generator.set_state(state["mask"])
+def restore_rng(state: dict[str, torch.Tensor], generator: torch.Generator) -> None:
+    """Put back what :func:`rng_state` saved."""
+    torch.set_rng_state(state["torch"].cpu())
+    generator.set_state(state["mask"].cpu())
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def encoder_state(checkpoint: dict) -> dict[str, torch.Tensor]:
-    """The encoder's weights from a pretraining checkpoint (keys without the ``encoder.`` prefix)."""
-    prefix = "encoder."
-    return {k[len(prefix):]: v for k, v in checkpoint["model"].items() if k.startswith(prefix)}
+        torch.cuda.set_rng_state_all(list(state["cuda"].cpu()))

@@ -80,9 +80,33 @@ class ModelConfig:
 
 @dataclass
 class MaskConfig:
-    ratio: float = param(0.75, "fraction of masking units hidden from the encoder", low=0.0, high=0.99)
-    unit: int | None = param(None, "masking unit side in pixels, a multiple of the patch size (None: the patch)",
-                             low=1)
+    ratio: float | None = param(None, "fraction of masking units hidden from the encoder, for every method (None: "
+                                      "the method's default: 0.75 for mae, umae, mimae; 0.5 for simmim, "
+                                      "mi-simmim; 0.2 for mr-simclr, mr-byol, mr-barlow; 0 for simclr, byol, "
+                                      "barlow)", low=0.0, high=0.99)
+    unit: int | None = param(None, "masking unit side in pixels, a multiple of model.patch_size that tiles the "
+                                   "image (None: the method's default: the patch; twice the patch for simmim and "
+                                   "mi-simmim, as SimMIM's 32 px units on 16 px patches)", low=1)
+
+
+@dataclass(frozen=True)
+class MethodDefaults:
+    """What a pretraining method declares about the run's shared keys (registered with its objective)."""
+
+    mask_ratio: float
+    mask_unit_patches: int = 1
+    reconstructs_hidden: bool = True  # its loss averages over hidden patches: mask.ratio must hide at least one
+
+
+# method name -> its defaults; filled by ``mimae.objectives`` as each objective registers
+METHODS: dict[str, MethodDefaults] = {}
+
+# keys that were merged into mask.*: an old run's config is migrated, a new one gets a message
+RENAMED_KEYS = {"simmim.mask_ratio": "mask.ratio", "simmim.unit": "mask.unit", "mrcl.mask_ratio": "mask.ratio"}
+
+
+def register_method(name: str, defaults: MethodDefaults) -> None:
+    METHODS[name] = defaults
 
 
 @dataclass
@@ -117,6 +141,9 @@ class TrainConfig:
     keep_checkpoints: bool = param(False, "also keep a copy of each epoch's checkpoint as checkpoint-epoch<N>.pt "
                                           "(epoch 0: the initialization), e.g. for analyses along training")
     knn_at_init: bool = param(True, "also evaluate the encoder at initialization")
+    init_from: str | None = param(None, "start the encoder from these weights instead of a random initialization: "
+                                        "a run folder or checkpoint, a timm safetensors export, or an official MAE "
+                                        "checkpoint such as mae_pretrain_vit_base.pth (the architecture must match)")
 
 
 @dataclass
@@ -214,8 +241,6 @@ MRCL_PAPER_MASK_RATIO = 0.2
 
 @dataclass
 class MRCLConfig:
-    mask_ratio: float | None = param(None, "fraction of each view's patches hidden (None: 0.2 for mr-simclr, "
-                                           "mr-byol, mr-barlow; 0 for simclr, byol, barlow)", low=0.0, high=0.99)
     masked_weight: float | None = param(None, "alpha: weight of the MSE on masked patches (None: mr-simclr 8, "
                                               "mr-barlow 7, mr-byol 0.01; 0 for the plain baselines)", low=0.0)
     unmasked_weight: float | None = param(None, "lambda: weight of the MSE on visible patches (None: mr-simclr 5, "
@@ -229,21 +254,16 @@ class MRCLConfig:
     barlow_offdiag: float = param(0.0051, "Barlow Twins weight of the off-diagonal terms", low=0.0)
     ema_momentum: float = param(0.99, "BYOL: momentum of the target network's EMA", low=0.0, high=1.0)
 
-    def resolved(self, family: str, masked_reconstruction: bool) -> tuple[float, float, float]:
-        """(mask ratio, alpha, lambda) of ``family`` (simclr, byol, barlow), plain or mr-, explicit values first."""
+    def resolved(self, family: str, masked_reconstruction: bool) -> tuple[float, float]:
+        """(alpha, lambda) of ``family`` (simclr, byol, barlow), plain or mr-, explicit values first."""
         alpha, lam = MRCL_PAPER_WEIGHTS[family] if masked_reconstruction else (0.0, 0.0)
-        ratio = MRCL_PAPER_MASK_RATIO if masked_reconstruction else 0.0
-        explicit = (self.mask_ratio, self.masked_weight, self.unmasked_weight)
-        ratio, alpha, lam = (d if v is None else v for v, d in zip(explicit, (ratio, alpha, lam)))
-        return ratio, alpha, lam
+        explicit = (self.masked_weight, self.unmasked_weight)
+        alpha, lam = (d if v is None else v for v, d in zip(explicit, (alpha, lam)))
+        return alpha, lam
 
 
 @dataclass
 class SimMIMConfig:
-    mask_ratio: float = param(0.5, "fraction of masking units replaced by the mask token (0.5 as paper 000's "
-                                   "SimMIM runs)", low=0.01, high=0.99)
-    unit: int | None = param(None, "masking unit side in pixels, a multiple of model.patch_size that tiles the "
-                                   "image (None: twice the patch, as SimMIM's 32 px units on 16 px patches)", low=1)
     mi_views: int = param(2, "N: masks per image of mi-simmim (paper 000: 2 at mask ratio 0.5); the MI terms take "
                              "their other settings from the mimae section", low=2)
 
@@ -417,6 +437,8 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
 
 def set_value(cfg: Config, key: str, value: Any) -> None:
     """Set ``section.key`` (or a top-level key such as ``method``) with type coercion."""
+    if key in RENAMED_KEYS:
+        raise ConfigError(f"{key} is now {RENAMED_KEYS[key]}: one mask ratio and one masking unit for every method")
     parts = key.split(".")
     target: Any = cfg
     for part in parts[:-1]:
@@ -466,8 +488,22 @@ def iter_fields(obj: Any, prefix: str = ""):
             yield f"{prefix}{f.name}", value, f
 
 
-def validate(cfg: Config, methods: tuple[str, ...] | None = None) -> Config:
-    """Check every value against its declared range and the cross-field rules; raise :class:`ConfigError`."""
+def resolve_method_defaults(cfg: Config) -> None:
+    """Fill ``mask.ratio`` and ``mask.unit`` left at None with the method's defaults, once, so that the saved config
+    says what the run used."""
+    if cfg.method not in METHODS:
+        raise ConfigError(f"method={cfg.method!r} is not one of {sorted(METHODS)}")
+    spec = METHODS[cfg.method]
+    if cfg.mask.ratio is None:
+        cfg.mask.ratio = spec.mask_ratio
+    if cfg.mask.unit is None:
+        cfg.mask.unit = spec.mask_unit_patches * cfg.model.patch_size
+
+
+def validate(cfg: Config) -> Config:
+    """Resolve the method's defaults, then check every value against its declared range and the cross-field
+    rules; raise :class:`ConfigError` naming the key."""
+    resolve_method_defaults(cfg)
     for key, value, f in iter_fields(cfg):
         meta = f.metadata
         if value is None:
@@ -478,8 +514,6 @@ def validate(cfg: Config, methods: tuple[str, ...] | None = None) -> Config:
             raise ConfigError(f"{key}={value!r} is below the allowed minimum {meta['low']}")
         if meta.get("high") is not None and value > meta["high"]:
             raise ConfigError(f"{key}={value!r} is above the allowed maximum {meta['high']}")
-    if methods is not None and cfg.method not in methods:
-        raise ConfigError(f"method={cfg.method!r} is not one of {sorted(methods)}")
     dims = cfg.model.dims()
     p = cfg.model.patch_size
     if cfg.data.image_size % p:
@@ -487,19 +521,23 @@ def validate(cfg: Config, methods: tuple[str, ...] | None = None) -> Config:
     for width, heads in (("embed_dim", "num_heads"), ("decoder_dim", "decoder_heads")):
         if dims[width] % dims[heads]:
             raise ConfigError(f"model.{width}={dims[width]} is not divisible by model.{heads}={dims[heads]}")
-    unit = cfg.mask.unit or p
+    unit = cfg.mask.unit
     if unit % p or (cfg.data.image_size // p) % (unit // p):
         raise ConfigError(f"mask.unit={unit} must be a multiple of model.patch_size={p} that tiles the "
                           f"{cfg.data.image_size}px image")
     grid_units = (cfg.data.image_size // unit) ** 2
-    if int(grid_units * (1 - cfg.mask.ratio)) < 1:
+    visible = int(grid_units * (1 - cfg.mask.ratio))
+    if visible < 1:
         raise ConfigError(f"mask.ratio={cfg.mask.ratio} leaves no visible unit out of {grid_units}")
+    if METHODS[cfg.method].reconstructs_hidden and visible == grid_units:
+        raise ConfigError(f"mask.ratio={cfg.mask.ratio} hides none of the {grid_units} masking units, and "
+                          f"{cfg.method} learns by predicting hidden ones")
     cfg.hierarchy.check()
     return cfg
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None, quick: bool = False,
-                methods: tuple[str, ...] | None = None) -> Config:
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None,
+                quick: bool = False) -> Config:
     """Defaults, then the YAML file, then the quick preset, then the overrides; validated."""
     cfg = Config()
     if path is not None:
@@ -513,14 +551,35 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             set_value(cfg, key, value)
     for key, value in (overrides or {}).items():
         set_value(cfg, key, value)
-    return validate(cfg, methods)
+    return validate(cfg)
 
 
-def config_from_dict(mapping: dict, methods: tuple[str, ...] | None = None) -> Config:
+def migrate(mapping: dict) -> dict:
+    """A saved config with the per-method mask keys of older runs (``simmim.mask_ratio``, ``simmim.unit``,
+    ``mrcl.mask_ratio``) moved to ``mask.*`` when they were the run's own, dropped otherwise."""
+    mapping = {k: dict(v) if isinstance(v, dict) else v for k, v in mapping.items()}
+    method = mapping.get("method", "mae")
+    simmim, mrcl = mapping.get("simmim", {}), mapping.get("mrcl", {})
+    legacy = {"mask.ratio": None, "mask.unit": None}
+    if "mask_ratio" in simmim or "unit" in simmim:
+        legacy = {"mask.ratio": simmim.pop("mask_ratio", 0.5), "mask.unit": simmim.pop("unit", None)}
+        if method not in ("simmim", "mi-simmim"):
+            legacy = {}
+    if "mask_ratio" in mrcl:
+        ratio = mrcl.pop("mask_ratio")
+        if method in ("simclr", "byol", "barlow", "mr-simclr", "mr-byol", "mr-barlow"):
+            legacy = {"mask.ratio": ratio}
+    mask = mapping.setdefault("mask", {})
+    for key, value in legacy.items():
+        mask[key.split(".")[1]] = value
+    return mapping
+
+
+def config_from_dict(mapping: dict) -> Config:
     """Rebuild a config saved with :meth:`Config.to_dict` (for instance from a checkpoint)."""
     cfg = Config()
-    apply_mapping(cfg, mapping)
-    return validate(cfg, methods)
+    apply_mapping(cfg, migrate(mapping))
+    return validate(cfg)
 
 
 def save_config(cfg: Config, path: str | Path) -> None:

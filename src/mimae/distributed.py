@@ -2,6 +2,10 @@
 
 One code path: a plain ``python``/``mimae`` run is a world of one process; ``torchrun`` sets RANK, WORLD_SIZE and
 LOCAL_RANK and we join the group (NCCL on GPUs, gloo on CPUs).
+
+Every collective of the project goes through the helpers below, and each checks that its tensor is on the training
+device that :func:`setup` recorded: NCCL cannot reduce a CPU tensor, so a tensor left on the host would break a
+multi-GPU run at its first collective; here it fails in the same way on any backend, with a message naming it.
 """
 
 from __future__ import annotations
@@ -31,8 +35,13 @@ def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     return torch.device(name)
 
 
+_TRAINING_DEVICE: torch.device | None = None
+
+
 def setup(device: str = "auto") -> DistInfo:
-    """Join the process group if launched by torchrun (or already joined); otherwise a world of one."""
+    """Join the process group if launched by torchrun (or already joined); otherwise a world of one. Records the
+    training device that every collective's tensors must be on."""
+    global _TRAINING_DEVICE
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -43,7 +52,18 @@ def setup(device: str = "auto") -> DistInfo:
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
     if dist.is_initialized():
         rank, world = dist.get_rank(), dist.get_world_size()
+    _TRAINING_DEVICE = dev
     return DistInfo(rank, world, local_rank, dev)
+
+
+def check_device(tensor: torch.Tensor, what: str) -> None:
+    """Raise if ``tensor`` is not on the training device recorded by :func:`setup` (no check before it)."""
+    if _TRAINING_DEVICE is None:
+        return
+    expected = _TRAINING_DEVICE
+    if tensor.device.type != expected.type or (expected.index is not None and tensor.device.index != expected.index):
+        raise RuntimeError(f"{what}: a tensor on {tensor.device} reached a collective of a run training on "
+                           f"{expected} (NCCL reduces only tensors on the GPU)")
 
 
 def is_distributed() -> bool:
@@ -59,9 +79,20 @@ def all_reduce_mean(value: torch.Tensor) -> torch.Tensor:
     """Mean of a tensor over processes (no gradient); the tensor itself with one process."""
     if not is_distributed():
         return value
+    check_device(value, "all_reduce_mean")
     value = value.detach().clone()
     dist.all_reduce(value)
     return value / dist.get_world_size()
+
+
+def all_gather(value: torch.Tensor) -> list[torch.Tensor]:
+    """Every process's ``value`` (same shape everywhere), without gradient; ``[value]`` with one process."""
+    if not is_distributed():
+        return [value]
+    check_device(value, "all_gather")
+    parts = [torch.empty_like(value) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, value.contiguous())
+    return parts
 
 
 class _GatherWithGrad(torch.autograd.Function):
@@ -69,6 +100,7 @@ class _GatherWithGrad(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        check_device(x, "gather_with_grad")
         parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
         dist.all_gather(parts, x.contiguous())
         ctx.rank, ctx.size = dist.get_rank(), x.shape[0]

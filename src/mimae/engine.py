@@ -6,28 +6,28 @@ this file only knows how to feed it, step the optimizer, log, evaluate and check
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
 from pathlib import Path
 
 import torch
-from timm.optim import param_groups_weight_decay
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from mimae import checkpoint as ckpt
 from mimae import distributed
-from mimae.config import Config, OptimConfig, save_config
+from mimae.config import Config, save_config
 from mimae.data import BatchAugment, train_test_sets
-from mimae.eval.api import autocast_dtype, knn_eval
+from mimae.eval.knn import knn_eval
+from mimae.masking import Masks
 from mimae.objectives import Objective, build_objective
 from mimae.objectives.base import objective_class
-
-NO_WEIGHT_DECAY = ("cls_token", "mask_token", "pos_embed")
-
+from mimae.optim import learning_rate, make_optimizer, set_learning_rate
+from mimae.precision import autocast_dtype
+from mimae.runs import load_encoder_weights, read
+from mimae.train_step import MetricWindow, TrainStep
 
 class ResumableSampler(DistributedSampler):
     """DistributedSampler that can start an epoch part-way, after ``skip`` of this process's samples."""
@@ -48,39 +48,6 @@ class ResumableSampler(DistributedSampler):
 def single_thread_worker(_: int) -> None:
     """DataLoader workers use one thread each, so they do not fight the training process for cores."""
     torch.set_num_threads(1)
-
-
-def split_by_lr_scale(groups: list[dict], model: torch.nn.Module, lr_scales: dict[str, float]) -> list[dict]:
-    """Split parameter groups so that parameters whose name starts with a prefix of ``lr_scales`` form groups of
-    their own with ``lr_scale`` set (the scheduler multiplies the group's lr by it, as timm's layer decay)."""
-    if not lr_scales:
-        return groups
-    names = {id(p): n for n, p in model.named_parameters()}
-    out = []
-    for group in groups:
-        by_scale: dict[float, list] = {}
-        for p in group["params"]:
-            scale = next((s for prefix, s in lr_scales.items() if names[id(p)].startswith(prefix)), 1.0)
-            by_scale.setdefault(scale, []).append(p)
-        out += [{**group, "params": params, "lr_scale": scale} for scale, params in by_scale.items()]
-    return out
-
-
-def make_optimizer(model: torch.nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:
-    """AdamW with no weight decay on biases, norms and tokens (as MAE), and the objective's per-module lr scales
-    (``Objective.lr_scales``)."""
-    skip = [n for n, _ in model.named_parameters() if n.split(".")[-1] in NO_WEIGHT_DECAY]
-    groups = param_groups_weight_decay(model, cfg.weight_decay, no_weight_decay_list=skip)
-    groups = split_by_lr_scale(groups, model, getattr(model, "lr_scales", dict)())
-    return torch.optim.AdamW(groups, lr=cfg.base_lr, betas=(cfg.beta1, cfg.beta2))
-
-
-def learning_rate(step: int, total_steps: int, warmup_steps: int, peak: float, floor: float) -> float:
-    """Per-iteration linear warmup to ``peak`` then half-cosine decay to ``floor``."""
-    if step < warmup_steps:
-        return peak * step / warmup_steps
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return floor + (peak - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 class MetricsLog:
@@ -106,7 +73,12 @@ class MetricsLog:
 
 
 class Trainer:
-    """Holds the state of one pretraining run; ``run()`` trains to the end (or resumes and does so)."""
+    """Holds the state of one pretraining run; ``run()`` trains to the end (or resumes and does so).
+
+    Each optimizer step is ``optimizer_step([prepare(images) for images in micro_batches])``: ``prepare`` draws the
+    augmentation and the masks from this process's generator, ``optimizer_step`` takes (images, masks) pairs, so a
+    caller (a test, an experiment) can hand in images and masks of its own.
+    """
 
     def __init__(self, cfg: Config, run_dir: str | Path, resume: bool = False, tensorboard: bool = False):
         self.cfg = cfg
@@ -124,9 +96,7 @@ class Trainer:
         self.augment = BatchAugment(objective_cls.augmentation, self.info, cfg.data.image_size,
                                     cfg.data.crop_scale_min, objective_cls.crops)
         self.objective: Objective = build_objective(cfg, self.info.channels).to(self.device)
-        self.optimizer = make_optimizer(self.objective, cfg.optim)
-        self.autocast = autocast_dtype(cfg.train.precision, self.device)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.autocast == torch.float16)
+        self.optimizer = make_optimizer(self.objective, cfg.optim, self.objective.lr_scales())
 
         o = cfg.optim
         self.sampler = ResumableSampler(self.dataset, self.dist.world_size, self.dist.rank, shuffle=True,
@@ -147,78 +117,83 @@ class Trainer:
         self.peak_lr = o.base_lr * self.effective_batch * views / 256
         self.warmup_steps = round(o.warmup_epochs * sample_epoch_steps)
 
-        # augmentation and masks draw from this generator; its state is checkpointed
+        # augmentation and masks draw from this process's generator; every rank's state is checkpointed
         self.generator = torch.Generator(self.device).manual_seed(cfg.train.seed * 7919 + self.dist.rank)
+        ddp = None
+        if self.dist.world_size > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            ddp = DistributedDataParallel(self.objective, device_ids=ids,
+                                          find_unused_parameters=self.objective.unused_parameters)
+        self.model = ddp or self.objective
+        if cfg.train.compile:
+            self.model = torch.compile(self.model)
+        self.train_step = TrainStep(self.objective, self.optimizer, self.device,
+                                    autocast_dtype(cfg.train.precision, self.device), o.clip_grad, ddp)
         self.step = 0
         self.results: dict = {}
         if resume and (self.run_dir / ckpt.CHECKPOINT_NAME).is_file():
             self.load_checkpoint(self.run_dir / ckpt.CHECKPOINT_NAME)
-        self.model = self.objective
-        if self.dist.world_size > 1:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.model = DistributedDataParallel(self.objective, device_ids=ids,
-                                                 find_unused_parameters=self.objective.unused_parameters)
-        if cfg.train.compile:
-            self.model = torch.compile(self.model)
+        elif cfg.train.init_from:
+            load_encoder_weights(self.objective.encoder, read(cfg.train.init_from))
         self.log = MetricsLog(self.run_dir, self.dist.is_main, tensorboard)
         if self.dist.is_main and self.step == 0 and self.log.path.exists():
             self.log.path.unlink()  # a fresh run in an old folder starts a fresh log
 
     # -- checkpoints -------------------------------------------------------------------------------------------
 
+    def rng_states(self) -> list[dict[str, torch.Tensor]]:
+        """Every process's generator states, gathered on the training device (a collective: all ranks call it)."""
+        mine = ckpt.rng_state(self.generator)
+        gathered = {key: distributed.all_gather(value.to(self.device)) for key, value in mine.items()}
+        return [{key: parts[rank].cpu() for key, parts in gathered.items()} for rank in range(self.dist.world_size)]
+
     def state(self) -> dict:
         return {"model": self.objective.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scaler": self.scaler.state_dict(), "step": self.step, "epoch": self.step // self.steps_per_epoch,
-                "rng": ckpt.rng_state(self.generator), "config": self.cfg.to_dict(),
+                "scaler": self.train_step.scaler.state_dict(), "step": self.step,
+                "epoch": self.step // self.steps_per_epoch, "world_size": self.dist.world_size,
+                "rng": self.rng_states(), "config": self.cfg.to_dict(),
                 "in_chans": self.info.channels, "method": self.cfg.method, "results": self.results}
 
     def save_checkpoint(self) -> None:
+        state = self.state()  # every rank takes part in gathering the generator states
         if self.dist.is_main:
-            state = self.state()
             ckpt.atomic_save(state, self.run_dir / ckpt.CHECKPOINT_NAME)
             if self.cfg.train.keep_checkpoints and self.step % self.steps_per_epoch == 0:
                 ckpt.atomic_save(state, self.run_dir / f"checkpoint-epoch{self.step // self.steps_per_epoch}.pt")
         distributed.barrier()
 
     def load_checkpoint(self, path: Path) -> None:
-        state = ckpt.load(path, map_location=self.device)
+        state = read(path).checkpoint
+        rng = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]  # older runs: one process
+        if len(rng) != self.dist.world_size:
+            raise ckpt.CheckpointError(
+                f"{path} was written by a run of {len(rng)} process(es); resume it with {len(rng)} (torchrun "
+                f"--nproc_per_node) so that every process continues its own data slice and generator, not "
+                f"{self.dist.world_size}")
         self.objective.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scaler.load_state_dict(state["scaler"])
+        self.train_step.scaler.load_state_dict(state["scaler"])
         self.step = state["step"]
         self.results = state.get("results", {})
-        ckpt.restore_rng(state["rng"], self.generator)
+        ckpt.restore_rng(rng[self.dist.rank], self.generator)
 
     # -- training ----------------------------------------------------------------------------------------------
 
-    def train_step(self, micro_batches: list[torch.Tensor]) -> dict[str, float]:
-        """One optimizer step over ``accum_steps`` micro-batches. Returns the step's metrics."""
+    def prepare(self, images: torch.Tensor) -> tuple[torch.Tensor, Masks]:
+        """uint8 images (B, C, H, W) from the loader -> (augmented images on the device, the objective's masks),
+        both drawn from this process's generator."""
+        images = self.augment(images.to(self.device, non_blocking=True), self.generator)
+        return images, self.objective.draw_masks(images.shape[0], self.generator, self.device)
+
+    def optimizer_step(self, micro_batches: list[tuple[torch.Tensor, Masks]]) -> dict[str, torch.Tensor]:
+        """One optimizer step over ``accum_steps`` (images, masks) micro-batches. Returns the step's loss terms,
+        detached, on the device."""
         lr = learning_rate(self.step, self.total_steps, self.warmup_steps, self.peak_lr, self.cfg.optim.min_lr)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr * group.get("lr_scale", 1.0)
-        totals: dict[str, float] = {}
-        for i, images in enumerate(micro_batches):
-            images = self.augment(images.to(self.device, non_blocking=True), self.generator)
-            masks = self.objective.draw_masks(images.shape[0], self.generator, self.device)
-            sync = i == len(micro_batches) - 1 or not isinstance(self.model, DistributedDataParallel)
-            with (self.model.no_sync() if not sync else contextlib.nullcontext()):
-                with torch.autocast(self.device.type, dtype=self.autocast or torch.float32,
-                                    enabled=self.autocast is not None):
-                    out = self.model(images, masks)
-                self.scaler.scale(out["loss"] / len(micro_batches)).backward()
-            for key, value in out.items():
-                totals[key] = totals.get(key, 0.0) + float(value.detach()) / len(micro_batches)
-        if self.cfg.optim.clip_grad is not None:
-            self.scaler.unscale_(self.optimizer)
-            totals["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.objective.parameters(),
-                                                                       self.cfg.optim.clip_grad))
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.objective.after_step(out)
+        set_learning_rate(self.optimizer, lr)
+        terms, last = self.train_step(micro_batches, lambda batch: self.model(*batch))
+        self.objective.after_step(last)
         self.step += 1
-        totals["lr"] = lr
-        return totals
+        return terms
 
     def evaluate(self, tag: str) -> float | None:
         """kNN accuracy in the main process (others wait); recorded in ``results`` and the metrics log."""
@@ -233,6 +208,18 @@ class Trainer:
         distributed.barrier()
         return acc
 
+    def log_window(self, window: MetricWindow, seconds: float, bar: tqdm) -> None:
+        """Write the window's means (over steps and processes: the one host sync of the window) to the log."""
+        steps = window.steps
+        record = window.mean()
+        if not all(math.isfinite(v) for v in record.values()):
+            raise FloatingPointError(f"non-finite loss terms in the steps before {self.step}: {record}")
+        record.update(step=self.step, epoch=self.step / self.steps_per_epoch,
+                      lr=self.optimizer.param_groups[0]["lr"] / self.optimizer.param_groups[0].get("lr_scale", 1.0),
+                      images_per_s=steps * self.effective_batch / seconds)
+        self.log.write(record)
+        bar.set_postfix(loss=f"{record['loss']:.4f}", img_s=f"{record['images_per_s']:.0f}")
+
     def run(self, until_step: int | None = None) -> dict:
         """Train to the end of the schedule, or only up to ``until_step`` (then checkpoint and return, so that a
         later ``resume`` continues exactly)."""
@@ -246,8 +233,8 @@ class Trainer:
             self.save_checkpoint()  # checkpoint-epoch0.pt: the initialization
         bar = tqdm(total=self.total_steps, initial=self.step, desc=f"pretrain {cfg.method}",
                    disable=not self.dist.is_main, dynamic_ncols=True)
-        window: dict[str, float] = {}
-        window_start, window_steps, train_seconds = time.perf_counter(), 0, 0.0
+        window = MetricWindow()
+        window_start, train_seconds = time.perf_counter(), 0.0
         while self.step < stop_at:
             epoch = self.step // self.steps_per_epoch
             done_in_epoch = self.step % self.steps_per_epoch
@@ -257,25 +244,14 @@ class Trainer:
                 micro.append(images)
                 if len(micro) < cfg.optim.accum_steps:
                     continue
-                metrics = self.train_step(micro)
+                window.add(self.optimizer_step([self.prepare(x) for x in micro]))
                 micro = []
-                if not all(math.isfinite(v) for v in metrics.values()):
-                    raise FloatingPointError(f"non-finite metrics at step {self.step}: {metrics}")
-                for key, value in metrics.items():
-                    window[key] = window.get(key, 0.0) + value
-                window_steps += 1
                 bar.update(1)
                 if self.step % cfg.train.log_every == 0 or self.step % self.steps_per_epoch == 0 \
                         or self.step == stop_at:
                     seconds = time.perf_counter() - window_start
                     train_seconds += seconds
-                    record = {k: v / window_steps for k, v in window.items()}
-                    record = {k: float(distributed.all_reduce_mean(torch.tensor(v))) for k, v in record.items()}
-                    record.update(step=self.step, epoch=self.step / self.steps_per_epoch,
-                                  images_per_s=window_steps * self.effective_batch / seconds)
-                    self.log.write(record)
-                    bar.set_postfix(loss=f"{record['loss']:.4f}", img_s=f"{record['images_per_s']:.0f}")
-                    window, window_steps = {}, 0
+                    self.log_window(window, seconds, bar)
                     window_start = time.perf_counter()
                 if self.step % self.steps_per_epoch == 0 or self.step == stop_at:
                     break

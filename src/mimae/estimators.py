@@ -6,7 +6,8 @@
 * :func:`club` - the CLUB upper bound (Cheng et al., 2020) from a matrix of conditional log-densities.
 * :func:`view_positives` - the positive / excluded pattern of MI-MAE's Eq. 7-8 for B images with N views each.
 
-All logs are natural logs, so every estimate is in nats.
+All logs are natural logs, so every estimate is in nats. Each runs in float32 with autocast off
+(:func:`mimae.precision.float32_loss`), so a bf16 run computes it as an fp32 run would from the same inputs.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ import math
 
 import torch
 
+from mimae.precision import float32_loss
+
 LOG_2PI = math.log(2 * math.pi)
 
 
+@float32_loss
 def info_nce(scores: torch.Tensor, positives: torch.Tensor, excluded: torch.Tensor | None = None) -> torch.Tensor:
     """Mean over positive pairs (i, k) of ``-log exp(s_ik) / sum_{c not excluded from row i} exp(s_ic)``.
 
@@ -52,11 +56,13 @@ def view_positives(images: int, views: int, device=None) -> tuple[torch.Tensor, 
     return same_image & ~self_pair, self_pair
 
 
+@float32_loss
 def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log N(z; mu, diag(exp(logvar))), summed over the last dim. Shapes broadcast; (..., D) -> (...)."""
     return -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(dim=-1)
 
 
+@float32_loss
 def gaussian_log_prob_matrix(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """All pairs: out[..., j, k] = log N(z_k; mu_j, diag(exp(logvar_j))).
 
@@ -69,6 +75,7 @@ def gaussian_log_prob_matrix(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Te
     return -0.5 * (quadratic + logvar.sum(-1, keepdim=True) + z.shape[-1] * LOG_2PI)
 
 
+@float32_loss
 def club(log_q: torch.Tensor) -> torch.Tensor:
     """CLUB estimate of I(X; Z) in nats from log_q (..., M, M), log_q[..., j, k] = log q(z_k | x_j).
 

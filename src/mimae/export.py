@@ -16,11 +16,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import timm
 import torch
 from safetensors.torch import load_file, save_file
 from timm.models.vision_transformer import VisionTransformer
 
+from mimae.data import load_dataset
 from mimae.models import ViTEncoder
+from mimae.runs import load_encoder
 
 # (embed_dim, depth, num_heads) -> timm's name for that size (patch and image size are model arguments).
 TIMM_NAMES = {
@@ -70,8 +73,9 @@ def to_timm(encoder: ViTEncoder, num_classes: int = 0, global_pool: str = "token
 
 
 def export_timm(encoder: ViTEncoder, output: str | Path, mean: tuple[float, ...], std: tuple[float, ...],
-                source: str = "") -> tuple[Path, Path]:
-    """Write ``output`` (.safetensors, timm layout) and its config ``output`` with suffix .json; returns both."""
+                source: str = "", run_config: dict | None = None) -> tuple[Path, Path]:
+    """Write ``output`` (.safetensors, timm layout) and its config ``output`` with suffix .json; returns both.
+    ``run_config`` (the run's resolved config) is kept in the JSON so that mimae reads the file back exactly."""
     output = Path(output)
     if output.suffix != ".safetensors":
         raise ValueError(f"--output {output} must end in .safetensors")
@@ -89,6 +93,7 @@ def export_timm(encoder: ViTEncoder, output: str | Path, mean: tuple[float, ...]
                            "mean": list(mean), "std": list(std), "interpolation": "bicubic",
                            "crop_pct": 1.0},
         "source": source,
+        "mimae_config": run_config,
         "usage": f"timm.create_model('{arch}', pretrained=True, num_classes=0, "
                  f"pretrained_cfg_overlay=dict(file='{output.name}'), **model_args)",
     }
@@ -99,7 +104,6 @@ def export_timm(encoder: ViTEncoder, output: str | Path, mean: tuple[float, ...]
 
 def load_timm(path: str | Path, num_classes: int = 0, **kwargs) -> VisionTransformer:
     """Create the timm model of an exported file through timm's registry (``pretrained_cfg_overlay``)."""
-    import timm
     path = Path(path)
     config = json.loads(path.with_suffix(".json").read_text())
     args = {**config["model_args"], **kwargs}
@@ -108,13 +112,10 @@ def load_timm(path: str | Path, num_classes: int = 0, **kwargs) -> VisionTransfo
 
 
 def export_checkpoint(checkpoint: str | Path, output: str | Path) -> tuple[Path, Path]:
-    """``mimae export --format timm``: the encoder of a pretraining checkpoint (file or run folder)."""
-    from mimae import checkpoint as ckpt
-    from mimae.data.sources import load_dataset
-    from mimae.eval.api import load_encoder
-    encoder, cfg = load_encoder(checkpoint)
+    """``mimae export --format timm``: the encoder of any weights file :mod:`mimae.runs` reads."""
+    encoder, cfg, source = load_encoder(checkpoint)
     info = load_dataset(cfg.data.dataset, cfg.data.data_dir)[2]
-    return export_timm(encoder, output, info.mean, info.std, source=str(ckpt.resolve(checkpoint)))
+    return export_timm(encoder, output, info.mean, info.std, source=str(source.path), run_config=cfg.to_dict())
 
 
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:

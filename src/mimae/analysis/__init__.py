@@ -7,5 +7,5 @@
 * ``lipschitz``: the decoder's empirical Lipschitz estimate along training (paper 001, Sec. 3.2)
 * ``curves``: training curves with the eps_l line (paper 000, Fig. 3)
 
-``mimae analyze <name>`` runs them from the command line (``mimae.analysis.commands``).
+``mimae analyze <name>`` runs them from the command line (``mimae.cli.analysis``).
 """

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from mimae.analysis.plotting import legend_below, panel_grid, save_figure, write_json
+from mimae.plotting import legend_below, panel_grid, save_figure, write_json
 
 NOT_CURVES = {"step", "epoch", "images_per_s", "gate", "gate_step"}  # bookkeeping, or shown as markers
 DEFAULT_EPS_L = 0.5

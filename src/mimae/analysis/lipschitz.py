@@ -23,9 +23,9 @@ from pathlib import Path
 
 import torch
 
-from mimae import checkpoint as ckpt
+from mimae.runs import resolve
 from mimae.analysis.loading import Pretrained, labelled_test_images, load_pretrained, model_input
-from mimae.analysis.plotting import panel_grid, save_figure, write_json
+from mimae.plotting import panel_grid, save_figure, write_json
 from mimae.masking import draw_masks
 from mimae.models import MAEDecoder
 
@@ -75,7 +75,7 @@ def checkpoint_estimate(model: Pretrained, images: torch.Tensor, info, ratio: fl
     if ratio <= 0:
         raise ValueError("the Lipschitz estimate needs hidden patches: use a mask ratio above 0")
     generator = torch.Generator().manual_seed(seed)
-    unit = (model.cfg.mask.unit or model.cfg.model.patch_size) // model.cfg.model.patch_size
+    unit = model.cfg.mask.unit // model.cfg.model.patch_size
     device = next(model.objective.parameters()).device
     ratios = []
     for batch in images.split(batch_size):
@@ -97,7 +97,7 @@ def training_checkpoints(paths: list[str | Path]) -> list[Path]:
     files = []
     for path in map(Path, paths):
         kept = sorted(path.glob("checkpoint-epoch*.pt"), key=epoch_of) if path.is_dir() else []
-        files += kept or [ckpt.resolve(path)]
+        files += kept or [resolve(path)]
     return files
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from mimae import checkpoint as ckpt
-from mimae.config import Config, config_from_dict
-from mimae.data import DataInfo, normalize, train_test_sets
-from mimae.eval.api import first
-from mimae.objectives import Objective, build_objective
+from mimae.checkpoint import CHECKPOINT_NAME
+from mimae.config import Config
+from mimae.data import DataInfo, first, normalize, train_test_sets
+from mimae.objectives import Objective
+from mimae.runs import load_objective
 
 
 @dataclass
@@ -28,26 +28,21 @@ class Pretrained:
     def name(self) -> str:
         """The run folder, and the file if it is not the latest checkpoint (e.g. ``run/checkpoint-epoch0``)."""
         name = self.path.parent.name
-        return name if self.path.name == ckpt.CHECKPOINT_NAME else f"{name}/{self.path.stem}"
+        return name if self.path.name == CHECKPOINT_NAME else f"{name}/{self.path.stem}"
 
     @property
     def label(self) -> str:
         """A legend entry: :attr:`name`, method, mask ratio and unit."""
-        unit = self.cfg.mask.unit or self.cfg.model.patch_size
-        return f"{self.name} ({self.cfg.method}, r={self.cfg.mask.ratio:g}, unit={unit})"
+        return f"{self.name} ({self.cfg.method}, r={self.cfg.mask.ratio:g}, unit={self.cfg.mask.unit})"
 
 
 def load_pretrained(path: str | Path, device: str | torch.device = "cpu", data_dir: str | None = None) -> Pretrained:
     """Rebuild the objective of a checkpoint (file or run folder) and load its weights; ``data_dir`` overrides the
     run's data folder (for a checkpoint trained elsewhere)."""
-    file = ckpt.resolve(path)
-    state = ckpt.load(file)
-    cfg = config_from_dict(state["config"])
+    objective, source = load_objective(path, device)
     if data_dir is not None:
-        cfg.data.data_dir = data_dir
-    objective = build_objective(cfg, state["in_chans"])
-    objective.load_state_dict(state["model"])
-    return Pretrained(objective.to(device).eval(), cfg, int(state.get("step", 0)), file)
+        source.cfg.data.data_dir = data_dir
+    return Pretrained(objective, source.cfg, source.step, source.path)
 
 
 def labelled_test_images(cfg: Config, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor, DataInfo]:

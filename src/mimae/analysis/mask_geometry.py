@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from mimae.analysis.loading import labelled_test_images, unit_images
-from mimae.analysis.plotting import legend_below, panel_grid, save_figure, write_json
+from mimae.plotting import legend_below, panel_grid, save_figure, write_json
 from mimae.config import Config, load_config
 from mimae.masking import draw_masks
 from mimae.models.patches import unpatchify
@@ -95,7 +95,7 @@ def run_mask_geometry(output_dir: str | Path, cfg: Config | None = None, ratios:
     cfg = cfg or load_config()
     images, labels, info = labelled_test_images(cfg, num_images)
     patch = cfg.model.patch_size
-    unit_px = unit or cfg.mask.unit or patch
+    unit_px = unit or cfg.mask.unit
     curves, sweet_spots = {}, {}
     for pairing in PAIRINGS:
         generator = torch.Generator().manual_seed(seed)

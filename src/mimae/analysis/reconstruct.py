@@ -24,7 +24,7 @@ import piq
 import torch
 
 from mimae.analysis.loading import Pretrained, labelled_test_images, load_pretrained, model_input, unit_images
-from mimae.analysis.plotting import legend_below, panel_grid, plt, save_figure, show_image, write_json
+from mimae.plotting import legend_below, panel_grid, plt, save_figure, show_image, write_json
 from mimae.data import DataInfo
 from mimae.masking import Masks, draw_masks
 from mimae.models.patches import patchify, unpatchify
@@ -109,7 +109,7 @@ def image_quality(images: torch.Tensor, reference: torch.Tensor) -> dict[str, to
 def model_masks(model: Pretrained, batch: int, ratio: float, unit: int | None,
                 generator: torch.Generator) -> Masks:
     """One random mask per image at ``ratio``; ``unit`` in pixels (None: the checkpoint's own masking unit)."""
-    unit_px = unit or model.cfg.mask.unit or model.cfg.model.patch_size
+    unit_px = unit or model.cfg.mask.unit
     return draw_masks("random", batch, model.objective.grid, ratio, 1, unit_px // model.cfg.model.patch_size,
                       generator)
 
@@ -185,8 +185,8 @@ def run_reconstruct(checkpoints: list[str | Path], output_dir: str | Path, ratio
         by_ratio = [quality_at_ratio(model, images[:eval_images], info, r, unit, batch_size, seed) for r in ratios]
         results.append({"checkpoint": str(model.path), "label": model.label, "method": model.cfg.method,
                         "train_mask_ratio": model.cfg.mask.ratio,
-                        "train_mask_unit": model.cfg.mask.unit or model.cfg.model.patch_size,
-                        "eval_mask_unit": unit or model.cfg.mask.unit or model.cfg.model.patch_size,
+                        "train_mask_unit": model.cfg.mask.unit,
+                        "eval_mask_unit": unit or model.cfg.mask.unit,
                         "images": min(eval_images, len(images)), "by_ratio": by_ratio})
     grid = plot_grid(rows, output_dir / "reconstruct_grid.png",
                      "Original / masked input / decoder output / visible patches pasted back")

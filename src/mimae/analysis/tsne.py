@@ -14,7 +14,7 @@ from sklearn.manifold import TSNE
 from sklearn.metrics import silhouette_score
 
 from mimae.analysis.loading import labelled_test_images, load_pretrained, model_input
-from mimae.analysis.plotting import panel_grid, save_figure, write_json
+from mimae.plotting import panel_grid, save_figure, write_json
 
 CLASS_NAMES = {
     "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",

@@ -28,6 +28,15 @@ def normalize(images: torch.Tensor, info: DataInfo) -> torch.Tensor:
     return standardize(images.float() / 255.0, info)
 
 
+def match_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """(B, C, H, W) -> (B, channels, H, W): a single channel is repeated (grayscale into an RGB encoder)."""
+    if images.shape[1] == channels:
+        return images
+    if images.shape[1] != 1:
+        raise ValueError(f"images have {images.shape[1]} channels; the encoder takes {channels}")
+    return images.expand(-1, channels, -1, -1)
+
+
 def random_crop_boxes(batch: int, height: int, width: int, scale: tuple[float, float],
                       ratio: tuple[float, float] = (3 / 4, 4 / 3),
                       generator: torch.Generator | None = None, device=None) -> torch.Tensor:

@@ -37,6 +37,11 @@ class Fitted(Dataset):
         return fit_to_size(image, self.size), label
 
 
+def first(dataset: Dataset, n: int | None) -> Dataset:
+    """The first ``n`` items of a dataset (all of it when ``n`` is None or larger)."""
+    return dataset if n is None or n >= len(dataset) else Subset(dataset, range(n))
+
+
 def _prepare(dataset: Dataset, size: int, limit: int | None) -> Dataset:
     if isinstance(dataset, TensorImages):
         n = len(dataset) if limit is None else min(limit, len(dataset))

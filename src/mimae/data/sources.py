@@ -10,6 +10,7 @@ import functools
 import gzip
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,12 +164,25 @@ def load_torchvision(name: str, data_dir: str | None = None):
     return PILAsTensor(train), PILAsTensor(test), DataInfo(name, 3, classes, IMAGENET_MEAN, IMAGENET_STD)
 
 
+# dataset name -> loader(data_dir) returning (train, test, info); other packages add theirs with register_dataset
+LOADERS: dict[str, Callable[[str | None], tuple[Dataset, Dataset, DataInfo]]] = {
+    "fashion-mnist": load_fashion_mnist,
+    **{name: functools.partial(load_torchvision, name) for name in ("cifar10", "cifar100", "stl10", "imagefolder")},
+}
+
+
+def register_dataset(name: str):
+    """Decorator: ``loader(data_dir) -> (train, test, info)`` becomes ``data.dataset=name`` (for instance paper
+    003's synthetic ``hierarchical`` data, registered by :mod:`mimae.hierarchy.dataset`)."""
+    def wrap(loader):
+        LOADERS[name] = loader
+        return loader
+    return wrap
+
+
 @functools.lru_cache(maxsize=4)
 def load_dataset(name: str, data_dir: str | None = None):
-    """``(train, test, info)`` for a dataset name of ``mimae.config.DATASETS``."""
-    if name == "fashion-mnist":
-        return load_fashion_mnist(data_dir)
-    if name == "hierarchical":  # paper 003's synthetic data: data_dir from `mimae hierarchy generate`, or the default
-        from mimae.hierarchy.dataset import load_hierarchical
-        return load_hierarchical(data_dir)
-    return load_torchvision(name, data_dir)
+    """``(train, test, info)`` for a registered dataset name (``mimae.config.DATASETS``)."""
+    if name not in LOADERS:
+        raise DataNotFoundError(f"data.dataset={name!r} has no loader; registered: {', '.join(sorted(LOADERS))}")
+    return LOADERS[name](data_dir)

@@ -24,10 +24,11 @@ from tqdm import tqdm
 
 from mimae.config import Config, FinetuneConfig
 from mimae.data import DataInfo, normalize
-from mimae.engine import learning_rate
-from mimae.eval.api import autocast_dtype
 from mimae.export import to_timm
 from mimae.models import ViTEncoder
+from mimae.optim import learning_rate, set_learning_rate
+from mimae.precision import autocast, autocast_dtype
+from mimae.train_step import TrainStep
 
 
 class Transformed(Dataset):
@@ -67,7 +68,7 @@ def classifier_accuracy(model: torch.nn.Module, dataset: Dataset, info: DataInfo
     model.eval()
     correct = 0
     for images, labels in DataLoader(dataset, batch_size=batch_size):
-        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        with autocast(device, dtype):
             logits = model(normalize(images.to(device), info))
         correct += (logits.argmax(1).cpu() == labels).sum().item()
     return 100.0 * correct / len(dataset)
@@ -95,23 +96,23 @@ def finetune(encoder: ViTEncoder, train: Dataset, test: Dataset, info: DataInfo,
     optimizer = create_optimizer_v2(model, "adamw", lr=peak, weight_decay=ft.weight_decay,
                                     layer_decay=ft.layer_decay)
     dtype = autocast_dtype(cfg.train.precision, device)
+    train_step = TrainStep(model, optimizer, device, dtype)  # a gradient scaler where dtype is fp16
     total, warmup = epochs * len(loader), round(ft.warmup_epochs * len(loader))
-    step, start, losses = 0, time.perf_counter(), []
+
+    def forward(batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        images, targets = batch
+        return {"loss": criterion(model(images), targets)}
+
+    step, start, first_loss, last_loss = 0, time.perf_counter(), None, None
     for _ in tqdm(range(epochs), desc="fine-tuning" if progress else None, leave=False, disable=not progress):
         model.train()
         for images, labels in loader:
             images, labels = images.to(device), labels.to(device)
             if mixup is not None:
                 images, labels = mixup(images, labels)
-            lr = learning_rate(step, total, warmup, peak, ft.min_lr)
-            for group in optimizer.param_groups:
-                group["lr"] = lr * group.get("lr_scale", 1.0)
-            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                loss = criterion(model(images), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
+            set_learning_rate(optimizer, learning_rate(step, total, warmup, peak, ft.min_lr))
+            last_loss = train_step([(images, labels)], forward)[0]["loss"]  # stays on the device
+            first_loss = last_loss if first_loss is None else first_loss
             step += 1
     train_seconds = time.perf_counter() - start
     accuracy = classifier_accuracy(model, test, info, cfg.eval.batch_size, device, dtype)
@@ -121,6 +122,6 @@ def finetune(encoder: ViTEncoder, train: Dataset, test: Dataset, info: DataInfo,
               "drop_path": ft.drop_path, "mixup": ft.mixup, "cutmix": ft.cutmix,
               "label_smoothing": ft.label_smoothing, "rand_augment": ft.rand_augment, "reprob": ft.reprob,
               "seed": ft.seed, "dataset": info.name, "train_images": len(train), "test_images": len(test),
-              "steps": step, "first_loss": losses[0], "last_loss": losses[-1], "accuracy": accuracy,
+              "steps": step, "first_loss": float(first_loss), "last_loss": float(last_loss), "accuracy": accuracy,
               "train_seconds": train_seconds}
     return model, result

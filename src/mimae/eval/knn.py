@@ -1,4 +1,5 @@
-"""Weighted k-nearest-neighbour classification on frozen features (cosine similarity, as DINO)."""
+"""Weighted k-nearest-neighbour classification on frozen features (cosine similarity, as DINO), and the frozen
+feature extraction that the kNN and the linear probe share."""
 
 from __future__ import annotations
 
@@ -8,7 +9,17 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from mimae.config import Config
+from mimae.data import DataInfo, first, normalize, train_test_sets
+from mimae.data.augment import match_channels
 from mimae.models import ViTEncoder
+from mimae.precision import autocast, autocast_dtype
+
+
+def encoder_input(info: DataInfo, channels: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """uint8 images (B, C, H, W) -> the standardized float input of an encoder with ``channels`` input channels
+    (grayscale is repeated for an RGB encoder, e.g. published ImageNet weights evaluated on Fashion-MNIST)."""
+    return lambda images: match_channels(normalize(images, info), channels)
 
 
 @torch.no_grad()
@@ -25,7 +36,7 @@ def extract_features(encoder: ViTEncoder, dataset: Dataset, preprocess: Callable
     feats, labels = [], []
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     for images, target in tqdm(loader, desc=desc, leave=False, disable=desc is None):
-        with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+        with autocast(device, autocast_dtype):
             feats.append(encoder.features(preprocess(images.to(device)), pool).float().cpu())
         labels.append(target)
     encoder.train(was_training)
@@ -57,3 +68,20 @@ def knn_accuracy(train_feats, train_labels, test_feats, test_labels, k: int = 20
     """Top-1 accuracy in percent."""
     preds = knn_predict(train_feats, train_labels, test_feats, k, temperature, num_classes)
     return 100.0 * (preds == test_labels).float().mean().item()
+
+
+def knn_eval(encoder: ViTEncoder, cfg: Config, device: torch.device, progress: bool = True) -> dict:
+    """kNN top-1 accuracy of the [CLS] feature: the first ``eval.knn_bank_limit`` training images as the bank, the
+    first ``eval.knn_query_limit`` test images as the queries (the in-training check and ``mimae eval knn``)."""
+    train, test, info = train_test_sets(cfg.data)
+    train, test = first(train, cfg.eval.knn_bank_limit), first(test, cfg.eval.knn_query_limit)
+    dtype = autocast_dtype(cfg.train.precision, device)
+    preprocess = encoder_input(info, encoder.in_chans)
+    bs = cfg.eval.batch_size
+    train_x, train_y = extract_features(encoder, train, preprocess, bs, device, dtype,
+                                        desc="kNN bank" if progress else None)
+    test_x, test_y = extract_features(encoder, test, preprocess, bs, device, dtype,
+                                      desc="kNN queries" if progress else None)
+    acc = knn_accuracy(train_x, train_y, test_x, test_y, cfg.eval.knn_k, cfg.eval.knn_temperature, info.num_classes)
+    return {"protocol": "knn", "feature": "cls", "k": cfg.eval.knn_k, "temperature": cfg.eval.knn_temperature,
+            "dataset": info.name, "train_images": len(train), "test_images": len(test), "accuracy": acc}

@@ -18,11 +18,13 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from mimae.config import Config, LinearConfig
-from mimae.data import BatchAugment, DataInfo, normalize, train_test_sets
-from mimae.engine import learning_rate
-from mimae.eval.api import autocast_dtype, first
-from mimae.eval.knn import extract_features
+from mimae.data import BatchAugment, DataInfo, first, train_test_sets
+from mimae.data.augment import match_channels
+from mimae.eval.knn import encoder_input, extract_features
 from mimae.models import ViTEncoder
+from mimae.optim import learning_rate, set_learning_rate
+from mimae.precision import autocast, autocast_dtype
+from mimae.train_step import TrainStep
 
 Batches = Callable[[torch.Generator], Iterator[tuple[torch.Tensor, torch.Tensor]]]
 
@@ -60,18 +62,20 @@ def train_probe(batches: Batches, steps_per_epoch: int, dim: int, num_classes: i
     generator = torch.Generator().manual_seed(cfg.seed)
     probe = LinearProbe(dim, num_classes).to(device)
     optimizer = probe_optimizer(probe, cfg)
+    train_step = TrainStep(probe, optimizer, torch.device(device), None)  # features are float32 already
     peak = cfg.base_lr * cfg.batch_size / 256
     total, warmup = cfg.epochs * steps_per_epoch, round(cfg.warmup_epochs * steps_per_epoch)
     step = 0
+
+    def forward(batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        feats, labels = batch
+        return {"loss": nn.functional.cross_entropy(probe(feats), labels)}
+
     probe.train()
     for _ in tqdm(range(cfg.epochs), desc=desc, leave=False, disable=desc is None):
-        for feats, labels in batches(generator):
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step, total, warmup, peak, 0.0)
-            loss = nn.functional.cross_entropy(probe(feats), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+        for batch in batches(generator):
+            set_learning_rate(optimizer, learning_rate(step, total, warmup, peak, 0.0))
+            train_step([batch], forward)
             step += 1
     return probe.eval()
 
@@ -105,9 +109,8 @@ def reextracted_batches(encoder: ViTEncoder, dataset: Dataset, info: DataInfo, i
                             generator=generator)
         for images, labels in loader:
             views = augment(images.to(device), generator if device.type == "cpu" else None)
-            with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
-                                enabled=autocast_dtype is not None):
-                feats = encoder.features(views, "cls").float()
+            with autocast(device, autocast_dtype):
+                feats = encoder.features(match_channels(views, encoder.in_chans), "cls").float()
             yield feats, labels.to(device)
 
     return epoch, steps
@@ -146,7 +149,7 @@ def frozen_features(encoder: ViTEncoder, cfg: Config, device: torch.device, limi
     sets = {"train": train, "test": test}
     dtype = autocast_dtype(cfg.train.precision, device)
     start = time.perf_counter()
-    out = {split: extract_features(encoder, first(sets[split], limit), lambda x: normalize(x, info),
+    out = {split: extract_features(encoder, first(sets[split], limit), encoder_input(info, encoder.in_chans),
                                    cfg.eval.batch_size, device, dtype,
                                    desc=f"encoding {split} images" if progress else None)
            for split, limit in limits.items()}

@@ -15,18 +15,18 @@ from typing import Any
 
 import torch
 
-from mimae import checkpoint as ckpt
 from mimae.config import Config, set_value, validate
-from mimae.data import train_test_sets
-from mimae.data.augment import standardize
-from mimae.eval.api import first, knn_eval, load_encoder
+from mimae.data import first, train_test_sets
+from mimae.data.augment import match_channels, standardize
+from mimae.distributed import pick_device
 from mimae.eval.finetune import finetune
-from mimae.eval.knn import knn_accuracy
+from mimae.eval.knn import knn_accuracy, knn_eval
 from mimae.eval.linear import frozen_features, linear_eval
 from mimae.eval.lowshot import lowshot_train_set
 from mimae.eval.robustness import (corruption_errors, mean_corruption_error, parse_names, parse_severities,
                                    relative_mean_corruption_error)
 from mimae.models import ViTEncoder
+from mimae.runs import load_encoder
 
 PROTOCOLS = ("knn", "linear", "finetune", "lowshot", "robustness", "all")
 
@@ -73,7 +73,7 @@ def robustness_run(encoder: ViTEncoder, cfg: Config, device: torch.device, progr
         encoder.eval()
 
         def predict(x: torch.Tensor) -> torch.Tensor:
-            return probe(encoder.features(standardize(x.to(device), info)))
+            return probe(encoder.features(match_channels(standardize(x.to(device), info), encoder.in_chans)))
     else:
         model, trained = finetune_run(encoder, cfg, device, progress)
         model.eval()
@@ -123,14 +123,14 @@ def configure(cfg: Config, overrides: dict[str, Any]) -> Config:
 
 def evaluate(protocol: str, checkpoint: str | Path, overrides: dict[str, Any] | None = None,
              output: str | Path | None = None, device: str = "auto", progress: bool = True) -> dict:
-    """Run ``protocol`` on a checkpoint (file or run folder) and write its JSON result; returns the result with
-    its ``output`` path."""
-    from mimae.distributed import pick_device
+    """Run ``protocol`` on any weights file :mod:`mimae.runs` reads (a run folder or checkpoint, a timm
+    safetensors export, an official MAE checkpoint) and write its JSON result; returns the result with its
+    ``output`` path."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; one of {', '.join(PROTOCOLS)}")
     dev = pick_device(device)
-    path = ckpt.resolve(checkpoint)
-    encoder, cfg = load_encoder(path, dev)
+    encoder, cfg, source = load_encoder(checkpoint, dev)
+    path = source.path
     # The pretraining slice is not the evaluation's: each protocol takes its own slice of the full splits.
     cfg.data.train_limit = cfg.data.test_limit = None
     cfg = configure(cfg, overrides or {})
@@ -143,7 +143,7 @@ def evaluate(protocol: str, checkpoint: str | Path, overrides: dict[str, Any] | 
         "robustness": lambda: robustness_run(encoder, cfg, dev, progress),
         "all": lambda: all_run(encoder, cfg, dev, subset_file, progress),
     }
-    result = {"checkpoint": str(path), "overrides": overrides or {}, **runs[protocol]()}
+    result = {"checkpoint": str(path), "weights": source.kind, "overrides": overrides or {}, **runs[protocol]()}
     output = Path(output) if output else path.parent / f"eval_{protocol}.json"
     output.write_text(json.dumps(result, indent=2))
     result["output"] = str(output)

@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from mimae.config import HierarchyConfig, apply_mapping, Config
-from mimae.data.sources import DataInfo, DataNotFoundError, TensorImages
+from mimae.data.sources import DataInfo, DataNotFoundError, TensorImages, register_dataset
 from mimae.hierarchy.generator import HierarchicalModel, labels_from_root, quantize
 from mimae.hierarchy.graph import LATENT, quadtree
 
@@ -103,7 +103,8 @@ def load(folder: str | Path | None = None) -> HierarchicalData:
                             graph_from_config(hcfg), hcfg)
 
 
+@register_dataset("hierarchical")
 def load_hierarchical(data_dir: str | None) -> tuple[TensorImages, TensorImages, DataInfo]:
-    """``(train, test, info)`` for :func:`mimae.data.sources.load_dataset`."""
+    """``(train, test, info)`` of ``data.dataset=hierarchical`` (:func:`mimae.data.load_dataset`)."""
     data = load(data_dir)
     return data.train, data.test, data.info

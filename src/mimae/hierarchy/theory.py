@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mimae.analysis.plotting import panel_grid, save_figure, write_json
+from mimae.plotting import panel_grid, save_figure, write_json
 from mimae.hierarchy.graph import heights, image_size
 from mimae.hierarchy.locator import SharedLatents, locate_pixels
 from mimae.masking import random_masks

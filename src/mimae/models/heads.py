@@ -2,19 +2,43 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
+from torch.nn import functional as F
+
+from mimae.distributed import gather_with_grad, is_distributed
+
+
+class GlobalBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm1d whose training statistics are those of the global batch under DDP (as SimCLR and BYOL use
+    SyncBatchNorm at scale), on any backend: the features of every process are gathered with a correct backward,
+    normalized together and this process's rows kept. With one process, or in eval mode, it is BatchNorm1d.
+
+    x (B, D) -> (B, D).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and is_distributed()):
+            return super().forward(x)
+        everything = gather_with_grad(x)
+        rank_start = torch.distributed.get_rank() * x.shape[0]
+        self.num_batches_tracked.add_(1)
+        momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+        out = F.batch_norm(everything, self.running_mean, self.running_var, self.weight, self.bias, True,
+                           momentum, self.eps)
+        return out[rank_start:rank_start + x.shape[0]]
 
 
 def mlp_head(in_dim: int, hidden_dim: int, out_dim: int, layers: int = 2, norm: str | None = "bn",
              last_norm: bool = False) -> nn.Sequential:
     """An MLP of ``layers`` Linear layers: (Linear -> norm -> GELU) x (layers - 1) -> Linear [-> norm, no affine].
 
-    ``norm`` is ``bn`` (BatchNorm1d), ``ln`` (LayerNorm) or None; ``last_norm`` adds an affine-free BatchNorm after the
+    ``norm`` is ``bn`` (:class:`GlobalBatchNorm1d`: the global batch's statistics under DDP), ``ln`` (LayerNorm) or None; ``last_norm`` adds an affine-free BatchNorm after the
     output (as SimCLR / Barlow Twins projectors do). Input (B, in_dim) -> output (B, out_dim).
     """
     if layers < 1:
         raise ValueError(f"an MLP head needs at least one layer, got layers={layers}")
-    norms = {"bn": nn.BatchNorm1d, "ln": nn.LayerNorm, None: None}
+    norms = {"bn": GlobalBatchNorm1d, "ln": nn.LayerNorm, None: None}
     if norm not in norms:
         raise ValueError(f"unknown norm {norm!r}; expected bn, ln or None")
     modules: list[nn.Module] = []
@@ -27,5 +51,5 @@ def mlp_head(in_dim: int, hidden_dim: int, out_dim: int, layers: int = 2, norm: 
         dim = hidden_dim
     modules.append(nn.Linear(dim, out_dim))
     if last_norm:
-        modules.append(nn.BatchNorm1d(out_dim, affine=False))
+        modules.append(GlobalBatchNorm1d(out_dim, affine=False))
     return nn.Sequential(*modules)

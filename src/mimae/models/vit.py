@@ -13,6 +13,7 @@ from timm.layers import PatchEmbed
 from timm.models.vision_transformer import Block
 from torch import nn
 
+from mimae.config import Config
 from mimae.models.pos_embed import sincos_2d
 
 
@@ -102,3 +103,10 @@ class ViTEncoder(nn.Module):
         """Frozen-feature read-out on unmasked images: (B, D), the [CLS] token or the mean of patch tokens."""
         tokens = self.forward(images)
         return tokens[:, 0] if pool == "cls" else tokens[:, 1:].mean(dim=1)
+
+
+def build_encoder(cfg: Config, in_chans: int) -> ViTEncoder:
+    """The encoder a run's config describes (``model`` section and ``data.image_size``), freshly initialized."""
+    dims = cfg.model.dims()
+    return ViTEncoder(cfg.data.image_size, cfg.model.patch_size, in_chans, dims["embed_dim"], dims["depth"],
+                      dims["num_heads"], cfg.model.mlp_ratio, cfg.model.drop_path)

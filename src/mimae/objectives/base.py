@@ -14,38 +14,39 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mimae.config import Config
+from mimae.config import Config, MethodDefaults, register_method
 from mimae.masking import Masks, draw_masks
-from mimae.models import ViTEncoder
+from mimae.models import build_encoder
 
 REGISTRY: dict[str, type[Objective]] = {}
 
 
 def register(name: str):
-    """Class decorator: make an objective available as ``--method name``."""
+    """Class decorator: make an objective available as ``--method name``, with its mask defaults (the class's
+    ``default_mask_ratio``, ``default_mask_unit``, ``reconstructs_hidden``) registered in the config."""
     def wrap(cls: type[Objective]) -> type[Objective]:
         REGISTRY[name] = cls
         cls.name = name
+        register_method(name, MethodDefaults(cls.default_mask_ratio, cls.default_mask_unit, cls.reconstructs_hidden))
         return cls
     return wrap
-
-
-def build_encoder(cfg: Config, in_chans: int) -> ViTEncoder:
-    dims = cfg.model.dims()
-    return ViTEncoder(cfg.data.image_size, cfg.model.patch_size, in_chans, dims["embed_dim"], dims["depth"],
-                      dims["num_heads"], cfg.model.mlp_ratio, cfg.model.drop_path)
 
 
 class Objective(nn.Module):
     """An encoder plus whatever heads a method trains, and the method's losses.
 
-    Class attributes a subclass may change: ``augmentation`` ("mae" or "simclr") and ``crops`` (augmented views per
-    image handed to ``forward``: 1 gives images (B, C, H, W), 2 gives (B, 2, C, H, W)).
+    Class attributes a subclass may change: ``augmentation`` ("mae" or "simclr"), ``crops`` (augmented views per
+    image handed to ``forward``: 1 gives images (B, C, H, W), 2 gives (B, 2, C, H, W)), and the defaults of the
+    shared mask keys: ``default_mask_ratio`` (``mask.ratio``), ``default_mask_unit`` (``mask.unit``, in patches)
+    and ``reconstructs_hidden`` (the loss needs at least one hidden unit).
     """
 
     name = "base"
     augmentation = "mae"
     crops = 1
+    default_mask_ratio = 0.75
+    default_mask_unit = 1
+    reconstructs_hidden = True
     unused_parameters = False  # True if some parameters get no gradient in some steps (tells DDP)
 
     def __init__(self, cfg: Config, in_chans: int):
@@ -54,7 +55,7 @@ class Objective(nn.Module):
         self.in_chans = in_chans
         self.encoder = build_encoder(cfg, in_chans)
         self.grid = self.encoder.grid
-        self.unit = (cfg.mask.unit or cfg.model.patch_size) // cfg.model.patch_size
+        self.unit = cfg.mask.unit // cfg.model.patch_size  # in patches
 
     @property
     def views_per_image(self) -> int:

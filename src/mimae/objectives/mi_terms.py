@@ -13,8 +13,14 @@ Gradient routing (Alg. 1): ``terms["loss"]`` reaches the encoder (and the option
 L_max and L_min, and the approximation network q_theta only through L_approx, which sees z detached. L_min reads
 q_theta's outputs detached, so q_theta never learns from L_min. Nothing here touches a decoder.
 
+Across processes (DDP), L_max is the InfoNCE over the global batch of views (Eq. 7 sums over all N*B views): the
+latents are gathered with a correct backward, as NT-Xent's are; so are the CLUB negatives with
+``club_negatives=batch``. The MI terms compute in float32 with autocast off.
+
 The eps_l gate (Assumption 3) keeps L_max and L_min off (weight 0) until the running mean of the reconstruction loss
-falls below eps_l, then on for good. Its state lives in buffers, so checkpoints carry it and a resumed run keeps it.
+falls below eps_l, then on for good. The running mean is of the global L_rec, so the gate is the same in every
+process; it is updated on the device (no host sync). Its state lives in buffers, so checkpoints carry it and a
+resumed run keeps it.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from mimae import distributed
+from mimae.distributed import gather_with_grad
+from mimae.precision import float32_loss
 from mimae.estimators import club, gaussian_log_prob, gaussian_log_prob_matrix, info_nce, info_nce_bound, \
     view_positives
 from mimae.models.heads import mlp_head
@@ -101,10 +109,17 @@ class MutualInformationTerms(nn.Module):
 
     # -- latent ---------------------------------------------------------------------------------------------------
 
-    def latent(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Encoder tokens (V, 1+K, D) -> z (V, Dz): [CLS] or mean of visible tokens, then the optional projector and
-        L2 normalization."""
-        z = tokens[:, 0] if self.cfg.latent == "cls" else tokens[:, 1:].mean(dim=1)
+    def latent(self, tokens: torch.Tensor, visible: torch.Tensor | None = None) -> torch.Tensor:
+        """Encoder tokens (V, 1+K, D) -> z (V, Dz): [CLS] or mean of the visible tokens, then the optional projector
+        and L2 normalization. ``visible`` (V, K), 1 for visible tokens, is for encoders that also see mask tokens
+        (SimMIM); None means every token is visible (MAE's encoder)."""
+        if self.cfg.latent == "cls":
+            z = tokens[:, 0]
+        elif visible is None:
+            z = tokens[:, 1:].mean(dim=1)
+        else:
+            weights = visible.to(tokens.dtype).unsqueeze(-1)
+            z = (tokens[:, 1:] * weights).sum(dim=1) / weights.sum(dim=1)
         if self.projector is not None:
             z = self.projector(z)
         return F.normalize(z, dim=-1) if self.cfg.normalize_latent else z
@@ -112,10 +127,12 @@ class MutualInformationTerms(nn.Module):
     # -- losses ---------------------------------------------------------------------------------------------------
 
     def max_mi(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Eq. 7-8: InfoNCE over the B*N views, positives the other views of the same image, cosine / tau.
+        """Eq. 7-8: InfoNCE over the B*N views of the global batch, positives the other views of the same image,
+        cosine / tau.
 
-        z (B, N, Dz). Returns (L_max, the InfoNCE lower bound in nats).
+        z (B, N, Dz), this process's images. Returns (L_max, the InfoNCE lower bound in nats).
         """
+        z = gather_with_grad(z)
         b, n, _ = z.shape
         flat = F.normalize(z.reshape(b * n, -1), dim=-1)
         positives, excluded = view_positives(b, n, z.device)
@@ -123,19 +140,22 @@ class MutualInformationTerms(nn.Module):
         return loss, info_nce_bound(loss.detach(), b * n - 1, n - 1)
 
     def log_q_matrix(self, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        """log q(z_k | X_j) for the CLUB negatives: within each image's N views (B, N, N) or across all B*N views
-        (B*N, B*N). z, mu, logvar (B, N, Dz)."""
+        """log q(z_k | X_j) for the CLUB negatives: within each image's N views (B, N, N) or across all B*N views of
+        the global batch (B*N, B*N), gathered from every process. z, mu, logvar (B, N, Dz)."""
         if self.cfg.club_negatives == "views":
             return gaussian_log_prob_matrix(z, mu, logvar)
-        return gaussian_log_prob_matrix(z.flatten(0, 1), mu.flatten(0, 1), logvar.flatten(0, 1))
+        z, mu, logvar = (gather_with_grad(t).flatten(0, 1) for t in (z, mu, logvar))
+        return gaussian_log_prob_matrix(z, mu, logvar)
 
-    def min_weight(self) -> float:
-        """lambda_min, ramped linearly over ``min_ramp_steps`` optimizer steps after the gate opened."""
+    def min_weight(self) -> torch.Tensor | float:
+        """lambda_min, ramped linearly over ``min_ramp_steps`` optimizer steps after the gate opened (on the
+        device: no host sync)."""
         ramp = self.cfg.min_ramp_steps
-        if not ramp or not bool(self.gate_open):
+        if not ramp:
             return self.cfg.lambda_min
-        return self.cfg.lambda_min * min(1.0, float(self.steps - self.gate_step) / ramp)
+        return self.cfg.lambda_min * ((self.steps - self.gate_step).float() / ramp).clamp(0.0, 1.0)
 
+    @float32_loss
     def forward(self, z: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """z (B, N, Dz) latents with gradient; x (B, N, Dx) detached view summaries.
 
@@ -161,13 +181,14 @@ class MutualInformationTerms(nn.Module):
 
     @torch.no_grad()
     def update_gate(self, rec: torch.Tensor | float) -> None:
-        """After each optimizer step: update the running L_rec (EMA, averaged over processes) and latch the gate open
-        once it is below eps_l. ``steps`` counts optimizer steps; ``gate_step`` records the step it opened after."""
+        """After each optimizer step: update the running L_rec (EMA of the mean over processes, so every process
+        holds the same value) and latch the gate open once it is below eps_l. ``steps`` counts optimizer steps;
+        ``gate_step`` records the step it opened after. All on the device."""
         rec = distributed.all_reduce_mean(torch.as_tensor(rec, dtype=torch.float32, device=self.steps.device))
         m = self.cfg.gate_momentum
-        running = rec if torch.isnan(self.rec_running) else m * self.rec_running + (1 - m) * rec
+        running = torch.where(torch.isnan(self.rec_running), rec, m * self.rec_running + (1 - m) * rec)
         self.rec_running.copy_(running)
         self.steps += 1
-        if not bool(self.gate_open) and float(running) < self.cfg.eps_l:
-            self.gate_open.fill_(True)
-            self.gate_step.fill_(int(self.steps))
+        opens = ~self.gate_open & (running < self.cfg.eps_l)
+        self.gate_step.copy_(torch.where(opens, self.steps, self.gate_step))
+        self.gate_open.logical_or_(opens)

@@ -4,7 +4,7 @@ patches).
 
 One family: ``mr-simclr``, ``mr-byol``, ``mr-barlow`` use the paper's r and weights; ``simclr``, ``byol``, ``barlow``
 are the same code with r = 0 and alpha = lambda = 0, and then no decoder is built. Every value can be set in the
-``mrcl`` section. The pooled feature of a view is its [CLS] token (the one kNN reads out).
+``mrcl`` section, the mask ratio with ``mask.ratio``. The pooled feature of a view is its [CLS] token (the one kNN reads out).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import copy
 import torch
 from torch import nn
 
-from mimae.config import Config
+from mimae.config import MRCL_PAPER_MASK_RATIO, Config
 from mimae.masking import Masks, draw_masks
 from mimae.models import MAEDecoder
 from mimae.models.heads import mlp_head
@@ -47,11 +47,13 @@ class MRCL(Objective):
     crops = 2
     family = ""
     masked_reconstruction = False
+    default_mask_ratio = 0.0  # the plain baselines; the mr- classes mask at the paper's r
+    reconstructs_hidden = False
 
     def __init__(self, cfg: Config, in_chans: int):
         super().__init__(cfg, in_chans)
-        self.mask_ratio, self.masked_weight, self.unmasked_weight = cfg.mrcl.resolved(
-            self.family, self.masked_reconstruction)
+        self.mask_ratio = cfg.mask.ratio
+        self.masked_weight, self.unmasked_weight = cfg.mrcl.resolved(self.family, self.masked_reconstruction)
         dims = cfg.model.dims()
         p = cfg.model.patch_size
         self.decoder = None
@@ -162,6 +164,7 @@ class SimCLR(SimCLRFamily):
 @register("mr-simclr")
 class MRSimCLR(SimCLRFamily):
     masked_reconstruction = True
+    default_mask_ratio = MRCL_PAPER_MASK_RATIO
 
 
 @register("barlow")
@@ -172,6 +175,7 @@ class BarlowTwins(BarlowFamily):
 @register("mr-barlow")
 class MRBarlowTwins(BarlowFamily):
     masked_reconstruction = True
+    default_mask_ratio = MRCL_PAPER_MASK_RATIO
 
 
 @register("byol")
@@ -182,3 +186,4 @@ class BYOL(BYOLFamily):
 @register("mr-byol")
 class MRBYOL(BYOLFamily):
     masked_reconstruction = True
+    default_mask_ratio = MRCL_PAPER_MASK_RATIO

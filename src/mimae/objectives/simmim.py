@@ -1,5 +1,6 @@
 """SimMIM (Xie et al., 2022): masked patches replaced by a learned mask token in the encoder's input, a linear head
-predicting each patch's pixels, L1 on the masked patches. Masks are blocks of ``simmim.unit`` pixels.
+predicting each patch's pixels, L1 on the masked patches. Masks are blocks of ``mask.unit`` pixels (default twice the
+patch) at ``mask.ratio`` (default 0.5, as paper 000's SimMIM runs).
 
 MI-SimMIM (paper 000, Tab. 1): SimMIM over N masks per image (``simmim.mi_views``, 2 at ratio 0.5: two
 complementary block masks) plus MI-MAE's mutual-information terms (:mod:`mimae.objectives.mi_terms`, configured by
@@ -28,31 +29,22 @@ def masked_patch_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
     return (per_patch * mask).sum() / mask.sum()
 
 
-def mask_unit_patches(cfg: Config) -> int:
-    """``simmim.unit`` in patches (None: 2), checked to be a whole number of patches that tiles the patch grid."""
-    p = cfg.model.patch_size
-    unit = cfg.simmim.unit if cfg.simmim.unit is not None else 2 * p
-    grid = cfg.data.image_size // p
-    if unit % p or grid % (unit // p):
-        raise ValueError(f"simmim.unit={unit} must be a multiple of model.patch_size={p} that tiles the "
-                         f"{cfg.data.image_size}px image")
-    return unit // p
-
-
 @register("simmim")
 class SimMIM(Objective):
     """Encoder on all tokens (masked ones replaced by a mask token), linear pixel head, L1 on masked pixels."""
 
+    default_mask_ratio = 0.5
+    default_mask_unit = 2
+
     def __init__(self, cfg: Config, in_chans: int):
         super().__init__(cfg, in_chans)
         dim, p = self.encoder.embed_dim, cfg.model.patch_size
-        self.unit = mask_unit_patches(cfg)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
         nn.init.trunc_normal_(self.mask_token, std=0.02)
         self.pixel_head = nn.Linear(dim, p * p * in_chans)
 
     def draw_masks(self, batch: int, generator: torch.Generator | None = None, device=None) -> Masks:
-        return draw_masks("block", batch, self.grid, self.cfg.simmim.mask_ratio, 1, self.unit, generator, device)
+        return draw_masks("block", batch, self.grid, self.cfg.mask.ratio, 1, self.unit, generator, device)
 
     def encode(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Patch tokens (V, L, D) with position embeddings, mask (V, L) with 1 = masked -> encoder output
@@ -99,13 +91,13 @@ class MISimMIM(SimMIM):
         return self.cfg.simmim.mi_views
 
     def draw_masks(self, batch: int, generator: torch.Generator | None = None, device=None) -> Masks:
-        return draw_masks(self.cfg.mimae.masking, batch, self.grid, self.cfg.simmim.mask_ratio,
+        return draw_masks(self.cfg.mimae.masking, batch, self.grid, self.cfg.mask.ratio,
                           self.views_per_image, self.unit, generator, device)
 
     def forward(self, images: torch.Tensor, masks: Masks) -> dict[str, torch.Tensor]:
         b, n = masks.keep.shape[:2]
         latent, rec = self.reconstruct(images, masks)
-        z = self.mi.latent(latent).reshape(b, n, -1)
+        z = self.mi.latent(latent, visible=1 - masks.flat()[1]).reshape(b, n, -1)
         terms = self.mi(z, self.approx_inputs(images, masks.keep))
         loss = self.cfg.mimae.lambda_rec * rec + terms.pop("loss")
         return {"loss": loss, "rec": rec.detach(), **terms}

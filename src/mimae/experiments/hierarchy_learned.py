@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from mimae.analysis.plotting import panel_grid, save_figure, write_json
+from mimae.plotting import panel_grid, save_figure, write_json
 from mimae.config import Config, load_config
 from mimae.data import normalize
 from mimae.data.sources import DataInfo
@@ -20,7 +20,9 @@ from mimae.hierarchy import dataset as hdata
 from mimae.hierarchy.graph import heights
 from mimae.hierarchy.probe import level_r2
 from mimae.hierarchy.theory import theory_curve
-from mimae.models import ViTEncoder
+from mimae.engine import pretrain
+from mimae.models import ViTEncoder, build_encoder
+from mimae.runs import load_encoder
 
 LEARNED_RATIOS = (0.1, 0.5, 0.75, 0.9)
 
@@ -54,7 +56,7 @@ def run_config(base: dict, data_dir: Path, ratio: float, unit: int | None) -> Co
     RandomResizedCrop's aspect-ratio jitter; ``base`` overrides any of these."""
     overrides = {"data.train_limit": None, "data.crop_scale_min": 1.0, "train.knn_at_init": False, **base,
                  "data.dataset": "hierarchical", "data.data_dir": str(data_dir), "mask.ratio": ratio, "mask.unit": unit}
-    return load_config(overrides=overrides, quick=True, methods=("mae",))
+    return load_config(overrides={"method": "mae", **overrides}, quick=True)
 
 
 def run_learned(output_dir: str | Path, ratios: tuple[float, ...] = LEARNED_RATIOS, unit: int | None = None,
@@ -63,10 +65,6 @@ def run_learned(output_dir: str | Path, ratios: tuple[float, ...] = LEARNED_RATI
     """Pretrain MAE at each ratio (``output_dir/mae-r<ratio>-u<unit>``) on the dataset in ``data_dir`` (default
     ``output_dir/data``, generated there from the config's ``hierarchy`` section when absent), probe every level, and
     write ``learned.json``, ``learned.md``, ``learned.png``."""
-    from mimae.engine import pretrain
-    from mimae.eval.api import load_encoder
-    from mimae.objectives.base import build_encoder
-
     out = Path(output_dir)
     data_dir = Path(data_dir or out / "data")
     base = dict(overrides or {})
@@ -85,7 +83,7 @@ def run_learned(output_dir: str | Path, ratios: tuple[float, ...] = LEARNED_RATI
     for ratio in ratios:
         run_dir = out / f"mae-r{ratio:g}-u{unit_px}"
         results = pretrain(run_config(base, data_dir, ratio, unit), run_dir, resume=True)  # reuses finished runs
-        encoder, _ = load_encoder(run_dir)
+        encoder = load_encoder(run_dir)[0]
         r2[f"{ratio:g}"] = probe_encoder(encoder, data, patch, probe)
         knn[f"{ratio:g}"] = results.get("knn_final")
     theory = theory_curve(data.graph, (unit_px,), tuple(ratios), theory_masks, progress=False)

@@ -7,7 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from mimae.config import ConfigError, describe_options, load_config, parse_overrides
+from mimae.checkpoint import CheckpointError
+from mimae.config import METHODS, ConfigError, describe_options, load_config, parse_overrides
 
 PRETRAIN_EPILOG = """\
 Configuration keys (set any of them as section.key=value after the options, or in a YAML file given by --config;
@@ -23,6 +24,7 @@ Examples:
 
 
 EVAL_PROTOCOLS = {
+    "knn": "weighted kNN (cosine, k=20, T=0.07) on the frozen [CLS] feature",
     "linear": "linear probe on the frozen [CLS] feature (MAE protocol; cached features by default)",
     "finetune": "end-to-end fine-tuning (MAE protocol: layer decay, drop path, mixup/cutmix, RandAugment)",
     "lowshot": "fine-tuning on a seeded class-balanced 1%% of the training labels (saved for reuse)",
@@ -42,8 +44,7 @@ Settings are section.key=value overrides of the linear, finetune, lowshot, robus
 
 
 def _methods() -> tuple[str, ...]:
-    from mimae.objectives import REGISTRY
-    return tuple(sorted(REGISTRY))
+    return tuple(sorted(METHODS))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,21 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="evaluate a pretrained encoder")
     protocols = ev.add_subparsers(dest="protocol", required=True)
-    knn = protocols.add_parser("knn", help="weighted kNN (cosine, k=20, T=0.07) on the frozen [CLS] feature")
-    knn.add_argument("--checkpoint", required=True, help="run folder or checkpoint file")
-    knn.add_argument("--output", default=None, help="JSON result file (default: eval_knn.json beside the checkpoint)")
-    knn.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    knn.add_argument("--full", action="store_true",
-                     help="whole training split as the bank and whole test split as queries (default: the run's "
-                          "eval.knn_bank_limit / eval.knn_query_limit)")
-    knn.set_defaults(func=cmd_eval_knn)
     for name, text in EVAL_PROTOCOLS.items():
         proto = protocols.add_parser(name, help=text, epilog=EVAL_EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-        proto.add_argument("--checkpoint", required=True, help="run folder or checkpoint file")
+        proto.add_argument("--checkpoint", required=True,
+                           help="run folder or checkpoint file, a timm .safetensors export, or an official MAE "
+                                "checkpoint (mae_pretrain_vit_base.pth)")
         proto.add_argument("--output", default=None,
                            help=f"JSON result file (default: eval_{name}.json beside the checkpoint)")
         proto.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+        if name == "knn":
+            proto.add_argument("--full", action="store_true",
+                               help="whole training split as the bank and whole test split as queries (default: "
+                                    "eval.knn_bank_limit / eval.knn_query_limit)")
         proto.add_argument("overrides", nargs="*", metavar="section.key=value",
                            help="evaluation settings, e.g. linear.epochs=90 finetune.train_limit=5000")
         proto.set_defaults(func=cmd_eval_protocol)
@@ -98,9 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="FILE.safetensors; its config (timm architecture and model arguments) goes to FILE.json")
     export.set_defaults(func=cmd_export)
 
-    from mimae.hierarchy.commands import add_parser as add_hierarchy_parser
+    from mimae.cli.hierarchy import add_parser as add_hierarchy_parser
     add_hierarchy_parser(sub)
-    from mimae.analysis.commands import add_parser as add_analysis_parser
+    from mimae.cli.analysis import add_parser as add_analysis_parser
     add_analysis_parser(sub)
     return parser
 
@@ -112,7 +111,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
                        ("train.eval_every", args.eval_every), ("data.data_dir", args.data_dir)):
         if value is not None:
             overrides[key] = value
-    cfg = load_config(args.config, overrides, quick=args.quick, methods=_methods())
+    cfg = load_config(args.config, overrides, quick=args.quick)
     run_dir = Path(args.output_dir or f"runs/{cfg.method}-{time.strftime('%Y%m%d-%H%M%S')}")
     start = time.perf_counter()
     results = pretrain(cfg, run_dir, resume=args.resume, tensorboard=args.tensorboard)
@@ -126,22 +125,19 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval_knn(args: argparse.Namespace) -> int:
-    from mimae.eval.api import knn_checkpoint
-    result = knn_checkpoint(args.checkpoint, args.output, args.device, args.full)
-    print(f"accuracy: {result['accuracy']:.2f}")
-    print(f"result: {result['output']}")
-    return 0
-
-
 def cmd_eval_protocol(args: argparse.Namespace) -> int:
     from mimae.eval.suite import evaluate, table
-    result = evaluate(args.protocol, args.checkpoint, parse_overrides(args.overrides), args.output, args.device)
+    overrides = parse_overrides(args.overrides)
+    if getattr(args, "full", False):
+        overrides.update({"eval.knn_bank_limit": None, "eval.knn_query_limit": None})
+    result = evaluate(args.protocol, args.checkpoint, overrides, args.output, args.device)
     if args.protocol == "robustness":
         print(f"clean error: {result['clean_error']:.2f}  mean corruption error: {result['mean_error']:.2f}"
               + (f"  mCE: {result['mce']:.1f}" if "mce" in result else ""))
     else:
         print(table(result))
+        if "accuracy" in result:
+            print(f"accuracy: {result['accuracy']:.2f}")
     print(f"result: {result['output']}")
     return 0
 
@@ -157,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, FileNotFoundError) as exc:
+    except (ConfigError, CheckpointError, FileNotFoundError) as exc:
         print(f"mimae: error: {exc}", file=sys.stderr)
         return 2
 

@@ -112,7 +112,7 @@ def cmd_theory(args: argparse.Namespace) -> int:
 
 
 def cmd_learned(args: argparse.Namespace) -> int:
-    from mimae.hierarchy.learned import learned_table, run_learned
+    from mimae.experiments.hierarchy_learned import learned_table, run_learned
     result = run_learned(args.output, tuple(args.ratios), args.unit, parse_overrides(args.overrides), args.probe,
                          data_dir=args.data)
     print(learned_table(result))

@@ -1,0 +1,5 @@
+import sys
+
+from mimae.cli import main
+
+sys.exit(main())

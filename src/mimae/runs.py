@@ -1,0 +1,154 @@
+"""The one load path: resume, evaluation, the analyses, export and ``train.init_from`` all read weights here.
+
+:func:`read` accepts
+
+* a mimae run folder or checkpoint file (``checkpoint.pt``, ``checkpoint-epoch<N>.pt``): the whole objective,
+  optimizer, generator states and the run's config;
+* a timm-layout safetensors file (what ``mimae export`` writes; the JSON beside it, when present, gives the
+  architecture and the run's config): the encoder;
+* an official MAE release checkpoint (``mae_pretrain_vit_base.pth``: ``{"model": encoder weights in timm's names}``,
+  decoder weights, if any, are left out) or a bare timm state dict: the encoder, read with
+  ``torch.load(weights_only=True)``.
+
+Files without a mimae config get one built from the weights' shapes (width, depth, patch, image size, MLP ratio;
+the head count from the standard sizes, ``width / 64`` otherwise), so ``mimae eval linear --checkpoint
+mae_pretrain_vit_base.pth data.dataset=imagefolder data.data_dir=...`` evaluates published weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file as load_safetensors
+
+from mimae.checkpoint import CHECKPOINT_NAME, CheckpointError, load_file
+from mimae.config import Config, config_from_dict, set_value, validate
+from mimae.models import ViTEncoder, build_encoder
+from mimae.objectives import Objective, build_objective
+
+# encoder width -> heads of the standard ViT sizes (tiny, small, base, large, huge)
+HEADS_BY_WIDTH = {192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16}
+ENCODER_PREFIXES = ("patch_embed.", "cls_token", "pos_embed", "blocks.", "norm.")
+
+
+@dataclass
+class Source:
+    """What one weights file holds. ``kind`` is ``run`` (a mimae checkpoint), ``timm`` (safetensors) or ``mae``
+    (an official MAE / timm ``.pth`` state dict); ``checkpoint`` is the whole mimae checkpoint for ``run``."""
+
+    path: Path
+    kind: str
+    cfg: Config
+    in_chans: int
+    encoder_state: dict[str, torch.Tensor]
+    checkpoint: dict | None = None
+
+    @property
+    def step(self) -> int:
+        return int(self.checkpoint.get("step", 0)) if self.checkpoint else 0
+
+
+def resolve(path: str | Path) -> Path:
+    """A run folder or a weights file -> the file; a one-line error naming what is missing."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    return path
+
+
+def config_for_encoder(state: dict[str, torch.Tensor], base: Config | None = None) -> tuple[Config, int]:
+    """A config whose encoder has the architecture of ``state`` (timm names), and its input channel count."""
+    cfg = base or Config()
+    try:
+        proj = state["patch_embed.proj.weight"]  # (D, C, p, p)
+        tokens = state["pos_embed"].shape[1]
+    except KeyError as exc:
+        raise CheckpointError(f"the weights have no {exc.args[0]!r}: not a ViT in timm's layout") from None
+    width, in_chans, patch = proj.shape[0], proj.shape[1], proj.shape[2]
+    depth = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("blocks."))
+    grid = math.isqrt(tokens - 1)
+    if grid * grid != tokens - 1:
+        raise CheckpointError(f"pos_embed has {tokens} tokens: not [CLS] plus a square grid of patches")
+    values = {"model.patch_size": patch, "model.embed_dim": width, "model.depth": depth,
+              "model.num_heads": HEADS_BY_WIDTH.get(width, max(1, width // 64)),
+              "model.mlp_ratio": state["blocks.0.mlp.fc1.weight"].shape[0] / width,
+              "data.image_size": grid * patch}
+    for key, value in values.items():
+        set_value(cfg, key, value)
+    return cfg, in_chans
+
+
+def encoder_weights(state: dict[str, torch.Tensor], prefix: str = "") -> dict[str, torch.Tensor]:
+    """The encoder's tensors of a state dict, ``prefix`` stripped; decoder, mask token and heads left out."""
+    picked = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    return {k: v for k, v in picked.items() if k.startswith(ENCODER_PREFIXES)}
+
+
+def _read_run(path: Path, checkpoint: dict) -> Source:
+    cfg = config_from_dict(checkpoint["config"])
+    return Source(path, "run", cfg, int(checkpoint["in_chans"]), encoder_weights(checkpoint["model"], "encoder."),
+                  checkpoint)
+
+
+def _read_timm(path: Path) -> Source:
+    state = load_safetensors(str(path))
+    meta = path.with_suffix(".json")
+    saved = json.loads(meta.read_text()).get("mimae_config") if meta.is_file() else None
+    cfg, in_chans = config_for_encoder(state, config_from_dict(saved) if saved else None)
+    return Source(path, "timm", validate(cfg), in_chans, encoder_weights(state))
+
+
+def _read_state_dict(path: Path, content: dict) -> Source:
+    state = content.get("model", content)
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path} holds neither a mimae checkpoint nor a state dict of tensors")
+    weights = encoder_weights(state)
+    cfg, in_chans = config_for_encoder(weights)
+    return Source(path, "mae", validate(cfg), in_chans, weights)
+
+
+def read(path: str | Path) -> Source:
+    """Read any accepted weights file (see the module docstring) without running code from it."""
+    file = resolve(path)
+    if file.suffix == ".safetensors":
+        return _read_timm(file)
+    content = load_file(file)
+    if not isinstance(content, dict):
+        raise CheckpointError(f"{file} holds a {type(content).__name__}, not a checkpoint")
+    if "config" in content and "model" in content:
+        return _read_run(file, content)
+    return _read_state_dict(file, content)
+
+
+def load_encoder_weights(encoder: ViTEncoder, source: Source) -> None:
+    """Copy ``source``'s encoder weights into ``encoder``; one line naming the file if they do not fit."""
+    try:
+        encoder.load_state_dict(source.encoder_state)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise CheckpointError(f"the encoder weights of {source.path} do not fit this encoder: {detail}") from None
+
+
+def load_encoder(path: str | Path, device: str | torch.device = "cpu") -> tuple[ViTEncoder, Config, Source]:
+    """The encoder of any accepted weights file, in eval mode on ``device``, with its config and source."""
+    source = read(path)
+    encoder = build_encoder(source.cfg, source.in_chans)
+    load_encoder_weights(encoder, source)
+    return encoder.to(device).eval(), source.cfg, source
+
+
+def load_objective(path: str | Path, device: str | torch.device = "cpu") -> tuple[Objective, Source]:
+    """The whole pretrained objective (encoder, decoder, heads) of a mimae checkpoint, in eval mode."""
+    source = read(path)
+    if source.kind != "run":
+        raise CheckpointError(f"{source.path} holds an encoder only; this needs a mimae run folder or checkpoint "
+                              f"(decoder and heads included)")
+    objective = build_objective(source.cfg, source.in_chans)
+    objective.load_state_dict(source.checkpoint["model"])
+    return objective.to(device).eval(), source
