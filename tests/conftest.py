@@ -40,3 +40,18 @@ def train_tiny(run_dir, **overrides):
 @pytest.fixture
 def tiny_cfg():
     return tiny_config()
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on now (for a gloo rendezvous)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def join_process_group(rank: int, world: int, port: int) -> None:
+    """Set what torchrun sets for process ``rank`` of ``world``; the Trainer joins the gloo group from there."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
