@@ -17,7 +17,7 @@ TINY = {
     "model.decoder_dim": 32, "model.decoder_depth": 1, "model.decoder_heads": 2,
     "data.image_size": 16, "model.patch_size": 4,
     "optim.batch_size": 16, "train.epochs": 2, "train.log_every": 1,
-    "train.precision": "fp32", "train.knn_at_init": False,
+    "train.precision": "fp32", "train.knn_at_init": False, "eval.knn_query_limit": 64,
 }
 
 

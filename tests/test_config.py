@@ -1,6 +1,6 @@
 import pytest
 
-from mimae.config import ConfigError, config_from_dict, load_config, parse_overrides
+from mimae.config import Config, ConfigError, config_from_dict, load_config, parse_overrides, save_config
 
 
 def test_defaults_validate_and_round_trip(tmp_path):
@@ -38,3 +38,39 @@ def test_bad_values_name_the_key(override, words):
 def test_unknown_method_fails_at_load():
     with pytest.raises(ConfigError, match="method"):
         load_config(overrides={"method": "nope"})
+
+
+@pytest.mark.parametrize("method, ratio, unit", [("mae", 0.75, 4), ("mimae", 0.75, 4), ("simmim", 0.5, 8),
+                                                 ("mi-simmim", 0.5, 8), ("mr-simclr", 0.2, 4), ("simclr", 0.0, 4)])
+def test_one_mask_ratio_and_unit_resolved_once_from_the_methods_defaults(tmp_path, method, ratio, unit):
+    cfg = load_config(overrides={"method": method})
+    assert (cfg.mask.ratio, cfg.mask.unit) == (ratio, unit)  # patch 4: simmim's unit is twice the patch
+    save_config(cfg, tmp_path / "config.yaml")
+    assert "ratio: null" not in (tmp_path / "config.yaml").read_text()
+    assert config_from_dict(cfg.to_dict()) == cfg
+    assert load_config(overrides={"method": method, "mask.ratio": 0.4}).mask.ratio == 0.4
+
+
+def test_a_reconstruction_method_must_hide_something():
+    for method in ("mae", "mimae", "umae", "simmim"):
+        with pytest.raises(ConfigError, match="mask.ratio=0.0 hides none"):
+            load_config(overrides={"method": method, "mask.ratio": 0.0})
+    assert load_config(overrides={"method": "mr-barlow", "mask.ratio": 0.0}).mask.ratio == 0.0  # paper 002 r = 0
+
+
+@pytest.mark.parametrize("key", ["simmim.mask_ratio", "simmim.unit", "mrcl.mask_ratio"])
+def test_the_old_per_method_mask_keys_name_their_replacement(key):
+    with pytest.raises(ConfigError, match=f"{key} is now mask"):
+        load_config(overrides={key: 0.5})
+
+
+def test_an_older_runs_config_is_migrated_to_the_shared_mask_keys():
+    old = Config().to_dict()
+    old["mask"] = {"ratio": 0.75, "unit": None}
+    old["simmim"] = {"mask_ratio": 0.6, "unit": 8, "mi_views": 2}
+    old["mrcl"] = {**old["mrcl"], "mask_ratio": None}
+    simmim = config_from_dict({**old, "method": "simmim"})
+    assert (simmim.mask.ratio, simmim.mask.unit) == (0.6, 8)
+    mae = config_from_dict({**old, "method": "mae"})
+    assert (mae.mask.ratio, mae.mask.unit) == (0.75, 4)
+    assert config_from_dict({**old, "method": "mr-byol"}).mask.ratio == 0.2

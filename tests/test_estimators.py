@@ -119,3 +119,33 @@ def test_view_positives_pattern():
     expected.fill_diagonal_(False)
     assert torch.equal(positives, expected)
     assert torch.equal(excluded, torch.eye(6, dtype=torch.bool))
+
+
+def test_losses_compute_in_float32_under_bf16_autocast():
+    """The matrix products of the estimators and the joint-embedding losses ignore autocast: bf16 autocast gives
+    the float32 values (autocast would otherwise run them in bf16: CLUB's log-prob matrix moved by ~2 nats)."""
+    from mimae.config import MIMAEConfig
+    from mimae.objectives.mi_terms import MutualInformationTerms
+    from mimae.objectives.ssl_losses import barlow_twins_loss, nt_xent, uniformity_loss
+    gen = torch.Generator().manual_seed(0)
+    z, mu, logvar = (torch.randn(64, 128, generator=gen) for _ in range(3))
+    a, b = torch.randn(32, 64, generator=gen), torch.randn(32, 64, generator=gen)
+    positives, excluded = view_positives(16, 4)
+    scores = z @ z.T / 10
+    torch.manual_seed(0)
+    mi = MutualInformationTerms(MIMAEConfig(lambda_min=1.0), 128, 128)
+    losses = {
+        "club": lambda: club(gaussian_log_prob_matrix(z, mu, logvar)),
+        "info_nce": lambda: info_nce(scores, positives, excluded),
+        "L_max": lambda: mi(z.reshape(16, 4, 128), mu.reshape(16, 4, 128))["max_mi"],
+        "L_min": lambda: mi(z.reshape(16, 4, 128), mu.reshape(16, 4, 128))["min_mi"],
+        "nt_xent": lambda: nt_xent(a, b, 0.2),
+        "barlow": lambda: barlow_twins_loss(a, b, 0.005),
+        "uniformity": lambda: uniformity_loss(a),
+    }
+    for name, loss in losses.items():
+        reference = loss()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            under_autocast = loss()
+        assert under_autocast.dtype == torch.float32, name
+        torch.testing.assert_close(under_autocast, reference, rtol=1e-6, atol=1e-6, msg=name)

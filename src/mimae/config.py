@@ -382,6 +382,8 @@ class Config:
 QUICK_OVERRIDES: dict[str, Any] = {
     "data.train_limit": 6000,
     "data.test_limit": 2000,
+    "eval.knn_bank_limit": 6000,
+    "eval.knn_query_limit": 2000,
     "model.embed_dim": 96,
     "model.depth": 4,
     "model.num_heads": 3,

@@ -62,8 +62,10 @@ def resolve(path: str | Path) -> Path:
     return path
 
 
-def config_for_encoder(state: dict[str, torch.Tensor], base: Config | None = None) -> tuple[Config, int]:
-    """A config whose encoder has the architecture of ``state`` (timm names), and its input channel count."""
+def config_for_encoder(state: dict[str, torch.Tensor], base: Config | None = None,
+                       num_heads: int | None = None) -> tuple[Config, int]:
+    """A config whose encoder has the architecture of ``state`` (timm names), and its input channel count. The
+    weights do not say how many heads split the width: ``num_heads``, else the standard size's, else width / 64."""
     cfg = base or Config()
     try:
         proj = state["patch_embed.proj.weight"]  # (D, C, p, p)
@@ -76,7 +78,7 @@ def config_for_encoder(state: dict[str, torch.Tensor], base: Config | None = Non
     if grid * grid != tokens - 1:
         raise CheckpointError(f"pos_embed has {tokens} tokens: not [CLS] plus a square grid of patches")
     values = {"model.patch_size": patch, "model.embed_dim": width, "model.depth": depth,
-              "model.num_heads": HEADS_BY_WIDTH.get(width, max(1, width // 64)),
+              "model.num_heads": num_heads or HEADS_BY_WIDTH.get(width, max(1, width // 64)),
               "model.mlp_ratio": state["blocks.0.mlp.fc1.weight"].shape[0] / width,
               "data.image_size": grid * patch}
     for key, value in values.items():
@@ -99,8 +101,10 @@ def _read_run(path: Path, checkpoint: dict) -> Source:
 def _read_timm(path: Path) -> Source:
     state = load_safetensors(str(path))
     meta = path.with_suffix(".json")
-    saved = json.loads(meta.read_text()).get("mimae_config") if meta.is_file() else None
-    cfg, in_chans = config_for_encoder(state, config_from_dict(saved) if saved else None)
+    described = json.loads(meta.read_text()) if meta.is_file() else {}
+    saved = described.get("mimae_config")
+    cfg, in_chans = config_for_encoder(state, config_from_dict(saved) if saved else None,
+                                       described.get("model_args", {}).get("num_heads"))
     return Source(path, "timm", validate(cfg), in_chans, encoder_weights(state))
 
 

@@ -3,6 +3,7 @@ feature extraction that the kNN and the linear probe share."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import torch
@@ -10,7 +11,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from mimae.config import Config
-from mimae.data import DataInfo, first, normalize, train_test_sets
+from mimae.data import DataInfo, normalize, train_test_sets
 from mimae.data.augment import match_channels
 from mimae.models import ViTEncoder
 from mimae.precision import autocast, autocast_dtype
@@ -72,9 +73,10 @@ def knn_accuracy(train_feats, train_labels, test_feats, test_labels, k: int = 20
 
 def knn_eval(encoder: ViTEncoder, cfg: Config, device: torch.device, progress: bool = True) -> dict:
     """kNN top-1 accuracy of the [CLS] feature: the first ``eval.knn_bank_limit`` training images as the bank, the
-    first ``eval.knn_query_limit`` test images as the queries (the in-training check and ``mimae eval knn``)."""
-    train, test, info = train_test_sets(cfg.data)
-    train, test = first(train, cfg.eval.knn_bank_limit), first(test, cfg.eval.knn_query_limit)
+    first ``eval.knn_query_limit`` test images as the queries, both of the whole splits (not of the pretraining
+    slice ``data.train_limit``), so the in-training check and ``mimae eval knn`` read the same images."""
+    limits = dataclasses.replace(cfg.data, train_limit=cfg.eval.knn_bank_limit, test_limit=cfg.eval.knn_query_limit)
+    train, test, info = train_test_sets(limits)
     dtype = autocast_dtype(cfg.train.precision, device)
     preprocess = encoder_input(info, encoder.in_chans)
     bs = cfg.eval.batch_size
