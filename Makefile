@@ -1,10 +1,11 @@
-# Two commands for a new machine:  `make demo` (pretrain + evaluate on Fashion-MNIST)  and  `make test`.
+# Two commands for a new machine:  `make demo` (pretrain + evaluate on Fashion-MNIST)  and  `make test`
+# (ruff, the import-layer contracts, then the test suite).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 RUN ?= runs/demo
 ARGS ?=
 
-.PHONY: setup data demo test bench clean
+.PHONY: setup data demo lint test bench clean
 
 setup: $(VENV)/.installed
 
@@ -20,8 +21,12 @@ data:
 demo: setup data
 	$(VENV)/bin/mimae pretrain --method mae --output-dir $(RUN) $(ARGS)
 
-test: setup data
-	$(PY) -m pytest -n 2 -q
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+test: setup data lint
+	$(VENV)/bin/pytest -n 2 -q
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

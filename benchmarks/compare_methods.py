@@ -24,7 +24,7 @@ import torch
 
 from mimae.config import load_config, parse_overrides
 from mimae.distributed import pick_device
-from mimae.eval.api import knn_eval
+from mimae.eval.knn import knn_eval
 from mimae.objectives import build_objective
 
 LOCK = "/tmp/mimae-cpu.lock"

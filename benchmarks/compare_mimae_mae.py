@@ -5,8 +5,8 @@ MAE takes ``--batch`` images per step; an N-view variant takes ``--batch / N`` i
 ``train.equal_samples=true``, i.e. ``--epochs / N`` passes over the data. Finished runs (``results.json``) are
 skipped, unfinished ones resumed, so the script can be stopped and started again. Each run holds
 ``/tmp/mimae-cpu.lock`` while it trains. ``--linear`` also runs the linear probe (``mimae eval linear``, cached
-features; settings with ``--probe linear.key=value``) on every run, once (``eval_linear.json``). Prints and writes ``<root>/<table>.md`` and
-``<root>/<table>.json``.
+features; settings with ``--probe linear.key=value``) on every run, once (``eval_linear.json``). Prints and writes
+``<root>/<table>.md`` and ``<root>/<table>.json``.
 
     python benchmarks/compare_mimae_mae.py --seeds 0 1 --epochs 1                      # MAE vs default MI-MAE
     python benchmarks/compare_mimae_mae.py --root runs/screen --seeds 0 --epochs 2 \\

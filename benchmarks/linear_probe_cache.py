@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 
 from mimae.distributed import pick_device
-from mimae.eval.api import load_encoder
 from mimae.eval.linear import linear_eval
+from mimae.runs import load_encoder
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
 
     device = pick_device(args.device)
-    encoder, cfg = load_encoder(args.checkpoint, device)
+    encoder, cfg, _ = load_encoder(args.checkpoint, device)
     cfg.linear.epochs, cfg.linear.batch_size = args.epochs, args.batch_size
     cfg.linear.train_limit, cfg.linear.test_limit = args.train_limit, args.test_limit
     rows = {}

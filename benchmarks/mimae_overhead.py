@@ -23,9 +23,9 @@ from tqdm import tqdm
 
 from mimae.config import load_config, parse_overrides
 from mimae.distributed import pick_device
-from mimae.engine import make_optimizer
-from mimae.eval.api import autocast_dtype
 from mimae.objectives import build_objective
+from mimae.optim import make_optimizer
+from mimae.precision import autocast_dtype
 
 RESULTS = Path(__file__).parent / "results" / "mimae_overhead.json"
 

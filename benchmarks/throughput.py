@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 
 from mimae.config import load_config, parse_overrides
-from mimae.engine import make_optimizer
 from mimae.objectives import build_objective
+from mimae.optim import make_optimizer
 
 
 def images_per_second(cfg, dtype: torch.dtype | None, steps: int, batch: int) -> float:

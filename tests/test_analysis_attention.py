@@ -2,8 +2,13 @@ import math
 
 import torch
 
-from mimae.analysis.attention import (default_token, last_block_attention, normalized_entropy, recording_attention,
-                                      token_maps)
+from mimae.analysis.attention import (
+    default_token,
+    last_block_attention,
+    normalized_entropy,
+    recording_attention,
+    token_maps,
+)
 from mimae.objectives import build_objective
 from tests.conftest import tiny_config
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 import yaml
 
-from mimae.runs import read
 from mimae.analysis.curves import curve_keys, gate_opened_at
 from mimae.cli import main
+from mimae.runs import read
 from tests.conftest import train_tiny
 
 

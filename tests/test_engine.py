@@ -3,9 +3,9 @@ import json
 import pytest
 import torch
 
-from mimae.runs import read
 from mimae.engine import Trainer
 from mimae.optim import learning_rate, make_optimizer
+from mimae.runs import read
 from tests.conftest import tiny_config
 
 

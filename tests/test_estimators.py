@@ -5,8 +5,7 @@ import math
 import pytest
 import torch
 
-from mimae.estimators import club, gaussian_log_prob, gaussian_log_prob_matrix, info_nce, info_nce_bound, \
-    view_positives
+from mimae.estimators import club, gaussian_log_prob, gaussian_log_prob_matrix, info_nce, info_nce_bound, view_positives
 
 DIM = 2
 RHOS = (0.3, 0.6, 0.8, 0.9)

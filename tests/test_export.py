@@ -6,9 +6,9 @@ import torch
 from timm.models.vision_transformer import VisionTransformer
 
 from mimae.cli import main
-from mimae.runs import load_encoder
 from mimae.export import export_timm, load_timm, read_weights, timm_model_args, to_timm
 from mimae.models import ViTEncoder
+from mimae.runs import load_encoder
 from tests.conftest import train_tiny
 
 

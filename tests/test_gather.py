@@ -13,8 +13,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from mimae import distributed
 from mimae.objectives import build_objective
-from tests.conftest import tiny_config
-from tests.conftest import free_port
+from tests.conftest import free_port, tiny_config
 
 GLOBAL_BATCH = 8
 METHODS = ("umae", "mr-simclr", "barlow")

@@ -1,8 +1,14 @@
 import pytest
 import torch
 
-from mimae.masking import (complete_masking_views, draw_masks, orthogonal_masks, orthogonal_windows,
-                           random_masks, unit_to_patches)
+from mimae.masking import (
+    complete_masking_views,
+    draw_masks,
+    orthogonal_masks,
+    orthogonal_windows,
+    random_masks,
+    unit_to_patches,
+)
 
 GRID = (8, 8)
 

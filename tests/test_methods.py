@@ -8,10 +8,10 @@ import torch
 
 from mimae.config import MRCL_PAPER_MASK_RATIO, MRCL_PAPER_WEIGHTS
 from mimae.engine import Trainer
-from mimae.optim import make_optimizer
 from mimae.models.patches import patchify, unpatchify
 from mimae.objectives import build_objective
 from mimae.objectives.ssl_losses import uniformity_loss
+from mimae.optim import make_optimizer
 from tests.conftest import tiny_config
 
 METHODS = ("umae", "simclr", "mr-simclr", "byol", "mr-byol", "barlow", "mr-barlow", "simmim", "mi-simmim")

@@ -1,9 +1,9 @@
 import torch
 
+from mimae.masking import random_masks
 from mimae.models import MAEDecoder, ViTEncoder
 from mimae.models.patches import normalized_pixel_target, patchify, unpatchify
 from mimae.models.pos_embed import sincos_2d
-from mimae.masking import random_masks
 from mimae.objectives.mae import masked_patch_mse
 
 

@@ -3,8 +3,13 @@ import torch
 
 from mimae.config import ConfigError
 from mimae.data.sources import TensorImages
-from mimae.eval.robustness import (error_rate, mean_corruption_error, parse_names, parse_severities,
-                                   relative_mean_corruption_error)
+from mimae.eval.robustness import (
+    error_rate,
+    mean_corruption_error,
+    parse_names,
+    parse_severities,
+    relative_mean_corruption_error,
+)
 
 ERRORS = {"fog": {"1": 10.0, "2": 20.0}, "snow": {"1": 30.0, "2": 50.0}}
 BASE = {"fog": {"1": 20.0, "2": 20.0}, "snow": {"1": 40.0, "2": 40.0}}

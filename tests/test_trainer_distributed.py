@@ -99,9 +99,10 @@ def test_two_processes_of_half_the_batch_equal_one_process(tmp_path, two_process
             scale = max(g.abs().max() for g in reference.values())
             for key, value in reference.items():
                 torch.testing.assert_close(mine[key], value, atol=1e-5 * scale, rtol=1e-4,
-                                           msg=lambda m, k=key, s=step, r=rank: f"gradient of {k}, step {s}, rank {r}: {m}")
+                                           msg=lambda m, k=key, s=step, r=rank: f"grad {k} step {s} rank {r}: {m}")
         for key, value in single["params"].items():
-            torch.testing.assert_close(ddp["params"][key], value, atol=1e-5, rtol=0, msg=lambda m, k=key, r=rank: f"{k} rank {r}: {m}")
+            torch.testing.assert_close(ddp["params"][key], value, atol=1e-5, rtol=0,
+                                       msg=lambda m, k=key, r=rank: f"{k} rank {r}: {m}")
         if single["max_mi"] is not None:  # L_max over the global batch of views, identical in every process
             torch.testing.assert_close(ddp["max_mi"], single["max_mi"], atol=1e-5, rtol=1e-5)
 

@@ -29,6 +29,7 @@ from mimae.precision import autocast_dtype
 from mimae.runs import load_encoder_weights, read
 from mimae.train_step import MetricWindow, TrainStep
 
+
 class ResumableSampler(DistributedSampler):
     """DistributedSampler that can start an epoch part-way, after ``skip`` of this process's samples."""
 

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from mimae.analysis.loading import Pretrained, labelled_test_images, load_pretrained, model_input, unit_images
-from mimae.plotting import plt, save_figure, show_image, write_json
 from mimae.models import ViTEncoder
+from mimae.plotting import plt, save_figure, show_image, write_json
 
 
 @contextlib.contextmanager

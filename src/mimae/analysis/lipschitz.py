@@ -23,11 +23,11 @@ from pathlib import Path
 
 import torch
 
-from mimae.runs import resolve
 from mimae.analysis.loading import Pretrained, labelled_test_images, load_pretrained, model_input
-from mimae.plotting import panel_grid, save_figure, write_json
 from mimae.masking import draw_masks
 from mimae.models import MAEDecoder
+from mimae.plotting import panel_grid, save_figure, write_json
+from mimae.runs import resolve
 
 
 def decoder_input(decoder: MAEDecoder, latent: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:

@@ -18,10 +18,10 @@ from pathlib import Path
 import torch
 
 from mimae.analysis.loading import labelled_test_images, unit_images
-from mimae.plotting import legend_below, panel_grid, save_figure, write_json
 from mimae.config import Config, load_config
 from mimae.masking import draw_masks
 from mimae.models.patches import unpatchify
+from mimae.plotting import legend_below, panel_grid, save_figure, write_json
 
 DEFAULT_RATIOS = tuple(round(0.05 * i, 2) for i in range(20))  # 0.0 ... 0.95
 

@@ -24,10 +24,10 @@ import piq
 import torch
 
 from mimae.analysis.loading import Pretrained, labelled_test_images, load_pretrained, model_input, unit_images
-from mimae.plotting import legend_below, panel_grid, plt, save_figure, show_image, write_json
 from mimae.data import DataInfo
 from mimae.masking import Masks, draw_masks
 from mimae.models.patches import patchify, unpatchify
+from mimae.plotting import legend_below, panel_grid, plt, save_figure, show_image, write_json
 
 METRICS = ("ssim", "fsim", "psnr", "mse")
 DEFAULT_RATIOS = (0.0, 0.25, 0.5, 0.75, 0.9)

@@ -87,6 +87,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_locate(args: argparse.Namespace) -> int:
     import torch
+
     from mimae.hierarchy.dataset import graph_from_config
     from mimae.hierarchy.locator import locate_pixels
     from mimae.hierarchy.theory import pixel_masks

@@ -23,8 +23,13 @@ from mimae.eval.finetune import finetune
 from mimae.eval.knn import knn_accuracy, knn_eval
 from mimae.eval.linear import frozen_features, linear_eval
 from mimae.eval.lowshot import lowshot_train_set
-from mimae.eval.robustness import (corruption_errors, mean_corruption_error, parse_names, parse_severities,
-                                   relative_mean_corruption_error)
+from mimae.eval.robustness import (
+    corruption_errors,
+    mean_corruption_error,
+    parse_names,
+    parse_severities,
+    relative_mean_corruption_error,
+)
 from mimae.models import ViTEncoder
 from mimae.runs import load_encoder
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mimae.config import HierarchyConfig, apply_mapping, Config
+from mimae.config import Config, HierarchyConfig, apply_mapping
 from mimae.data.sources import DataInfo, DataNotFoundError, TensorImages, register_dataset
 from mimae.hierarchy.generator import HierarchicalModel, labels_from_root, quantize
 from mimae.hierarchy.graph import LATENT, quadtree

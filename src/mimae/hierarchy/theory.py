@@ -14,10 +14,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mimae.plotting import panel_grid, save_figure, write_json
 from mimae.hierarchy.graph import heights, image_size
 from mimae.hierarchy.locator import SharedLatents, locate_pixels
 from mimae.masking import random_masks
+from mimae.plotting import panel_grid, save_figure, write_json
 
 RATIOS = tuple(round(0.05 * i, 2) for i in range(1, 20))
 

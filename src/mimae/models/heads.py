@@ -33,8 +33,9 @@ def mlp_head(in_dim: int, hidden_dim: int, out_dim: int, layers: int = 2, norm: 
              last_norm: bool = False) -> nn.Sequential:
     """An MLP of ``layers`` Linear layers: (Linear -> norm -> GELU) x (layers - 1) -> Linear [-> norm, no affine].
 
-    ``norm`` is ``bn`` (:class:`GlobalBatchNorm1d`: the global batch's statistics under DDP), ``ln`` (LayerNorm) or None; ``last_norm`` adds an affine-free BatchNorm after the
-    output (as SimCLR / Barlow Twins projectors do). Input (B, in_dim) -> output (B, out_dim).
+    ``norm`` is ``bn`` (:class:`GlobalBatchNorm1d`: the global batch's statistics under DDP), ``ln`` (LayerNorm) or
+    None; ``last_norm`` adds an affine-free BatchNorm after the output (as SimCLR / Barlow Twins projectors do).
+    Input (B, in_dim) -> output (B, out_dim).
     """
     if layers < 1:
         raise ValueError(f"an MLP head needs at least one layer, got layers={layers}")

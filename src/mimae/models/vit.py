@@ -32,7 +32,8 @@ def transformer_blocks(dim: int, depth: int, heads: int, mlp_ratio: float, drop_
     """``depth`` timm pre-norm blocks (SDPA attention, qkv bias, LayerNorm eps 1e-6), drop path rising linearly."""
     rates = torch.linspace(0, drop_path, depth).tolist() if depth else []
     return nn.ModuleList(
-        Block(dim, heads, mlp_ratio, qkv_bias=True, drop_path=rate, norm_layer=functools.partial(nn.LayerNorm, eps=1e-6))
+        Block(dim, heads, mlp_ratio, qkv_bias=True, drop_path=rate,
+              norm_layer=functools.partial(nn.LayerNorm, eps=1e-6))
         for rate in rates
     )
 

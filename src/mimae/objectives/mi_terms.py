@@ -31,10 +31,9 @@ from torch.nn import functional as F
 
 from mimae import distributed
 from mimae.distributed import gather_with_grad
-from mimae.precision import float32_loss
-from mimae.estimators import club, gaussian_log_prob, gaussian_log_prob_matrix, info_nce, info_nce_bound, \
-    view_positives
+from mimae.estimators import club, gaussian_log_prob, gaussian_log_prob_matrix, info_nce, info_nce_bound, view_positives
 from mimae.models.heads import mlp_head
+from mimae.precision import float32_loss
 
 
 class ApproximationNetwork(nn.Module):

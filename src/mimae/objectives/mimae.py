@@ -12,8 +12,8 @@ import torch
 from mimae.config import Config
 from mimae.masking import Masks, complete_masking_views, draw_masks
 from mimae.models.patches import normalized_pixel_target
-from mimae.objectives.mae import MAE
 from mimae.objectives.base import register
+from mimae.objectives.mae import MAE
 from mimae.objectives.mi_terms import MutualInformationTerms, visible_patch_summary
 
 

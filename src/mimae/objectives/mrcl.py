@@ -4,7 +4,8 @@ patches).
 
 One family: ``mr-simclr``, ``mr-byol``, ``mr-barlow`` use the paper's r and weights; ``simclr``, ``byol``, ``barlow``
 are the same code with r = 0 and alpha = lambda = 0, and then no decoder is built. Every value can be set in the
-``mrcl`` section, the mask ratio with ``mask.ratio``. The pooled feature of a view is its [CLS] token (the one kNN reads out).
+``mrcl`` section, the mask ratio with ``mask.ratio``. The pooled feature of a view is its [CLS] token (the one kNN
+reads out).
 """
 
 from __future__ import annotations
