@@ -64,3 +64,11 @@ def test_hidden_pixels_cover_exactly_the_hidden_patches():
     assert hidden.shape == (1, 1, 6, 6)
     assert hidden[0, 0, :3, :3].eq(1).all() and hidden[0, 0, 3:, 3:].eq(1).all()
     assert hidden[0, 0, :3, 3:].eq(0).all() and hidden[0, 0, 3:, :3].eq(0).all()
+
+
+def test_image_quality_works_on_the_smallest_allowed_images():
+    x = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    same = image_quality(x, x)
+    assert torch.allclose(same["ssim"], torch.ones(3), atol=1e-4) and torch.all(same["mse"] == 0)
+    noisy = image_quality((x + 0.2 * torch.rand_like(x)).clamp(0, 1), x)
+    assert torch.all(noisy["ssim"] < same["ssim"]) and torch.all(noisy["mse"] > 0)

@@ -113,6 +113,27 @@ def test_latent_choices_and_projector():
     assert torch.equal(plain.latent(tokens), tokens[:, 0])
 
 
+def test_mean_latent_averages_only_the_visible_tokens_of_a_simmim_encoder():
+    mi = tiny_mimae(mimae__latent="mean", mimae__normalize_latent=False).mi
+    tokens = torch.randn(2, 1 + 4, 32)  # [CLS] + 4 tokens, of which SimMIM's mask tokens are 1 and 3
+    visible = torch.tensor([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 1.0, 1.0]])
+    z = mi.latent(tokens, visible=visible)
+    torch.testing.assert_close(z[0], tokens[0, [1, 3]].mean(dim=0))
+    torch.testing.assert_close(z[1], tokens[1, [2, 3, 4]].mean(dim=0))
+
+
+def test_relu_sigma_variance_is_the_papers_form_with_a_floor():
+    torch.manual_seed(0)
+    net = ApproximationNetwork(8, 4, 16, logvar_bound=6.0, variance="relu_sigma")
+    x = torch.randn(32, 8)
+    _, logvar = net(x)
+    sigma = torch.relu(net.logvar(x)) + math.exp(-3.0)
+    torch.testing.assert_close(logvar, 2 * torch.log(sigma))
+    assert logvar.min() >= -6.0 - 1e-5 and (logvar > -6.0 + 1e-3).any()
+    with pytest.raises(ValueError, match="unknown variance"):
+        ApproximationNetwork(8, 4, 16, variance="softplus")
+
+
 def test_club_negatives_views_vs_batch():
     """Within-image negatives give a (B, N, N) log-density matrix, batch negatives a (B*N, B*N) one."""
     mi_views = tiny_mimae().mi

@@ -229,8 +229,8 @@ class MAEConfig:
 class UMAEConfig:
     weight: float = param(0.01, "lambda: weight of the uniformity term (0.01 as the authors' release; the paper "
                                 "text says 0.001)", low=0.0)
-    temperature: float = param(1.0, "the uniformity term is mean((f f^T / temperature)^2); the authors' release "
-                                    "divides by 0.1", low=1e-4)
+    temperature: float = param(1.0, "the uniformity term is mean((f f^T / temperature)^2); 1 is the paper's and "
+                                    "the authors' current code (their first upload divided by 0.1)", low=1e-4)
 
 
 # MRCL (paper 002) weights (alpha on masked patches, lambda on unmasked patches) of the mr- variants.
@@ -300,7 +300,11 @@ class MIMAEConfig:
                                         "keeps q_theta ahead of the encoder, so the CLUB estimate stays an upper "
                                         "bound)", low=1e-3)
     approx_hidden: int = param(256, "hidden width of q_theta's two branches", low=1)
-    logvar_bound: float = param(5.0, "q_theta's log-variance is squashed into (-bound, bound)", low=0.1)
+    logvar_bound: float = param(5.0, "q_theta's log-variance is squashed into (-bound, bound) (relu_sigma: the "
+                                     "floor of sigma is exp(-bound / 2))", low=0.1)
+    approx_variance: str = param("logvar", "q_theta's variance branch: a tanh-bounded log-variance, or relu_sigma, "
+                                           "a standard deviation through a ReLU as paper 000 section 5.4",
+                                 choices=("logvar", "relu_sigma"))
     approx_mean_activation: str = param("none", "last activation of q_theta's mean branch: none, or leaky_relu as "
                                                 "the paper (cannot fit negative latents well)",
                                         choices=("none", "leaky_relu"))

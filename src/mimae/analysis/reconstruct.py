@@ -95,11 +95,14 @@ def reconstruct(model: Pretrained, images: torch.Tensor, info: DataInfo, masks: 
 def image_quality(images: torch.Tensor, reference: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-image SSIM, FSIM, PSNR (dB) and MSE of ``images`` against ``reference``, both (B, C, H, W) in [0, 1].
 
-    Returns a dict of (B,) tensors. PSNR of identical images is capped by piq's epsilon (80 dB).
+    Returns a dict of (B,) tensors. PSNR of identical images is capped by piq's epsilon (80 dB). SSIM's Gaussian
+    window is 11 px, or the largest odd size that fits images smaller than that (``data.image_size`` may be 8).
     """
     x, y = images.float().clamp(0, 1), reference.float().clamp(0, 1)
+    side = min(x.shape[-2:])
+    window = min(11, side if side % 2 else side - 1)
     return {
-        "ssim": piq.ssim(x, y, data_range=1.0, reduction="none"),
+        "ssim": piq.ssim(x, y, data_range=1.0, reduction="none", kernel_size=window),
         "fsim": piq.fsim(x, y, data_range=1.0, reduction="none", chromatic=x.shape[1] == 3),
         "psnr": piq.psnr(x, y, data_range=1.0, reduction="none"),
         "mse": (x - y).pow(2).flatten(1).mean(dim=1),

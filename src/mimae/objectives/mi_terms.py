@@ -25,6 +25,8 @@ resumed run keeps it.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -43,15 +45,19 @@ class ApproximationNetwork(nn.Module):
     ("leaky_relu" as the paper, or "none": a LeakyReLU mean reaches negative values only through 100x larger
     pre-activations, while latents after a LayerNorm are half negative); the variance branch predicts a log-variance
     squashed into (-logvar_bound, logvar_bound) by a scaled tanh, which keeps the CLUB gradient (proportional to
-    1 / variance) bounded. x (..., Dx) -> (mu, logvar), each (..., Dz).
+    1 / variance) bounded (``variance="logvar"``), or, as the paper's section 5.4 writes it, a standard deviation
+    through a ReLU (``variance="relu_sigma"``: sigma = ReLU(branch) + exp(-logvar_bound / 2), the floor keeping
+    the log-density finite). x (..., Dx) -> (mu, logvar), each (..., Dz).
     """
 
     def __init__(self, in_dim: int, z_dim: int, hidden_dim: int, logvar_bound: float = 5.0,
-                 mean_activation: str = "none"):
+                 mean_activation: str = "none", variance: str = "logvar"):
         super().__init__()
         if mean_activation not in ("none", "leaky_relu"):
             raise ValueError(f"unknown mean_activation {mean_activation!r}; expected none or leaky_relu")
-        self.logvar_bound = logvar_bound
+        if variance not in ("logvar", "relu_sigma"):
+            raise ValueError(f"unknown variance {variance!r}; expected logvar or relu_sigma")
+        self.logvar_bound, self.variance = logvar_bound, variance
         last = nn.LeakyReLU() if mean_activation == "leaky_relu" else nn.Identity()
         self.mu = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, hidden_dim),
                                 nn.Linear(hidden_dim, z_dim), last)
@@ -59,7 +65,11 @@ class ApproximationNetwork(nn.Module):
                                     nn.Linear(hidden_dim, z_dim))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.mu(x), self.logvar_bound * torch.tanh(self.logvar(x) / self.logvar_bound)
+        branch = self.logvar(x)
+        if self.variance == "relu_sigma":
+            sigma = F.relu(branch) + math.exp(-self.logvar_bound / 2)
+            return self.mu(x), 2 * torch.log(sigma)
+        return self.mu(x), self.logvar_bound * torch.tanh(branch / self.logvar_bound)
 
 
 def visible_patch_summary(patch_tokens: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -81,7 +91,7 @@ class MutualInformationTerms(nn.Module):
     Args (all from ``MIMAEConfig``, see ``mimae.config``): ``embed_dim`` the encoder width, ``input_dim`` the width
     of q_theta's input x. ``cfg`` fields used: latent, projector_dim, projector_hidden, normalize_latent, tau,
     lambda_max, lambda_min, min_ramp_steps, club_negatives, train_approx, approx_hidden, logvar_bound,
-    approx_mean_activation, eps_l, gate_momentum.
+    approx_mean_activation, approx_variance, eps_l, gate_momentum.
     """
 
     def __init__(self, cfg, embed_dim: int, input_dim: int):
@@ -93,7 +103,7 @@ class MutualInformationTerms(nn.Module):
             self.projector = mlp_head(embed_dim, cfg.projector_hidden, cfg.projector_dim, layers=2, norm="ln")
             z_dim = cfg.projector_dim
         self.approx = ApproximationNetwork(input_dim, z_dim, cfg.approx_hidden, cfg.logvar_bound,
-                                           cfg.approx_mean_activation)
+                                           cfg.approx_mean_activation, cfg.approx_variance)
         self.register_buffer("gate_open", torch.tensor(False))
         self.register_buffer("gate_step", torch.tensor(-1, dtype=torch.long))  # optimizer step at which it opened
         self.register_buffer("rec_running", torch.tensor(float("nan")))
