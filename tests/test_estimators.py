@@ -123,8 +123,7 @@ def test_view_positives_pattern():
 def test_losses_compute_in_float32_under_bf16_autocast():
     """The matrix products of the estimators and the joint-embedding losses ignore autocast: bf16 autocast gives
     the float32 values (autocast would otherwise run them in bf16: CLUB's log-prob matrix moved by ~2 nats)."""
-    from mimae.config import MIMAEConfig
-    from mimae.objectives.mi_terms import MutualInformationTerms
+    from mimae.objectives.mi_terms import MIMAEConfig, MutualInformationTerms
     from mimae.objectives.ssl_losses import barlow_twins_loss, nt_xent, uniformity_loss
     gen = torch.Generator().manual_seed(0)
     z, mu, logvar = (torch.randn(64, 128, generator=gen) for _ in range(3))

@@ -58,7 +58,7 @@ def test_a_checkpoint_that_would_run_code_is_refused_in_one_line(tmp_path, capsy
             return (print, ("this ran",))
 
     with open(tmp_path / "evil.pth", "wb") as fh:
-        pickle.dump({"model": Payload()}, fh)
+        pickle.dump({"model": Payload()}, fh, protocol=2)
     assert main(["eval", "knn", "--checkpoint", str(tmp_path / "evil.pth")]) == 2
     captured = capsys.readouterr()
     assert "this ran" not in captured.out

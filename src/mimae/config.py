@@ -1,8 +1,11 @@
-"""Typed configuration: every default of the project lives in this file.
+"""Typed configuration: the run's sections and their defaults, YAML, overrides and validation.
 
-A run is described by one :class:`Config`. It is built from the defaults below, then a YAML file
-(``--config FILE``), then ``--quick`` presets, then ``section.key=value`` overrides from the command line, and it is
-validated once, before anything runs: a bad value fails with a message naming the key and what is allowed.
+A run is described by one :class:`Config`. The run's sections (data, model, mask, optim, train, the evaluation
+protocols, the hierarchical data) are defined here; each method's own section (``mae``, ``mimae``, ``umae``,
+``mrcl``, ``simmim``) is defined beside its objective and registered with :func:`register_section`, as is each
+method's default mask ratio and unit (:func:`register_method`). A config is built from the defaults, then a YAML
+file (``--config FILE``), then ``--quick`` presets, then ``section.key=value`` overrides from the command line, and
+it is validated once, before anything runs: a bad value fails with a message naming the key and what is allowed.
 
 Each field's ``help`` text is what ``mimae pretrain --help`` prints, so the options document themselves.
 """
@@ -107,6 +110,16 @@ RENAMED_KEYS = {"simmim.mask_ratio": "mask.ratio", "simmim.unit": "mask.unit", "
 
 def register_method(name: str, defaults: MethodDefaults) -> None:
     METHODS[name] = defaults
+
+
+# section name -> (its dataclass, a one-line description); a method's options live beside its objective, which
+# registers them here, so ``section.key=value`` and ``mimae pretrain --help`` know them
+SECTIONS: dict[str, tuple[type, str]] = {}
+
+
+def register_section(name: str, cls: type, description: str) -> None:
+    """Make the dataclass ``cls`` the config section ``name`` (``name.key=value``, YAML, help, validation)."""
+    SECTIONS[name] = (cls, description)
 
 
 @dataclass
@@ -221,99 +234,6 @@ class RobustnessConfig:
 
 
 @dataclass
-class MAEConfig:
-    norm_pix: bool = param(True, "regress per-patch normalized pixels (MAE's norm-pix target)")
-
-
-@dataclass
-class UMAEConfig:
-    weight: float = param(0.01, "lambda: weight of the uniformity term (0.01 as the authors' release; the paper "
-                                "text says 0.001)", low=0.0)
-    temperature: float = param(1.0, "the uniformity term is mean((f f^T / temperature)^2); 1 is the paper's and "
-                                    "the authors' current code (their first upload divided by 0.1)", low=1e-4)
-
-
-# MRCL (paper 002) weights (alpha on masked patches, lambda on unmasked patches) of the mr- variants.
-MRCL_PAPER_WEIGHTS: dict[str, tuple[float, float]] = {"simclr": (8.0, 5.0), "barlow": (7.0, 2.0),
-                                                      "byol": (0.01, 0.01)}
-MRCL_PAPER_MASK_RATIO = 0.2
-
-
-@dataclass
-class MRCLConfig:
-    masked_weight: float | None = param(None, "alpha: weight of the MSE on masked patches (None: mr-simclr 8, "
-                                              "mr-barlow 7, mr-byol 0.01; 0 for the plain baselines)", low=0.0)
-    unmasked_weight: float | None = param(None, "lambda: weight of the MSE on visible patches (None: mr-simclr 5, "
-                                                "mr-barlow 2, mr-byol 0.01; 0 for the plain baselines)", low=0.0)
-    proj_hidden: int = param(1024, "hidden width of the projector and of BYOL's predictor", low=1)
-    proj_dim: int = param(256, "output width of the projector (and BYOL's predictor)", low=1)
-    proj_layers: int = param(3, "Linear layers of the projector (BYOL's predictor has 2)", low=1)
-    proj_norm: str = param("bn", "normalization inside the heads (bn: per-process BatchNorm, as the papers; ln; "
-                                 "none)", choices=("bn", "ln", "none"))
-    temperature: float = param(0.2, "SimCLR NT-Xent temperature", low=1e-4)
-    barlow_offdiag: float = param(0.0051, "Barlow Twins weight of the off-diagonal terms", low=0.0)
-    ema_momentum: float = param(0.99, "BYOL: momentum of the target network's EMA", low=0.0, high=1.0)
-
-    def resolved(self, family: str, masked_reconstruction: bool) -> tuple[float, float]:
-        """(alpha, lambda) of ``family`` (simclr, byol, barlow), plain or mr-, explicit values first."""
-        alpha, lam = MRCL_PAPER_WEIGHTS[family] if masked_reconstruction else (0.0, 0.0)
-        explicit = (self.masked_weight, self.unmasked_weight)
-        alpha, lam = (d if v is None else v for v, d in zip(explicit, (alpha, lam)))
-        return alpha, lam
-
-
-@dataclass
-class SimMIMConfig:
-    mi_views: int = param(2, "N: masks per image of mi-simmim (paper 000: 2 at mask ratio 0.5); the MI terms take "
-                             "their other settings from the mimae section", low=2)
-
-
-@dataclass
-class MIMAEConfig:
-    views: int = param(4, "N: masks per image, all encoded in one batched forward", low=2)
-    complete_masking: bool = param(False, "N = max(2, round(1 / (1 - mask.ratio))) so the views cover the image "
-                                          "(paper 000 Fig. 2), overriding views")
-    masking: str = param("orthogonal", "orthogonal: the N visible sets partition the image; independent: N "
-                                       "independent random masks (Tab. 3c)", choices=("orthogonal", "independent"))
-    lambda_rec: float = param(1.0, "lambda1: weight of L_rec (0 turns the reconstruction loss off)", low=0.0)
-    lambda_max: float = param(1.0, "lambda2: weight of L_max, the InfoNCE across views (0: off)", low=0.0)
-    lambda_min: float = param(0.0, "lambda3: weight of L_min, the CLUB upper bound (0: off, the default: it cost "
-                                   "2 kNN points at small scale, see docs/mimae.md; the paper: 10)", low=0.0)
-    min_ramp_steps: int = param(0, "ramp lambda3 linearly from 0 over this many steps after the gate opens "
-                                   "(0: no ramp)", low=0)
-    train_approx: bool = param(True, "train q_theta with L_approx (false: q_theta stays at initialization, "
-                                     "Tab. 3a row d)")
-    tau: float = param(0.07, "InfoNCE temperature of L_max", low=1e-4)
-    latent: str = param("cls", "encoder output the MI terms act on: the [CLS] token or the mean of the visible "
-                               "tokens", choices=("cls", "mean"))
-    projector_dim: int = param(0, "width of an MLP projector between the latent and the MI terms (0: none, the "
-                                  "MI terms act on the latent itself, as the paper; a projector absorbed most of "
-                                  "L_max's gain in kNN, see docs/mimae.md)", low=0)
-    projector_hidden: int = param(256, "hidden width of that projector", low=1)
-    normalize_latent: bool = param(True, "L2-normalize z before the MI terms (InfoNCE is cosine either way, so "
-                                          "this only changes CLUB and q_theta: both on the unit sphere)")
-    club_negatives: str = param("views", "the sum over k in L_min: the image's own N views (paper Eq. 10) or all "
-                                         "B*N views of the batch (CLUB)", choices=("views", "batch"))
-    approx_input: str = param("embed", "X_j fed to q_theta: mean of the view's visible patch embeddings, or of its "
-                                       "normalized pixel patches (both detached)", choices=("embed", "pixels"))
-    approx_lr_scale: float = param(1.0, "q_theta's learning rate as a multiple of the encoder's (a larger value "
-                                        "keeps q_theta ahead of the encoder, so the CLUB estimate stays an upper "
-                                        "bound)", low=1e-3)
-    approx_hidden: int = param(256, "hidden width of q_theta's two branches", low=1)
-    logvar_bound: float = param(5.0, "q_theta's log-variance is squashed into (-bound, bound) (relu_sigma: the "
-                                     "floor of sigma is exp(-bound / 2))", low=0.1)
-    approx_variance: str = param("logvar", "q_theta's variance branch: a tanh-bounded log-variance, or relu_sigma, "
-                                           "a standard deviation through a ReLU as paper 000 section 5.4",
-                                 choices=("logvar", "relu_sigma"))
-    approx_mean_activation: str = param("none", "last activation of q_theta's mean branch: none, or leaky_relu as "
-                                                "the paper (cannot fit negative latents well)",
-                                        choices=("none", "leaky_relu"))
-    eps_l: float = param(0.5, "the gate: L_max and L_min start once the running L_rec falls below eps_l "
-                              "(latched; 0 never opens; a large value opens it at once)", low=0.0)
-    gate_momentum: float = param(0.9, "EMA momentum of the running L_rec the gate reads", low=0.0, high=0.999)
-
-
-@dataclass
 class HierarchyConfig:
     """The synthetic hierarchical latent model of paper 003 (``mimae hierarchy``, dataset ``hierarchical``).
 
@@ -369,17 +289,24 @@ class Config:
     finetune: FinetuneConfig = param(None, "fine-tuning", default_factory=FinetuneConfig)
     lowshot: LowShotConfig = param(None, "low-shot fine-tuning", default_factory=LowShotConfig)
     robustness: RobustnessConfig = param(None, "corruption robustness", default_factory=RobustnessConfig)
-    mimae: MIMAEConfig = param(None, "MI-MAE objective (paper 000)", default_factory=MIMAEConfig)
-    mae: MAEConfig = param(None, "MAE objective", default_factory=MAEConfig)
-    umae: UMAEConfig = param(None, "U-MAE objective", default_factory=UMAEConfig)
-    mrcl: MRCLConfig = param(None, "MRCL objectives and the plain SimCLR / BYOL / Barlow Twins baselines",
-                             default_factory=MRCLConfig)
-    simmim: SimMIMConfig = param(None, "SimMIM objectives", default_factory=SimMIMConfig)
     hierarchy: HierarchyConfig = param(None, "synthetic hierarchical latent model (paper 003)",
                                        default_factory=HierarchyConfig)
+    sections: dict[str, Any] = param(None, "the methods' own sections (mae, mimae, umae, mrcl, simmim), each "
+                                           "registered beside its objective", default_factory=lambda: {
+                                               name: cls() for name, (cls, _) in SECTIONS.items()})
+
+    def __getattr__(self, name: str) -> Any:
+        """``cfg.mimae`` and the other method sections, which their objectives register."""
+        sections = self.__dict__.get("sections")
+        if sections is not None and name in sections:
+            return sections[name]
+        raise AttributeError(f"the config has no section {name!r}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Plain containers, the method sections beside the run's (as in ``config.yaml``)."""
+        out = dataclasses.asdict(self)
+        out.update(out.pop("sections"))
+        return out
 
 
 # `--quick`: a minutes-long run on a slice of the data with a small model, for trying things out.
@@ -448,19 +375,25 @@ def set_value(cfg: Config, key: str, value: Any) -> None:
     parts = key.split(".")
     target: Any = cfg
     for part in parts[:-1]:
-        if not dataclasses.is_dataclass(target) or part not in {f.name for f in dataclasses.fields(target)}:
+        if not dataclasses.is_dataclass(target) or part not in _children(target):
             raise ConfigError(f"unknown config section {part!r} in {key!r}; sections: {section_names()}")
         target = getattr(target, part)
     name = parts[-1]
     hints = _section_types(type(target))
-    if name not in hints or dataclasses.is_dataclass(getattr(target, name)):
+    if name not in hints or name == "sections" or dataclasses.is_dataclass(getattr(target, name)):
         known = ", ".join(f.name for f in dataclasses.fields(target))
         raise ConfigError(f"unknown config key {key!r}; known keys here: {known}")
     setattr(target, name, _coerce(key, value, hints[name]))
 
 
+def _children(obj: Any) -> list[str]:
+    """The keys under a config object: its fields, and for the run's config the method sections too."""
+    names = [f.name for f in dataclasses.fields(obj) if f.name != "sections"]
+    return names + list(obj.sections) if isinstance(obj, Config) else names
+
+
 def section_names() -> list[str]:
-    return [f.name for f in dataclasses.fields(Config) if f.name != "method"]
+    return [n for n in _children(Config()) if n != "method"]
 
 
 def apply_mapping(cfg: Config, mapping: dict, prefix: str = "") -> None:
@@ -488,7 +421,10 @@ def iter_fields(obj: Any, prefix: str = ""):
     """Yield ``(dotted_key, value, field)`` for every leaf option of a config object."""
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
-        if dataclasses.is_dataclass(value):
+        if f.name == "sections" and isinstance(obj, Config):
+            for name, section in value.items():
+                yield from iter_fields(section, f"{prefix}{name}.")
+        elif dataclasses.is_dataclass(value):
             yield from iter_fields(value, f"{prefix}{f.name}.")
         else:
             yield f"{prefix}{f.name}", value, f

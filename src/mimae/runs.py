@@ -142,7 +142,7 @@ def load_encoder_weights(encoder: ViTEncoder, source: Source) -> None:
 def load_encoder(path: str | Path, device: str | torch.device = "cpu") -> tuple[ViTEncoder, Config, Source]:
     """The encoder of any accepted weights file, in eval mode on ``device``, with its config and source."""
     source = read(path)
-    encoder = build_encoder(source.cfg, source.in_chans)
+    encoder = build_encoder(source.cfg.model, source.cfg.data.image_size, source.in_chans)
     load_encoder_weights(encoder, source)
     return encoder.to(device).eval(), source.cfg, source
 

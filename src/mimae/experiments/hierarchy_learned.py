@@ -78,7 +78,8 @@ def run_learned(output_dir: str | Path, ratios: tuple[float, ...] = LEARNED_RATI
     torch.manual_seed(first.train.seed)
     r2 = {"pixels": level_r2(pixel_tokens(data.test.images, data.info, patch), data.test_latents, data.graph, patch,
                              probe),
-          "random init": probe_encoder(build_encoder(first, data.info.channels), data, patch, probe)}
+          "random init": probe_encoder(build_encoder(first.model, first.data.image_size, data.info.channels), data,
+                                                patch, probe)}
     knn = {}
     for ratio in ratios:
         run_dir = out / f"mae-r{ratio:g}-u{unit_px}"

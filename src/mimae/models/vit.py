@@ -13,7 +13,7 @@ from timm.layers import PatchEmbed
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from mimae.config import Config
+from mimae.config import ModelConfig
 from mimae.models.pos_embed import sincos_2d
 
 
@@ -106,8 +106,9 @@ class ViTEncoder(nn.Module):
         return tokens[:, 0] if pool == "cls" else tokens[:, 1:].mean(dim=1)
 
 
-def build_encoder(cfg: Config, in_chans: int) -> ViTEncoder:
-    """The encoder a run's config describes (``model`` section and ``data.image_size``), freshly initialized."""
-    dims = cfg.model.dims()
-    return ViTEncoder(cfg.data.image_size, cfg.model.patch_size, in_chans, dims["embed_dim"], dims["depth"],
-                      dims["num_heads"], cfg.model.mlp_ratio, cfg.model.drop_path)
+def build_encoder(model: ModelConfig, image_size: int, in_chans: int) -> ViTEncoder:
+    """The encoder a ``model`` section describes for ``image_size`` px inputs of ``in_chans`` channels, freshly
+    initialized."""
+    dims = model.dims()
+    return ViTEncoder(image_size, model.patch_size, in_chans, dims["embed_dim"], dims["depth"], dims["num_heads"],
+                      model.mlp_ratio, model.drop_path)

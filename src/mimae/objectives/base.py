@@ -6,17 +6,38 @@ The training loop only ever does::
     out = objective(images, masks)                       # {"loss": scalar, other named terms...}
     out["loss"].backward(); optimizer.step(); objective.after_step(out)
 
-so adding a method means adding one file with a subclass decorated by ``@register("name")``.
+so adding a method means adding one file with a subclass decorated by ``@register("name")``, and, if it has
+options, a dataclass registered as its config section (:func:`mimae.config.register_section`) that it receives.
+
+An objective never sees the whole run config: :func:`build_objective` hands it a :class:`RunSpec` (the model and
+mask sections, the image size and channels) and the sections it names in ``sections``, as keyword arguments.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from mimae.config import Config, MethodDefaults, register_method
+from mimae.config import Config, MaskConfig, MethodDefaults, ModelConfig, register_method
 from mimae.masking import Masks, draw_masks
 from mimae.models import build_encoder
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What every objective reads of the run: the model section, the input images, the (resolved) mask section."""
+
+    model: ModelConfig
+    image_size: int
+    in_chans: int
+    mask: MaskConfig
+
+    @property
+    def patch_pixels(self) -> int:
+        """Values in one patch of one image: patch * patch * channels (the width of a pixel prediction)."""
+        return self.model.patch_size ** 2 * self.in_chans
 
 REGISTRY: dict[str, type[Objective]] = {}
 
@@ -47,15 +68,15 @@ class Objective(nn.Module):
     default_mask_ratio = 0.75
     default_mask_unit = 1
     reconstructs_hidden = True
+    sections: tuple[str, ...] = ()  # the config sections __init__ receives, by name
     unused_parameters = False  # True if some parameters get no gradient in some steps (tells DDP)
 
-    def __init__(self, cfg: Config, in_chans: int):
+    def __init__(self, spec: RunSpec):
         super().__init__()
-        self.cfg = cfg
-        self.in_chans = in_chans
-        self.encoder = build_encoder(cfg, in_chans)
+        self.spec = spec
+        self.encoder = build_encoder(spec.model, spec.image_size, spec.in_chans)
         self.grid = self.encoder.grid
-        self.unit = cfg.mask.unit // cfg.model.patch_size  # in patches
+        self.unit = spec.mask.unit // spec.model.patch_size  # in patches
 
     @property
     def views_per_image(self) -> int:
@@ -64,7 +85,7 @@ class Objective(nn.Module):
 
     def draw_masks(self, batch: int, generator: torch.Generator | None = None, device=None) -> Masks:
         """One random mask per image at ``mask.ratio`` with ``mask.unit``; objectives with views override this."""
-        return draw_masks("random", batch, self.grid, self.cfg.mask.ratio, 1, self.unit, generator, device)
+        return draw_masks("random", batch, self.grid, self.spec.mask.ratio, 1, self.unit, generator, device)
 
     def lr_scales(self) -> dict[str, float]:
         """Parameter-name prefix -> learning-rate multiplier, for heads that must learn faster than the encoder."""
@@ -85,4 +106,7 @@ def objective_class(method: str) -> type[Objective]:
 
 
 def build_objective(cfg: Config, in_chans: int) -> Objective:
-    return objective_class(cfg.method)(cfg, in_chans)
+    """The objective of ``cfg.method`` for ``in_chans``-channel images, given its run spec and its own sections."""
+    cls = objective_class(cfg.method)
+    spec = RunSpec(cfg.model, cfg.data.image_size, in_chans, cfg.mask)
+    return cls(spec, **{name: getattr(cfg, name) for name in cls.sections})

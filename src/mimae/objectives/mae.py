@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from mimae.config import Config
+from mimae.config import param, register_section
 from mimae.masking import Masks
 from mimae.models import MAEDecoder
 from mimae.models.patches import normalized_pixel_target, patchify
-from mimae.objectives.base import Objective, register
+from mimae.objectives.base import Objective, RunSpec, register
+
+
+@dataclass
+class MAEConfig:
+    norm_pix: bool = param(True, "regress per-patch normalized pixels (MAE's norm-pix target)")
+
+
+register_section("mae", MAEConfig, "MAE objective (and the pixel target of every method that reconstructs pixels)")
 
 
 def masked_patch_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -25,16 +35,23 @@ def pixel_target(images: torch.Tensor, patch: int, norm_pix: bool) -> torch.Tens
     return normalized_pixel_target(images, patch) if norm_pix else patchify(images, patch)
 
 
+def mae_decoder(spec: RunSpec, grid: tuple[int, int]) -> MAEDecoder:
+    """MAE's decoder with the ``model`` section's decoder sizes, predicting each patch's pixels."""
+    dims = spec.model.dims()
+    return MAEDecoder(grid, dims["embed_dim"], dims["decoder_dim"], dims["decoder_depth"], dims["decoder_heads"],
+                      spec.patch_pixels, spec.model.mlp_ratio)
+
+
 @register("mae")
 class MAE(Objective):
     """Encoder on visible patches, MAE decoder, norm-pix MSE on the hidden patches."""
 
-    def __init__(self, cfg: Config, in_chans: int):
-        super().__init__(cfg, in_chans)
-        dims = cfg.model.dims()
-        p = cfg.model.patch_size
-        self.decoder = MAEDecoder(self.grid, dims["embed_dim"], dims["decoder_dim"], dims["decoder_depth"],
-                                  dims["decoder_heads"], p * p * in_chans, cfg.model.mlp_ratio)
+    sections = ("mae",)
+
+    def __init__(self, spec: RunSpec, mae: MAEConfig):
+        super().__init__(spec)
+        self.options = mae
+        self.decoder = mae_decoder(spec, self.grid)
 
     def reconstruct(self, images: torch.Tensor, masks: Masks) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode each view and decode it. Returns (latent (B*N, 1+K, D), predictions (B*N, L, p*p*C))."""
@@ -44,7 +61,7 @@ class MAE(Objective):
 
     def reconstruction_loss(self, images: torch.Tensor, masks: Masks, pred: torch.Tensor) -> torch.Tensor:
         """The MAE loss averaged over all views (each view's images are the same image)."""
-        target = pixel_target(images, self.cfg.model.patch_size, self.cfg.mae.norm_pix)
+        target = pixel_target(images, self.spec.model.patch_size, self.options.norm_pix)
         target = target.repeat_interleave(masks.num_views, dim=0)
         return masked_patch_mse(pred, target, masks.flat()[1])
 

@@ -26,16 +26,66 @@ resumed run keeps it.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from mimae import distributed
+from mimae.config import param, register_section
 from mimae.distributed import gather_with_grad
 from mimae.estimators import club, gaussian_log_prob, gaussian_log_prob_matrix, info_nce, info_nce_bound, view_positives
 from mimae.models.heads import mlp_head
 from mimae.precision import float32_loss
+
+
+@dataclass
+class MIMAEConfig:
+    views: int = param(4, "N: masks per image, all encoded in one batched forward", low=2)
+    complete_masking: bool = param(False, "N = max(2, round(1 / (1 - mask.ratio))) so the views cover the image "
+                                          "(paper 000 Fig. 2), overriding views")
+    masking: str = param("orthogonal", "orthogonal: the N visible sets partition the image; independent: N "
+                                       "independent random masks (Tab. 3c)", choices=("orthogonal", "independent"))
+    lambda_rec: float = param(1.0, "lambda1: weight of L_rec (0 turns the reconstruction loss off)", low=0.0)
+    lambda_max: float = param(1.0, "lambda2: weight of L_max, the InfoNCE across views (0: off)", low=0.0)
+    lambda_min: float = param(0.0, "lambda3: weight of L_min, the CLUB upper bound (0: off, the default: it cost "
+                                   "2 kNN points at small scale, see docs/mimae.md; the paper: 10)", low=0.0)
+    min_ramp_steps: int = param(0, "ramp lambda3 linearly from 0 over this many steps after the gate opens "
+                                   "(0: no ramp)", low=0)
+    train_approx: bool = param(True, "train q_theta with L_approx (false: q_theta stays at initialization, "
+                                     "Tab. 3a row d)")
+    tau: float = param(0.07, "InfoNCE temperature of L_max", low=1e-4)
+    latent: str = param("cls", "encoder output the MI terms act on: the [CLS] token or the mean of the visible "
+                               "tokens", choices=("cls", "mean"))
+    projector_dim: int = param(0, "width of an MLP projector between the latent and the MI terms (0: none, the "
+                                  "MI terms act on the latent itself, as the paper; a projector absorbed most of "
+                                  "L_max's gain in kNN, see docs/mimae.md)", low=0)
+    projector_hidden: int = param(256, "hidden width of that projector", low=1)
+    normalize_latent: bool = param(True, "L2-normalize z before the MI terms (InfoNCE is cosine either way, so "
+                                          "this only changes CLUB and q_theta: both on the unit sphere)")
+    club_negatives: str = param("views", "the sum over k in L_min: the image's own N views (paper Eq. 10) or all "
+                                         "B*N views of the batch (CLUB)", choices=("views", "batch"))
+    approx_input: str = param("embed", "X_j fed to q_theta: mean of the view's visible patch embeddings, or of its "
+                                       "normalized pixel patches (both detached)", choices=("embed", "pixels"))
+    approx_lr_scale: float = param(1.0, "q_theta's learning rate as a multiple of the encoder's (a larger value "
+                                        "keeps q_theta ahead of the encoder, so the CLUB estimate stays an upper "
+                                        "bound)", low=1e-3)
+    approx_hidden: int = param(256, "hidden width of q_theta's two branches", low=1)
+    logvar_bound: float = param(5.0, "q_theta's log-variance is squashed into (-bound, bound) (relu_sigma: the "
+                                     "floor of sigma is exp(-bound / 2))", low=0.1)
+    approx_variance: str = param("logvar", "q_theta's variance branch: a tanh-bounded log-variance, or relu_sigma, "
+                                           "a standard deviation through a ReLU as paper 000 section 5.4",
+                                 choices=("logvar", "relu_sigma"))
+    approx_mean_activation: str = param("none", "last activation of q_theta's mean branch: none, or leaky_relu as "
+                                                "the paper (cannot fit negative latents well)",
+                                        choices=("none", "leaky_relu"))
+    eps_l: float = param(0.5, "the gate: L_max and L_min start once the running L_rec falls below eps_l "
+                              "(latched; 0 never opens; a large value opens it at once)", low=0.0)
+    gate_momentum: float = param(0.9, "EMA momentum of the running L_rec the gate reads", low=0.0, high=0.999)
+
+
+register_section("mimae", MIMAEConfig, "MI-MAE objective (paper 000), and the MI terms of mi-simmim")
 
 
 class ApproximationNetwork(nn.Module):
@@ -88,13 +138,13 @@ def visible_patch_summary(patch_tokens: torch.Tensor, keep: torch.Tensor) -> tor
 class MutualInformationTerms(nn.Module):
     """L_max (InfoNCE across views), L_min (CLUB), L_approx (q_theta's likelihood) and the eps_l gate.
 
-    Args (all from ``MIMAEConfig``, see ``mimae.config``): ``embed_dim`` the encoder width, ``input_dim`` the width
+    Args (``cfg`` the :class:`MIMAEConfig` section): ``embed_dim`` the encoder width, ``input_dim`` the width
     of q_theta's input x. ``cfg`` fields used: latent, projector_dim, projector_hidden, normalize_latent, tau,
     lambda_max, lambda_min, min_ramp_steps, club_negatives, train_approx, approx_hidden, logvar_bound,
     approx_mean_activation, approx_variance, eps_l, gate_momentum.
     """
 
-    def __init__(self, cfg, embed_dim: int, input_dim: int):
+    def __init__(self, cfg: MIMAEConfig, embed_dim: int, input_dim: int):
         super().__init__()
         self.cfg = cfg
         self.projector = None
@@ -110,7 +160,7 @@ class MutualInformationTerms(nn.Module):
         self.register_buffer("steps", torch.tensor(0, dtype=torch.long))
 
     @classmethod
-    def for_encoder(cls, cfg, encoder, patch_size: int, in_chans: int) -> MutualInformationTerms:
+    def for_encoder(cls, cfg: MIMAEConfig, encoder, patch_size: int, in_chans: int) -> MutualInformationTerms:
         """The MI terms for an encoder; q_theta's input is the mean visible patch embedding (``approx_input=embed``)
         or the mean visible pixel patch (patch*patch*in_chans values)."""
         input_dim = encoder.embed_dim if cfg.approx_input == "embed" else patch_size * patch_size * in_chans

@@ -9,45 +9,47 @@ from __future__ import annotations
 
 import torch
 
-from mimae.config import Config
 from mimae.masking import Masks, complete_masking_views, draw_masks
 from mimae.models.patches import normalized_pixel_target
-from mimae.objectives.base import register
-from mimae.objectives.mae import MAE
-from mimae.objectives.mi_terms import MutualInformationTerms, visible_patch_summary
+from mimae.objectives.base import RunSpec, register
+from mimae.objectives.mae import MAE, MAEConfig
+from mimae.objectives.mi_terms import MIMAEConfig, MutualInformationTerms, visible_patch_summary
 
 
-def mimae_views(cfg: Config) -> int:
-    """N: ``mimae.views``, or the complete-masking count for ``mask.ratio``."""
-    return complete_masking_views(cfg.mask.ratio) if cfg.mimae.complete_masking else cfg.mimae.views
+def mimae_views(options: MIMAEConfig, ratio: float) -> int:
+    """N: ``mimae.views``, or the complete-masking count for the mask ratio."""
+    return complete_masking_views(ratio) if options.complete_masking else options.views
 
 
 @register("mimae")
 class MIMAE(MAE):
     """MAE encoder and decoder on B*N masked views (one batched forward) with L_max, L_min, L_approx and the gate."""
 
-    def __init__(self, cfg: Config, in_chans: int):
-        super().__init__(cfg, in_chans)
-        self.mi = MutualInformationTerms.for_encoder(cfg.mimae, self.encoder, cfg.model.patch_size, in_chans)
+    sections = ("mae", "mimae")
+
+    def __init__(self, spec: RunSpec, mae: MAEConfig, mimae: MIMAEConfig):
+        super().__init__(spec, mae)
+        self.mi_options = mimae
+        self.mi = MutualInformationTerms.for_encoder(mimae, self.encoder, spec.model.patch_size, spec.in_chans)
 
     @property
     def views_per_image(self) -> int:
-        return mimae_views(self.cfg)
+        return mimae_views(self.mi_options, self.spec.mask.ratio)
 
     def lr_scales(self) -> dict[str, float]:
-        return {"mi.approx.": self.cfg.mimae.approx_lr_scale}
+        return {"mi.approx.": self.mi_options.approx_lr_scale}
 
     def draw_masks(self, batch: int, generator: torch.Generator | None = None, device=None) -> Masks:
-        return draw_masks(self.cfg.mimae.masking, batch, self.grid, self.cfg.mask.ratio, self.views_per_image,
+        return draw_masks(self.mi_options.masking, batch, self.grid, self.spec.mask.ratio, self.views_per_image,
                           self.unit, generator, device)
 
     def approx_inputs(self, images: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         """X_j for q_theta, (B, N, Dx): mean of the view's visible patch embeddings or normalized pixels (detached)."""
         with torch.no_grad():
-            if self.cfg.mimae.approx_input == "embed":
+            if self.mi_options.approx_input == "embed":
                 patches = self.encoder.patch_tokens(images)
             else:
-                patches = normalized_pixel_target(images, self.cfg.model.patch_size)
+                patches = normalized_pixel_target(images, self.spec.model.patch_size)
         return visible_patch_summary(patches, keep)
 
     def forward(self, images: torch.Tensor, masks: Masks) -> dict[str, torch.Tensor]:
@@ -57,7 +59,7 @@ class MIMAE(MAE):
         rec = self.reconstruction_loss(images, masks, pred)
         z = self.mi.latent(latent).reshape(b, n, -1)
         terms = self.mi(z, self.approx_inputs(images, masks.keep))
-        loss = self.cfg.mimae.lambda_rec * rec + terms.pop("loss")
+        loss = self.mi_options.lambda_rec * rec + terms.pop("loss")
         return {"loss": loss, "rec": rec.detach(), **terms}
 
     def after_step(self, outputs: dict[str, torch.Tensor]) -> None:

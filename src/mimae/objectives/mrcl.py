@@ -11,17 +11,48 @@ reads out).
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from mimae.config import MRCL_PAPER_MASK_RATIO, Config
+from mimae.config import param, register_section
 from mimae.masking import Masks, draw_masks
-from mimae.models import MAEDecoder
 from mimae.models.heads import mlp_head
-from mimae.objectives.base import Objective, register
-from mimae.objectives.mae import masked_patch_mse, pixel_target
+from mimae.objectives.base import Objective, RunSpec, register
+from mimae.objectives.mae import MAEConfig, mae_decoder, masked_patch_mse, pixel_target
 from mimae.objectives.ssl_losses import barlow_twins_loss, byol_loss, nt_xent
+
+# MRCL (paper 002) weights (alpha on masked patches, lambda on unmasked patches) of the mr- variants.
+MRCL_PAPER_WEIGHTS: dict[str, tuple[float, float]] = {"simclr": (8.0, 5.0), "barlow": (7.0, 2.0),
+                                                      "byol": (0.01, 0.01)}
+MRCL_PAPER_MASK_RATIO = 0.2
+
+
+@dataclass
+class MRCLConfig:
+    masked_weight: float | None = param(None, "alpha: weight of the MSE on masked patches (None: mr-simclr 8, "
+                                              "mr-barlow 7, mr-byol 0.01; 0 for the plain baselines)", low=0.0)
+    unmasked_weight: float | None = param(None, "lambda: weight of the MSE on visible patches (None: mr-simclr 5, "
+                                                "mr-barlow 2, mr-byol 0.01; 0 for the plain baselines)", low=0.0)
+    proj_hidden: int = param(1024, "hidden width of the projector and of BYOL's predictor", low=1)
+    proj_dim: int = param(256, "output width of the projector (and BYOL's predictor)", low=1)
+    proj_layers: int = param(3, "Linear layers of the projector (BYOL's predictor has 2)", low=1)
+    proj_norm: str = param("bn", "normalization inside the heads (bn: BatchNorm over the global batch, as "
+                                 "SimCLR and BYOL at scale; ln; none)", choices=("bn", "ln", "none"))
+    temperature: float = param(0.2, "SimCLR NT-Xent temperature", low=1e-4)
+    barlow_offdiag: float = param(0.0051, "Barlow Twins weight of the off-diagonal terms", low=0.0)
+    ema_momentum: float = param(0.99, "BYOL: momentum of the target network's EMA", low=0.0, high=1.0)
+
+    def resolved(self, family: str, masked_reconstruction: bool) -> tuple[float, float]:
+        """(alpha, lambda) of ``family`` (simclr, byol, barlow), plain or mr-, explicit values first."""
+        alpha, lam = MRCL_PAPER_WEIGHTS[family] if masked_reconstruction else (0.0, 0.0)
+        explicit = (self.masked_weight, self.unmasked_weight)
+        alpha, lam = (d if v is None else v for v, d in zip(explicit, (alpha, lam)))
+        return alpha, lam
+
+
+register_section("mrcl", MRCLConfig, "MRCL objectives and the plain SimCLR / BYOL / Barlow Twins baselines")
 
 
 def reconstruction_split(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, masked_weight: float,
@@ -51,19 +82,19 @@ class MRCL(Objective):
     default_mask_ratio = 0.0  # the plain baselines; the mr- classes mask at the paper's r
     reconstructs_hidden = False
 
-    def __init__(self, cfg: Config, in_chans: int):
-        super().__init__(cfg, in_chans)
-        self.mask_ratio = cfg.mask.ratio
-        self.masked_weight, self.unmasked_weight = cfg.mrcl.resolved(self.family, self.masked_reconstruction)
-        dims = cfg.model.dims()
-        p = cfg.model.patch_size
+    sections = ("mrcl", "mae")
+
+    def __init__(self, spec: RunSpec, mrcl: MRCLConfig, mae: MAEConfig):
+        super().__init__(spec)
+        self.options, self.norm_pix = mrcl, mae.norm_pix
+        self.mask_ratio = spec.mask.ratio
+        self.masked_weight, self.unmasked_weight = mrcl.resolved(self.family, self.masked_reconstruction)
         self.decoder = None
         if self.masked_weight > 0 or self.unmasked_weight > 0:
-            self.decoder = MAEDecoder(self.grid, dims["embed_dim"], dims["decoder_dim"], dims["decoder_depth"],
-                                      dims["decoder_heads"], p * p * in_chans, cfg.model.mlp_ratio)
+            self.decoder = mae_decoder(spec, self.grid)
 
     def head(self, in_dim: int, layers: int, last_norm: bool) -> nn.Sequential:
-        m = self.cfg.mrcl
+        m = self.options
         norm = None if m.proj_norm == "none" else m.proj_norm
         return mlp_head(in_dim, m.proj_hidden, m.proj_dim, layers, norm, last_norm and norm == "bn")
 
@@ -85,7 +116,7 @@ class MRCL(Objective):
         out = {"contrast": contrast.detach()}
         loss = contrast
         if self.decoder is not None:
-            target = pixel_target(views, self.cfg.model.patch_size, self.cfg.mae.norm_pix)
+            target = pixel_target(views, self.spec.model.patch_size, self.norm_pix)
             terms = reconstruction_split(self.decoder(latent, keep), target, mask, self.masked_weight,
                                          self.unmasked_weight)
             loss = loss + terms["rec"]
@@ -99,13 +130,13 @@ class SimCLRFamily(MRCL):
 
     family = "simclr"
 
-    def __init__(self, cfg: Config, in_chans: int):
-        super().__init__(cfg, in_chans)
-        self.projector = self.head(self.encoder.embed_dim, cfg.mrcl.proj_layers, last_norm=True)
+    def __init__(self, spec: RunSpec, mrcl: MRCLConfig, mae: MAEConfig):
+        super().__init__(spec, mrcl, mae)
+        self.projector = self.head(self.encoder.embed_dim, mrcl.proj_layers, last_norm=True)
 
     def contrastive_loss(self, views, keep, cls):
         z = self.projector(cls.flatten(0, 1)).reshape(cls.shape[0], 2, -1)
-        return nt_xent(z[:, 0], z[:, 1], self.cfg.mrcl.temperature)
+        return nt_xent(z[:, 0], z[:, 1], self.options.temperature)
 
 
 class BarlowFamily(MRCL):
@@ -113,13 +144,13 @@ class BarlowFamily(MRCL):
 
     family = "barlow"
 
-    def __init__(self, cfg: Config, in_chans: int):
-        super().__init__(cfg, in_chans)
-        self.projector = self.head(self.encoder.embed_dim, cfg.mrcl.proj_layers, last_norm=False)
+    def __init__(self, spec: RunSpec, mrcl: MRCLConfig, mae: MAEConfig):
+        super().__init__(spec, mrcl, mae)
+        self.projector = self.head(self.encoder.embed_dim, mrcl.proj_layers, last_norm=False)
 
     def contrastive_loss(self, views, keep, cls):
         z = self.projector(cls.flatten(0, 1)).reshape(cls.shape[0], 2, -1)
-        return barlow_twins_loss(z[:, 0], z[:, 1], self.cfg.mrcl.barlow_offdiag)
+        return barlow_twins_loss(z[:, 0], z[:, 1], self.options.barlow_offdiag)
 
 
 class BYOLFamily(MRCL):
@@ -129,10 +160,10 @@ class BYOLFamily(MRCL):
 
     family = "byol"
 
-    def __init__(self, cfg: Config, in_chans: int):
-        super().__init__(cfg, in_chans)
-        self.projector = self.head(self.encoder.embed_dim, cfg.mrcl.proj_layers, last_norm=False)
-        self.predictor = self.head(cfg.mrcl.proj_dim, 2, last_norm=False)
+    def __init__(self, spec: RunSpec, mrcl: MRCLConfig, mae: MAEConfig):
+        super().__init__(spec, mrcl, mae)
+        self.projector = self.head(self.encoder.embed_dim, mrcl.proj_layers, last_norm=False)
+        self.predictor = self.head(mrcl.proj_dim, 2, last_norm=False)
         self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
         self.target_projector = copy.deepcopy(self.projector).requires_grad_(False)
 
@@ -149,7 +180,7 @@ class BYOLFamily(MRCL):
     @torch.no_grad()
     def after_step(self, outputs: dict[str, torch.Tensor]) -> None:
         """target <- m * target + (1 - m) * online, for parameters; buffers (BatchNorm statistics) are copied."""
-        m = self.cfg.mrcl.ema_momentum
+        m = self.options.ema_momentum
         for online, target in self.online_pairs():
             for po, pt in zip(online.parameters(), target.parameters()):
                 pt.lerp_(po.detach(), 1 - m)

@@ -9,15 +9,26 @@ the ``mimae`` section) on the latents of the N views.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from mimae.config import Config
+from mimae.config import param, register_section
 from mimae.masking import Masks, draw_masks
 from mimae.models.patches import patchify
-from mimae.objectives.base import Objective, register
-from mimae.objectives.mi_terms import MutualInformationTerms
+from mimae.objectives.base import Objective, RunSpec, register
+from mimae.objectives.mi_terms import MIMAEConfig, MutualInformationTerms
 from mimae.objectives.mimae import MIMAE
+
+
+@dataclass
+class SimMIMConfig:
+    mi_views: int = param(2, "N: masks per image of mi-simmim (paper 000: 2 at mask ratio 0.5); the MI terms take "
+                             "their other settings from the mimae section", low=2)
+
+
+register_section("simmim", SimMIMConfig, "SimMIM objectives")
 
 
 def masked_patch_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -36,15 +47,15 @@ class SimMIM(Objective):
     default_mask_ratio = 0.5
     default_mask_unit = 2
 
-    def __init__(self, cfg: Config, in_chans: int):
-        super().__init__(cfg, in_chans)
-        dim, p = self.encoder.embed_dim, cfg.model.patch_size
+    def __init__(self, spec: RunSpec):
+        super().__init__(spec)
+        dim = self.encoder.embed_dim
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
         nn.init.trunc_normal_(self.mask_token, std=0.02)
-        self.pixel_head = nn.Linear(dim, p * p * in_chans)
+        self.pixel_head = nn.Linear(dim, spec.patch_pixels)
 
     def draw_masks(self, batch: int, generator: torch.Generator | None = None, device=None) -> Masks:
-        return draw_masks("block", batch, self.grid, self.cfg.mask.ratio, 1, self.unit, generator, device)
+        return draw_masks("block", batch, self.grid, self.spec.mask.ratio, 1, self.unit, generator, device)
 
     def encode(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Patch tokens (V, L, D) with position embeddings, mask (V, L) with 1 = masked -> encoder output
@@ -62,7 +73,7 @@ class SimMIM(Objective):
         _, mask = masks.flat()
         tokens = self.encoder.patch_tokens(images).repeat_interleave(n, dim=0)
         latent = self.encode(tokens, mask)
-        target = patchify(images, self.cfg.model.patch_size).repeat_interleave(n, dim=0)
+        target = patchify(images, self.spec.model.patch_size).repeat_interleave(n, dim=0)
         return latent, masked_patch_l1(self.pixel_head(latent[:, 1:]), target, mask)
 
     def forward(self, images: torch.Tensor, masks: Masks) -> dict[str, torch.Tensor]:
@@ -82,16 +93,19 @@ class MISimMIM(SimMIM):
     after_step = MIMAE.after_step
     lr_scales = MIMAE.lr_scales
 
-    def __init__(self, cfg: Config, in_chans: int):
-        super().__init__(cfg, in_chans)
-        self.mi = MutualInformationTerms.for_encoder(cfg.mimae, self.encoder, cfg.model.patch_size, in_chans)
+    sections = ("simmim", "mimae")
+
+    def __init__(self, spec: RunSpec, simmim: SimMIMConfig, mimae: MIMAEConfig):
+        super().__init__(spec)
+        self.views, self.mi_options = simmim.mi_views, mimae
+        self.mi = MutualInformationTerms.for_encoder(mimae, self.encoder, spec.model.patch_size, spec.in_chans)
 
     @property
     def views_per_image(self) -> int:
-        return self.cfg.simmim.mi_views
+        return self.views
 
     def draw_masks(self, batch: int, generator: torch.Generator | None = None, device=None) -> Masks:
-        return draw_masks(self.cfg.mimae.masking, batch, self.grid, self.cfg.mask.ratio,
+        return draw_masks(self.mi_options.masking, batch, self.grid, self.spec.mask.ratio,
                           self.views_per_image, self.unit, generator, device)
 
     def forward(self, images: torch.Tensor, masks: Masks) -> dict[str, torch.Tensor]:
@@ -99,5 +113,5 @@ class MISimMIM(SimMIM):
         latent, rec = self.reconstruct(images, masks)
         z = self.mi.latent(latent, visible=1 - masks.flat()[1]).reshape(b, n, -1)
         terms = self.mi(z, self.approx_inputs(images, masks.keep))
-        loss = self.cfg.mimae.lambda_rec * rec + terms.pop("loss")
+        loss = self.mi_options.lambda_rec * rec + terms.pop("loss")
         return {"loss": loss, "rec": rec.detach(), **terms}
