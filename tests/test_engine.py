@@ -67,3 +67,29 @@ def test_run_folder_contents_and_loss_decreases(tmp_path):
     state = read(tmp_path).checkpoint  # loads with weights_only=True
     assert state["step"] == 48 and state["config"]["method"] == "mae"
     assert json.loads((tmp_path / "results.json").read_text())["knn_final"] > 0
+
+
+def test_the_loop_copies_to_the_host_only_at_the_log_interval(tmp_path, monkeypatch):
+    """Every Tensor -> Python conversion that mimae's training code makes is counted (the dataset's labels, read on
+    the host by the loader, are not): one per log window (the window's means), none per step. On a GPU each such
+    conversion would stall the device until it catches up."""
+    import sys
+
+    calls = []
+
+    def counting(name):
+        original = getattr(torch.Tensor, name)
+
+        def wrapper(self, *args, **kwargs):
+            caller = sys._getframe(1).f_code.co_filename
+            if "/mimae/" in caller and "/mimae/data/" not in caller:
+                calls.append((name, caller.rsplit("/", 1)[-1]))
+            return original(self, *args, **kwargs)
+        return wrapper
+
+    cfg = small(method="mimae", train__log_every=4, train__knn_at_init=False, mimae__eps_l=100.0, train__epochs=3)
+    trainer = Trainer(cfg, tmp_path)
+    for name in ("item", "tolist", "__float__", "__bool__", "__int__", "__index__"):
+        monkeypatch.setattr(torch.Tensor, name, counting(name))
+    trainer.run(until_step=8)  # log windows end at steps 4 and 8 (the epoch ends, each with a checkpoint)
+    assert calls == [("tolist", "train_step.py")] * 2
