@@ -50,7 +50,7 @@ def train(method: str, seed: int, run_dir: Path, overrides: list[str]) -> dict:
     """Train (or resume, or skip) one run; returns its results with the last logged training terms."""
     if not (run_dir / "results.json").is_file():
         command = ["flock", LOCK, sys.executable, "-m", "mimae.cli", "pretrain", "--method", method,
-                   "--output-dir", str(run_dir), "--resume", *overrides, f"train.seed={seed}"]
+                   "--output-dir", str(run_dir), "--resume", "auto", *overrides, f"train.seed={seed}"]
         print("$", " ".join(command), flush=True)
         subprocess.run(command, check=True)
     results = json.loads((run_dir / "results.json").read_text())

@@ -56,7 +56,7 @@ def run_arguments(method: str, extra: list[str], common: list[str], views: int, 
     budget = [f"optim.batch_size={batch // views}", f"train.epochs={epochs}", f"train.seed={seed}",
               "train.equal_samples=true"]
     return ["flock", LOCK, sys.executable, "-m", "mimae.cli", "pretrain", "--method", method,
-            "--output-dir", str(run_dir), "--resume", *extra, *common, *budget]
+            "--output-dir", str(run_dir), "--resume", "auto", *extra, *common, *budget]
 
 
 def linear_probe(run_dir: Path, settings: list[str]) -> float:

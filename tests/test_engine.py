@@ -71,8 +71,8 @@ def test_run_folder_contents_and_loss_decreases(tmp_path):
 
 def test_the_loop_copies_to_the_host_only_at_the_log_interval(tmp_path, monkeypatch):
     """Every Tensor -> Python conversion that mimae's training code makes is counted (the dataset's labels, read on
-    the host by the loader, are not): one per log window (the window's means), none per step. On a GPU each such
-    conversion would stall the device until it catches up."""
+    the host by the loader, are not): one per log window (the window's means) and one boolean per step (is the loss
+    finite, so that a bad step is not applied). On a GPU each such conversion waits for the device."""
     import sys
 
     calls = []
@@ -92,4 +92,5 @@ def test_the_loop_copies_to_the_host_only_at_the_log_interval(tmp_path, monkeypa
     for name in ("item", "tolist", "__float__", "__bool__", "__int__", "__index__"):
         monkeypatch.setattr(torch.Tensor, name, counting(name))
     trainer.run(until_step=8)  # log windows end at steps 4 and 8 (the epoch ends, each with a checkpoint)
-    assert calls == [("tolist", "train_step.py")] * 2
+    window = [("__bool__", "train_step.py")] * 4 + [("tolist", "train_step.py")]
+    assert calls == window * 2

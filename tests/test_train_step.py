@@ -25,10 +25,12 @@ def test_accumulated_micro_batches_take_the_step_of_the_whole_batch():
     gen = torch.Generator().manual_seed(1)
     x, y = torch.randn(8, 6, generator=gen), torch.randn(8, 3, generator=gen)
     whole, whole_opt = regression()
-    terms_whole, _ = TrainStep(whole, whole_opt, torch.device("cpu"), None)([(x, y)], batch_forward(whole))
+    terms_whole = TrainStep(whole, whole_opt, torch.device("cpu"), None)([(x, y)], batch_forward(whole)).terms
     parts, parts_opt = regression()
     micro = [(x[:4], y[:4]), (x[4:], y[4:])]
-    terms_parts, last = TrainStep(parts, parts_opt, torch.device("cpu"), None)(micro, batch_forward(parts))
+    result = TrainStep(parts, parts_opt, torch.device("cpu"), None)(micro, batch_forward(parts))
+    terms_parts, last = result.terms, result.outputs
+    assert result.applied
     for a, b in zip(whole.parameters(), parts.parameters()):
         torch.testing.assert_close(a, b)
     torch.testing.assert_close(terms_parts["loss"], terms_whole["loss"])  # mean over micro-batches
@@ -41,7 +43,7 @@ def test_clipping_bounds_the_gradient_norm_and_logs_it():
     step = TrainStep(model, optimizer, torch.device("cpu"), None, clip_grad=1e-3)
     before = [p.detach().clone() for p in model.parameters()]
     x, y = torch.randn(8, 6), 100 * torch.randn(8, 3)
-    terms, _ = step([(x, y)], batch_forward(model))
+    terms = step([(x, y)], batch_forward(model)).terms
     assert float(terms["grad_norm"]) > 1e-3  # the norm before clipping
     moved = float(torch.cat([(p.detach() - b).flatten() for p, b in zip(model.parameters(), before)]).norm())
     assert moved == pytest.approx(0.1 * 1e-3, rel=1e-4)  # lr x the clipped norm
@@ -59,3 +61,14 @@ def test_metric_window_means_over_steps_and_empties():
         window.add({"loss": torch.tensor(value), "lr_free": torch.tensor(value * 10)})
     assert window.mean() == {"loss": 3.0, "lr_free": 30.0}
     assert window.steps == 0 and window.mean() == {}
+
+
+def test_a_step_whose_loss_is_not_finite_is_not_applied():
+    model, optimizer = regression()
+    before = [p.detach().clone() for p in model.parameters()]
+    x, y = torch.randn(8, 6), torch.randn(8, 3)
+    y[0, 0] = float("nan")
+    result = TrainStep(model, optimizer, torch.device("cpu"), None)([(x, y)], batch_forward(model))
+    assert not result.applied and torch.isnan(result.terms["loss"])
+    for p, b in zip(model.parameters(), before):
+        assert torch.equal(p.detach(), b) and p.grad is None

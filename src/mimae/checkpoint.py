@@ -7,30 +7,61 @@ What a checkpoint holds and how each kind of weights file is read is :mod:`mimae
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
+import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
 CHECKPOINT_NAME = "checkpoint.pt"
+PREVIOUS_NAME = "checkpoint.prev.pt"
 
 
 class CheckpointError(ValueError):
     """A weights file cannot be read safely or does not hold what was expected; the message names the file."""
 
 
-def atomic_save(obj: Any, path: str | Path) -> None:
-    """Write to a temporary file beside ``path``, flush it to disk and rename it: a crash never leaves a
-    half-written checkpoint, and the previous one stays whole until the new one is complete."""
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_save(obj: Any, path: str | Path, keep_previous: bool = False) -> None:
+    """Write ``obj`` to a temporary file beside ``path``, fsync it, rename it over ``path`` and fsync the folder: a
+    crash never leaves a half-written checkpoint, and the previous one stays whole until the new one is on disk.
+
+    ``keep_previous`` keeps the file being replaced as ``checkpoint.prev.pt`` (a hard link; the one before it is
+    removed before writing, so the folder never needs room for more than two checkpoints). A failed write removes its
+    temporary file; a full disk fails with one line naming the folder.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        torch.save(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
+    previous = path.with_name(PREVIOUS_NAME)
+    if keep_previous:
+        previous.unlink(missing_ok=True)
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except (OSError, RuntimeError) as exc:
+        tmp.unlink(missing_ok=True)
+        full = getattr(exc, "errno", None) == errno.ENOSPC or shutil.disk_usage(path.parent).free < 1 << 20
+        if full:
+            raise CheckpointError(f"no space left on the device of {path.parent}: {path.name} was not written "
+                                  f"(a checkpoint needs room for itself beside the previous one, which is intact)"
+                                  ) from None
+        raise
+    if keep_previous and path.exists():
+        os.link(path, previous)  # a second name for the same data: no copy, and checkpoint.pt is never missing
     os.replace(tmp, path)
+    _fsync_folder(path.parent)
 
 
 def load_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any:

@@ -12,6 +12,7 @@ Each field's ``help`` text is what ``mimae pretrain --help`` prints, so the opti
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -151,6 +152,12 @@ class TrainConfig:
     log_every: int = param(20, "optimizer steps between metric lines", low=1)
     eval_every: int = param(0, "epochs between kNN evaluations (0: only at start and end)", low=0)
     save_every: int = param(1, "epochs between checkpoints", low=1)
+    save_every_steps: int = param(0, "also write a checkpoint every N optimizer steps (0: only at the epochs above)",
+                                  low=0)
+    save_every_minutes: float = param(0.0, "also write a checkpoint when this many minutes have passed since the "
+                                           "last one, checked at each log line (0: off)", low=0.0)
+    max_bad_steps: int = param(5, "consecutive steps with a non-finite loss that are skipped (not applied to the "
+                                  "weights) before the run stops, keeping its last good checkpoint", low=1)
     keep_checkpoints: bool = param(False, "also keep a copy of each epoch's checkpoint as checkpoint-epoch<N>.pt "
                                           "(epoch 0: the initialization), e.g. for analyses along training")
     knn_at_init: bool = param(True, "also evaluate the encoder at initialization")
@@ -478,22 +485,80 @@ def validate(cfg: Config) -> Config:
     return cfg
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None,
-                quick: bool = False) -> Config:
-    """Defaults, then the YAML file, then the quick preset, then the overrides; validated."""
-    cfg = Config()
+def flatten(mapping: dict, prefix: str = "") -> dict[str, Any]:
+    """``{"optim": {"base_lr": 1e-3}}`` -> ``{"optim.base_lr": 1e-3}``."""
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def requested_values(path: str | Path | None = None, overrides: dict[str, Any] | None = None,
+                     quick: bool = False) -> dict[str, Any]:
+    """Every key a user set, in order of precedence: the YAML file, then the quick preset, then the overrides."""
+    values: dict[str, Any] = {}
     if path is not None:
         with open(path) as fh:
             mapping = yaml.safe_load(fh) or {}
         if not isinstance(mapping, dict):
             raise ConfigError(f"{path}: expected a mapping of sections at the top level")
-        apply_mapping(cfg, mapping)
+        values.update(flatten(mapping))
     if quick:
-        for key, value in QUICK_OVERRIDES.items():
-            set_value(cfg, key, value)
-    for key, value in (overrides or {}).items():
+        values.update(QUICK_OVERRIDES)
+    values.update(overrides or {})
+    return values
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None,
+                quick: bool = False) -> Config:
+    """Defaults, then the YAML file, then the quick preset, then the overrides; validated."""
+    cfg = Config()
+    for key, value in requested_values(path, overrides, quick).items():
         set_value(cfg, key, value)
     return validate(cfg)
+
+
+# what a resumed run may change: how long it trains, how often it logs, evaluates and saves, where it runs and
+# reads its data from, and the evaluation protocols; the rest would make it another run
+SAFE_ON_RESUME = ("train.epochs", "train.log_every", "train.eval_every", "train.save_every", "train.save_every_steps",
+                  "train.save_every_minutes", "train.keep_checkpoints", "train.knn_at_init", "train.max_bad_steps",
+                  "train.device", "train.threads", "data.data_dir", "data.num_workers", "eval.", "linear.",
+                  "finetune.", "lowshot.", "robustness.")
+
+
+def resume_config(saved: Config, requested: dict[str, Any]) -> Config:
+    """The config of a resumed run: the run's own, with the requested values that are safe to change applied.
+
+    A requested value equal to the saved one is accepted whatever the key (so the command that started the run
+    resumes it); a different value of any other key is refused, naming each such key with both values.
+    """
+    cfg = copy.deepcopy(saved)
+    refused = []
+    for key, value in requested.items():
+        probe = copy.deepcopy(saved)
+        set_value(probe, key, value)
+        before, after = _get(saved, key), _get(probe, key)
+        if before == after:
+            continue
+        if key.startswith(SAFE_ON_RESUME):
+            set_value(cfg, key, value)
+        else:
+            refused.append(f"{key} ({before!r} -> {after!r})")
+    if refused:
+        raise ConfigError(f"--resume continues the run with its own config; these options differ from it and would "
+                          f"make another run: {', '.join(refused)} (use a new --output-dir, or --overwrite to start "
+                          f"over here)")
+    return validate(cfg)
+
+
+def _get(cfg: Config, key: str) -> Any:
+    target: Any = cfg
+    for part in key.split("."):
+        target = getattr(target, part)
+    return target
 
 
 def migrate(mapping: dict) -> dict:

@@ -85,6 +85,16 @@ def all_reduce_mean(value: torch.Tensor) -> torch.Tensor:
     return value / dist.get_world_size()
 
 
+def any_true(flag: bool, device: torch.device) -> bool:
+    """True in every process if ``flag`` is True in any (one small collective on the training device)."""
+    if not is_distributed():
+        return flag
+    value = torch.tensor([float(flag)], device=device)
+    check_device(value, "any_true")
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
 def all_gather(value: torch.Tensor) -> list[torch.Tensor]:
     """Every process's ``value`` (same shape everywhere), without gradient; ``[value]`` with one process."""
     if not is_distributed():

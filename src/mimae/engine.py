@@ -7,9 +7,11 @@ this file only knows how to feed it, step the optimizer, log, evaluate and check
 from __future__ import annotations
 
 import json
-import math
+import signal
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -17,8 +19,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from mimae import checkpoint as ckpt
-from mimae import distributed
-from mimae.config import Config, save_config
+from mimae import distributed, run_folder
+from mimae.config import Config, load_config, resume_config, save_config
 from mimae.data import BatchAugment, train_test_sets
 from mimae.eval.knn import knn_eval
 from mimae.masking import Masks
@@ -26,7 +28,7 @@ from mimae.objectives import Objective, build_objective
 from mimae.objectives.base import objective_class
 from mimae.optim import learning_rate, make_optimizer, set_learning_rate
 from mimae.precision import autocast_dtype
-from mimae.runs import load_encoder_weights, read
+from mimae.runs import latest_checkpoint, load_encoder_weights, read
 from mimae.train_step import MetricWindow, TrainStep
 
 
@@ -81,15 +83,24 @@ class Trainer:
     caller (a test, an experiment) can hand in images and masks of its own.
     """
 
-    def __init__(self, cfg: Config, run_dir: str | Path, resume: bool = False, tensorboard: bool = False):
+    def __init__(self, cfg: Config, run_dir: str | Path, resume: bool | str = False, tensorboard: bool = False,
+                 overwrite: bool = False):
         self.cfg = cfg
         self.dist = distributed.setup(cfg.train.device)
         self.device = self.dist.device
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         self.run_dir = Path(run_dir)
+        self.lock = None
+        resumed = latest_checkpoint(self.run_dir) if resume else None
+        if resume is True and resumed is None:
+            raise run_folder.RunFolderError(f"nothing to resume in {self.run_dir}: it holds no readable checkpoint "
+                                            f"(start without --resume, or use --resume auto)")
         if self.dist.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.lock = run_folder.FolderLock(self.run_dir)  # held until run() returns
+            if resumed is None:  # --resume auto with nothing to resume starts over: no checkpoint is lost
+                run_folder.check_fresh_start(self.run_dir, overwrite or resume == "auto")
+        distributed.barrier()
         torch.manual_seed(cfg.train.seed)  # identical initial weights in every process
 
         objective_cls = objective_class(cfg.method)
@@ -132,13 +143,18 @@ class Trainer:
                                     autocast_dtype(cfg.train.precision, self.device), o.clip_grad, ddp)
         self.step = 0
         self.results: dict = {}
-        if resume and (self.run_dir / ckpt.CHECKPOINT_NAME).is_file():
-            self.load_checkpoint(self.run_dir / ckpt.CHECKPOINT_NAME)
+        self.train_seconds = 0.0  # accumulated over resumes
+        self.skipped_steps = 0  # steps whose loss was not finite, not applied to the weights
+        self.stop_signal: int | None = None
+        self.bad_in_a_row = 0
+        self.last_save = time.monotonic()
+        if resumed is not None:
+            self.load_checkpoint(resumed.checkpoint, resumed.path)
+            if self.dist.is_main:
+                run_folder.truncate_log(self.run_dir, self.step)
         elif cfg.train.init_from:
             load_encoder_weights(self.objective.encoder, read(cfg.train.init_from))
         self.log = MetricsLog(self.run_dir, self.dist.is_main, tensorboard)
-        if self.dist.is_main and self.step == 0 and self.log.path.exists():
-            self.log.path.unlink()  # a fresh run in an old folder starts a fresh log
 
     # -- checkpoints -------------------------------------------------------------------------------------------
 
@@ -152,19 +168,20 @@ class Trainer:
         return {"model": self.objective.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scaler": self.train_step.scaler.state_dict(), "step": self.step,
                 "epoch": self.step // self.steps_per_epoch, "world_size": self.dist.world_size,
-                "rng": self.rng_states(), "config": self.cfg.to_dict(),
-                "in_chans": self.info.channels, "method": self.cfg.method, "results": self.results}
+                "rng": self.rng_states(), "config": self.cfg.to_dict(), "train_seconds": self.train_seconds,
+                "skipped_steps": self.skipped_steps, "in_chans": self.info.channels, "method": self.cfg.method,
+                "results": self.results}
 
     def save_checkpoint(self) -> None:
         state = self.state()  # every rank takes part in gathering the generator states
         if self.dist.is_main:
-            ckpt.atomic_save(state, self.run_dir / ckpt.CHECKPOINT_NAME)
+            ckpt.atomic_save(state, self.run_dir / ckpt.CHECKPOINT_NAME, keep_previous=True)
             if self.cfg.train.keep_checkpoints and self.step % self.steps_per_epoch == 0:
                 ckpt.atomic_save(state, self.run_dir / f"checkpoint-epoch{self.step // self.steps_per_epoch}.pt")
+        self.last_save = time.monotonic()
         distributed.barrier()
 
-    def load_checkpoint(self, path: Path) -> None:
-        state = read(path).checkpoint
+    def load_checkpoint(self, state: dict, path: Path) -> None:
         rng = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]  # older runs: one process
         if len(rng) != self.dist.world_size:
             raise ckpt.CheckpointError(
@@ -176,6 +193,8 @@ class Trainer:
         self.train_step.scaler.load_state_dict(state["scaler"])
         self.step = state["step"]
         self.results = state.get("results", {})
+        self.train_seconds = state.get("train_seconds", 0.0)
+        self.skipped_steps = state.get("skipped_steps", 0)
         ckpt.restore_rng(rng[self.dist.rank], self.generator)
 
     # -- training ----------------------------------------------------------------------------------------------
@@ -186,15 +205,26 @@ class Trainer:
         images = self.augment(images.to(self.device, non_blocking=True), self.generator)
         return images, self.objective.draw_masks(images.shape[0], self.generator, self.device)
 
-    def optimizer_step(self, micro_batches: list[tuple[torch.Tensor, Masks]]) -> dict[str, torch.Tensor]:
+    def optimizer_step(self, micro_batches: list[tuple[torch.Tensor, Masks]]) -> dict[str, torch.Tensor] | None:
         """One optimizer step over ``accum_steps`` (images, masks) micro-batches. Returns the step's loss terms,
-        detached, on the device."""
+        detached, on the device; None if the loss was not finite and the step was skipped (the weights are left as
+        they were; after ``train.max_bad_steps`` such steps in a row the run stops)."""
         lr = learning_rate(self.step, self.total_steps, self.warmup_steps, self.peak_lr, self.cfg.optim.min_lr)
         set_learning_rate(self.optimizer, lr)
-        terms, last = self.train_step(micro_batches, lambda batch: self.model(*batch))
-        self.objective.after_step(last)
+        result = self.train_step(micro_batches, lambda batch: self.model(*batch))
         self.step += 1
-        return terms
+        if not result.applied:
+            self.skipped_steps += 1
+            self.bad_in_a_row += 1
+            if self.bad_in_a_row >= self.cfg.train.max_bad_steps:
+                raise NonFiniteLoss(
+                    f"the loss was not finite in {self.bad_in_a_row} steps in a row (up to step {self.step}), so "
+                    f"the run stopped; its last checkpoint is intact. Try a lower optim.base_lr, optim.clip_grad=1.0, "
+                    f"or train.precision=fp32, then --resume")
+            return None
+        self.bad_in_a_row = 0
+        self.objective.after_step(result.outputs)
+        return result.terms
 
     def evaluate(self, tag: str) -> float | None:
         """kNN accuracy in the main process (others wait); recorded in ``results`` and the metrics log."""
@@ -213,17 +243,47 @@ class Trainer:
         """Write the window's means (over steps and processes: the one host sync of the window) to the log."""
         steps = window.steps
         record = window.mean()
-        if not all(math.isfinite(v) for v in record.values()):
-            raise FloatingPointError(f"non-finite loss terms in the steps before {self.step}: {record}")
         record.update(step=self.step, epoch=self.step / self.steps_per_epoch,
                       lr=self.optimizer.param_groups[0]["lr"] / self.optimizer.param_groups[0].get("lr_scale", 1.0),
-                      images_per_s=steps * self.effective_batch / seconds)
+                      images_per_s=steps * self.effective_batch / seconds, skipped_steps=self.skipped_steps)
         self.log.write(record)
-        bar.set_postfix(loss=f"{record['loss']:.4f}", img_s=f"{record['images_per_s']:.0f}")
+        if "loss" in record:
+            bar.set_postfix(loss=f"{record['loss']:.4f}", img_s=f"{record['images_per_s']:.0f}")
+
+    def stop_handler(self, signum: int, _frame) -> None:
+        """SIGTERM / SIGINT: finish the step, write a checkpoint, stop. A second SIGINT interrupts at once."""
+        self.stop_signal = signum
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def should_stop(self, at_log_line: bool) -> bool:
+        """Whether a stop signal arrived: checked every step in one process; under DDP at log lines, agreed by all
+        processes (a collective), so they stop at the same step."""
+        if not distributed.is_distributed():
+            return self.stop_signal is not None
+        return at_log_line and distributed.any_true(self.stop_signal is not None, self.device)
+
+    def minutes_passed(self) -> bool:
+        """``train.save_every_minutes`` since the last checkpoint, as process 0 sees it (checked at log lines)."""
+        minutes = self.cfg.train.save_every_minutes
+        late = bool(minutes) and time.monotonic() - self.last_save >= 60 * minutes
+        return distributed.any_true(late, self.device) if distributed.is_distributed() else late
 
     def run(self, until_step: int | None = None) -> dict:
         """Train to the end of the schedule, or only up to ``until_step`` (then checkpoint and return, so that a
-        later ``resume`` continues exactly)."""
+        later ``resume`` continues exactly). A SIGTERM or SIGINT stops it the same way, at the next step."""
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        handlers = {}
+        if in_main_thread:
+            handlers = {sig: signal.signal(sig, self.stop_handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            return self.train_loop(until_step)
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+            if self.lock is not None:
+                self.lock.release()
+
+    def train_loop(self, until_step: int | None) -> dict:
         cfg = self.cfg
         stop_at = self.total_steps if until_step is None else min(until_step, self.total_steps)
         if self.dist.is_main:
@@ -235,8 +295,10 @@ class Trainer:
         bar = tqdm(total=self.total_steps, initial=self.step, desc=f"pretrain {cfg.method}",
                    disable=not self.dist.is_main, dynamic_ncols=True)
         window = MetricWindow()
-        window_start, train_seconds = time.perf_counter(), 0.0
-        while self.step < stop_at:
+        self.last_save = time.monotonic()
+        window_start = time.perf_counter()
+        stopped = False
+        while self.step < stop_at and not stopped:
             epoch = self.step // self.steps_per_epoch
             done_in_epoch = self.step % self.steps_per_epoch
             self.sampler.set_position(epoch, done_in_epoch * cfg.optim.batch_size * cfg.optim.accum_steps)
@@ -245,18 +307,27 @@ class Trainer:
                 micro.append(images)
                 if len(micro) < cfg.optim.accum_steps:
                     continue
-                window.add(self.optimizer_step([self.prepare(x) for x in micro]))
+                terms = self.optimizer_step([self.prepare(x) for x in micro])
+                if terms is not None:
+                    window.add(terms)
                 micro = []
                 bar.update(1)
-                if self.step % cfg.train.log_every == 0 or self.step % self.steps_per_epoch == 0 \
-                        or self.step == stop_at:
+                epoch_end = self.step % self.steps_per_epoch == 0
+                log_line = self.step % cfg.train.log_every == 0 or epoch_end or self.step == stop_at
+                if log_line:
                     seconds = time.perf_counter() - window_start
-                    train_seconds += seconds
+                    self.train_seconds += seconds
                     self.log_window(window, seconds, bar)
                     window_start = time.perf_counter()
-                if self.step % self.steps_per_epoch == 0 or self.step == stop_at:
+                stopped = self.should_stop(log_line)
+                if stopped or epoch_end or self.step == stop_at:
                     break
-            if self.step % self.steps_per_epoch:  # stopped part-way through an epoch
+                steps_due = cfg.train.save_every_steps and self.step % cfg.train.save_every_steps == 0
+                if steps_due or (log_line and self.minutes_passed()):
+                    self.save_checkpoint()
+            if stopped or self.step % self.steps_per_epoch:  # stopped part-way through an epoch
+                if not log_line:
+                    self.train_seconds += time.perf_counter() - window_start
                 self.save_checkpoint()
                 break
             epoch_done = self.step // self.steps_per_epoch
@@ -266,19 +337,51 @@ class Trainer:
                 self.save_checkpoint()
             window_start = time.perf_counter()
         bar.close()
+        if stopped:
+            self.announce_stop()
         if self.step < self.total_steps:
-            return self.results
+            return {**self.results, "stopped_at": self.step}
         if "knn_final" not in self.results:
             self.evaluate("final")
             self.save_checkpoint()
-        self.results["train_seconds"] = train_seconds
+        self.results["train_seconds"] = self.train_seconds
         if self.dist.is_main:
             (self.run_dir / "results.json").write_text(json.dumps(
                 {"method": cfg.method, "steps": self.step, "effective_batch": self.effective_batch,
-                 **self.results}, indent=2))
+                 "skipped_steps": self.skipped_steps, **self.results}, indent=2))
         return self.results
 
+    def announce_stop(self) -> None:
+        if self.dist.is_main:
+            name = signal.Signals(self.stop_signal).name if self.stop_signal else "a signal"
+            tqdm.write(f"stopped by {name} at step {self.step} of {self.total_steps}; checkpoint written to "
+                       f"{self.run_dir / ckpt.CHECKPOINT_NAME}. Continue with: "
+                       f"mimae pretrain --output-dir {self.run_dir} --resume")
 
-def pretrain(cfg: Config, run_dir: str | Path, resume: bool = False, tensorboard: bool = False) -> dict:
-    """Pretrain ``cfg.method`` into ``run_dir`` (resuming from its checkpoint if asked); returns the results."""
-    return Trainer(cfg, run_dir, resume, tensorboard).run()
+
+class NonFiniteLoss(FloatingPointError):
+    """The loss was not finite in ``train.max_bad_steps`` consecutive steps; the message says what to try."""
+
+
+def run_config(run_dir: str | Path, requested: dict[str, Any], resume: bool | str) -> tuple[Config, bool]:
+    """The config a ``pretrain`` command runs with, and whether it resumes.
+
+    ``resume`` False: the requested config (defaults, YAML, --quick, overrides). True: the run's own config from
+    its newest readable checkpoint, with the requested changes that are safe mid-run; no checkpoint is an error.
+    ``"auto"``: True when the folder holds a checkpoint, else False.
+    """
+    if resume:
+        source = latest_checkpoint(run_dir)
+        if source is not None:
+            return resume_config(source.cfg, requested), True
+        if resume != "auto":
+            raise run_folder.RunFolderError(f"nothing to resume in {run_dir}: it holds no readable checkpoint "
+                                            f"(start without --resume, or use --resume auto)")
+    return load_config(overrides=requested), False
+
+
+def pretrain(cfg: Config, run_dir: str | Path, resume: bool | str = False, tensorboard: bool = False,
+             overwrite: bool = False) -> dict:
+    """Pretrain ``cfg.method`` into ``run_dir`` (resuming from its newest checkpoint if asked); returns the
+    results."""
+    return Trainer(cfg, run_dir, resume, tensorboard, overwrite).run()

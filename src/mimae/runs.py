@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file as load_safetensors
 
-from mimae.checkpoint import CHECKPOINT_NAME, CheckpointError, load_file
+from mimae.checkpoint import CHECKPOINT_NAME, PREVIOUS_NAME, CheckpointError, load_file
 from mimae.config import Config, config_from_dict, set_value, validate
 from mimae.models import ViTEncoder, build_encoder
 from mimae.objectives import Objective, build_objective
@@ -128,6 +129,26 @@ def read(path: str | Path) -> Source:
     if "config" in content and "model" in content:
         return _read_run(file, content)
     return _read_state_dict(file, content)
+
+
+def latest_checkpoint(run_dir: str | Path) -> Source | None:
+    """The newest readable mimae checkpoint of a run folder: ``checkpoint.pt``, else ``checkpoint.prev.pt``, else
+    the kept ``checkpoint-epoch<N>.pt`` of the highest N. An unreadable one is skipped with a warning naming it;
+    None when the folder holds none."""
+    run_dir = Path(run_dir)
+    epochs = sorted(run_dir.glob("checkpoint-epoch*.pt"), key=lambda p: int(p.stem.rsplit("epoch", 1)[1]),
+                    reverse=True)
+    for path in [run_dir / CHECKPOINT_NAME, run_dir / PREVIOUS_NAME, *epochs]:
+        if not path.is_file():
+            continue
+        try:
+            source = read(path)
+        except (CheckpointError, KeyError, ValueError) as exc:
+            warnings.warn(f"skipping the unreadable checkpoint {path}: {exc}", stacklevel=2)
+            continue
+        if source.kind == "run":
+            return source
+    return None
 
 
 def load_encoder_weights(encoder: ViTEncoder, source: Source) -> None:

@@ -1,16 +1,17 @@
 """The optimizer step that pretraining, the linear probe and fine-tuning share, and the metric window of a loop.
 
 :class:`TrainStep` runs one optimizer step over ``accum_steps`` micro-batches: autocast, the loss scaled by the
-gradient scaler (fp16 only), DDP's gradient all-reduce on the last micro-batch only, optional clipping. The loss
-terms stay on the device; :class:`MetricWindow` sums them there and crosses to the host (and, under DDP, reduces
-over processes in one collective on the training device) once per log window, so a loop syncs with the host only
-at its log interval, as nanoGPT's does.
+gradient scaler (fp16 only), DDP's gradient all-reduce on the last micro-batch only, optional clipping, and a step
+whose loss is not finite is not applied (one boolean crosses to the host per step for that, the only per-step
+sync). The loss terms stay on the device; :class:`MetricWindow` sums them there and crosses to the host (and, under
+DDP, reduces over processes in one collective on the training device) once per log window.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -20,6 +21,17 @@ from mimae import distributed
 from mimae.precision import autocast, grad_scaler
 
 Terms = dict[str, torch.Tensor]
+
+
+@dataclass
+class StepResult:
+    """``terms``: the loss terms averaged over the micro-batches (detached, float32, on the device); ``outputs``:
+    the last micro-batch's outputs as the forward returned them; ``applied``: False if the loss was not finite and
+    the weights were left as they were."""
+
+    terms: Terms
+    outputs: Terms
+    applied: bool
 
 
 class TrainStep:
@@ -35,12 +47,8 @@ class TrainStep:
         self.clip_grad, self.ddp = clip_grad, ddp
         self.scaler = grad_scaler(device, dtype)
 
-    def __call__(self, micro_batches: Sequence[Any], forward: Callable[[Any], Terms]) -> tuple[Terms, Terms]:
-        """``forward(batch)`` returns named scalar tensors, ``loss`` among them, for one micro-batch.
-
-        Returns (the terms averaged over the micro-batches, detached float32 tensors on the device; the last
-        micro-batch's outputs as ``forward`` returned them).
-        """
+    def __call__(self, micro_batches: Sequence[Any], forward: Callable[[Any], Terms]) -> StepResult:
+        """``forward(batch)`` returns named scalar tensors, ``loss`` among them, for one micro-batch."""
         count = len(micro_batches)
         totals: Terms = {}
         for i, batch in enumerate(micro_batches):
@@ -52,13 +60,19 @@ class TrainStep:
             for key, value in out.items():
                 value = value.detach().float() / count
                 totals[key] = totals[key] + value if key in totals else value
+        loss = totals["loss"].reshape(1)
+        if distributed.is_distributed():  # non-finite in one process is non-finite in all: they skip together
+            loss = distributed.all_reduce_mean(loss)
+        if not bool(torch.isfinite(loss).all()):
+            self.optimizer.zero_grad(set_to_none=True)
+            return StepResult(totals, out, False)
         if self.clip_grad is not None:
             self.scaler.unscale_(self.optimizer)
             totals["grad_norm"] = nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad).detach()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
-        return totals, out
+        return StepResult(totals, out, True)
 
 
 class MetricWindow:

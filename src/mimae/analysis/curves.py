@@ -15,7 +15,7 @@ import yaml
 
 from mimae.plotting import legend_below, panel_grid, save_figure, write_json
 
-NOT_CURVES = {"step", "epoch", "images_per_s", "gate", "gate_step"}  # bookkeeping, or shown as markers
+NOT_CURVES = {"step", "epoch", "images_per_s", "gate", "gate_step", "skipped_steps"}  # bookkeeping, or markers
 DEFAULT_EPS_L = 0.5
 TITLES = {"loss": "total loss", "rec": "reconstruction loss L_rec", "max_mi": "L_max (InfoNCE)",
           "min_mi": "L_min (CLUB)", "approx": "L_approx (q_theta)", "lr": "learning rate", "knn": "kNN accuracy (%)",

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from mimae.checkpoint import CheckpointError
-from mimae.config import METHODS, ConfigError, describe_options, load_config, parse_overrides
+from mimae.run_folder import RunFolderError
+from mimae.config import METHODS, ConfigError, describe_options, load_config, parse_overrides, requested_values
 
 PRETRAIN_EPILOG = """\
 Configuration keys (set any of them as section.key=value after the options, or in a YAML file given by --config;
@@ -65,8 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a minutes-long run: a slice of the data, a small model, 3 epochs")
     pre.add_argument("--config", default=None, help="YAML file with config sections (see the keys below)")
     pre.add_argument("--data-dir", default=None, help="dataset folder (same as data.data_dir=PATH)")
-    pre.add_argument("--resume", action="store_true",
-                     help="continue the run in --output-dir from its checkpoint.pt, exactly where it stopped")
+    pre.add_argument("--resume", nargs="?", const=True, default=False, choices=(True, "auto"), metavar="auto",
+                     help="continue the run in --output-dir from its newest readable checkpoint, exactly where it "
+                          "stopped, with its own config (only epochs, logging, saving, evaluation and data paths "
+                          "may change); --resume auto continues if there is a checkpoint and starts otherwise")
+    pre.add_argument("--overwrite", action="store_true",
+                     help="start a new run in an --output-dir that holds one, removing what that run wrote")
     pre.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs to the run folder")
     pre.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides")
     pre.set_defaults(func=cmd_pretrain)
@@ -105,16 +110,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from mimae.engine import pretrain
+    from mimae.engine import pretrain, run_config
     overrides = parse_overrides(args.overrides)
     for key, value in (("method", args.method), ("train.epochs", args.epochs),
                        ("train.eval_every", args.eval_every), ("data.data_dir", args.data_dir)):
         if value is not None:
             overrides[key] = value
-    cfg = load_config(args.config, overrides, quick=args.quick)
-    run_dir = Path(args.output_dir or f"runs/{cfg.method}-{time.strftime('%Y%m%d-%H%M%S')}")
+    requested = requested_values(args.config, overrides, quick=args.quick)
+    if args.resume and not args.output_dir:
+        raise ConfigError("--resume needs the --output-dir of the run to continue")
+    if args.resume and args.overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other: continue the run, or start over")
+    method = load_config(overrides=requested).method
+    run_dir = Path(args.output_dir or f"runs/{method}-{time.strftime('%Y%m%d-%H%M%S')}")
+    cfg, resume = run_config(run_dir, requested, args.resume)
     start = time.perf_counter()
-    results = pretrain(cfg, run_dir, resume=args.resume, tensorboard=args.tensorboard)
+    results = pretrain(cfg, run_dir, resume=resume, tensorboard=args.tensorboard, overwrite=args.overwrite)
     from mimae import distributed
     if distributed.setup(cfg.train.device).is_main:
         print(f"run folder: {run_dir.resolve()}")
@@ -153,9 +164,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, CheckpointError, FileNotFoundError) as exc:
+    except (ConfigError, CheckpointError, RunFolderError, FileNotFoundError) as exc:
         print(f"mimae: error: {exc}", file=sys.stderr)
         return 2
+    except FloatingPointError as exc:
+        print(f"mimae: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("mimae: interrupted; what was saved is kept (a run continues with --resume)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

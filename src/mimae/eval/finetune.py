@@ -111,7 +111,7 @@ def finetune(encoder: ViTEncoder, train: Dataset, test: Dataset, info: DataInfo,
             if mixup is not None:
                 images, labels = mixup(images, labels)
             set_learning_rate(optimizer, learning_rate(step, total, warmup, peak, ft.min_lr))
-            last_loss = train_step([(images, labels)], forward)[0]["loss"]  # stays on the device
+            last_loss = train_step([(images, labels)], forward).terms["loss"]  # stays on the device
             first_loss = last_loss if first_loss is None else first_loss
             step += 1
     train_seconds = time.perf_counter() - start

@@ -83,7 +83,7 @@ def run_learned(output_dir: str | Path, ratios: tuple[float, ...] = LEARNED_RATI
     knn = {}
     for ratio in ratios:
         run_dir = out / f"mae-r{ratio:g}-u{unit_px}"
-        results = pretrain(run_config(base, data_dir, ratio, unit), run_dir, resume=True)  # reuses finished runs
+        results = pretrain(run_config(base, data_dir, ratio, unit), run_dir, resume="auto")  # reuses finished runs
         encoder = load_encoder(run_dir)[0]
         r2[f"{ratio:g}"] = probe_encoder(encoder, data, patch, probe)
         knn[f"{ratio:g}"] = results.get("knn_final")
