@@ -25,9 +25,11 @@ def test_missing_data_error_names_the_places(tmp_path, monkeypatch):
     monkeypatch.setenv("MIMAE_DATA", str(tmp_path / "env"))
     monkeypatch.setattr("torchvision.datasets.FashionMNIST", None)  # no download here
     with pytest.raises(DataNotFoundError) as err:
-        load_fashion_mnist(str(tmp_path / "explicit"))
+        load_fashion_mnist()
     text = str(err.value)
-    assert "explicit" in text and "env" in text and "apt-get install dataset-fashion-mnist" in text
+    assert "env" in text and "none" in text and "apt-get install dataset-fashion-mnist" in text
+    with pytest.raises(DataNotFoundError, match="data.data_dir=.*explicit holds no Fashion-MNIST"):
+        load_fashion_mnist(str(tmp_path / "explicit"))  # a folder given explicitly is never silently replaced
 
 
 def test_imagefolder_rgb_and_a_broken_file(tmp_path):
@@ -43,7 +45,7 @@ def test_imagefolder_rgb_and_a_broken_file(tmp_path):
     (tmp_path / "train" / "a" / "broken.png").write_bytes(b"not a png")
     train, test, info = train_test_sets(DataConfig(dataset="imagefolder", data_dir=str(tmp_path)))
     assert info.channels == 3 and info.num_classes == 2
-    with pytest.warns(UserWarning, match="unreadable"):
+    with pytest.warns(UserWarning, match="skipping .*broken.png"):
         shapes = {train[i][0].shape for i in range(len(train))}
     assert shapes == {(3, 32, 32)}
 

@@ -21,13 +21,13 @@ from tqdm import tqdm
 from mimae import checkpoint as ckpt
 from mimae import distributed, run_folder
 from mimae.config import Config, load_config, resume_config, save_config
-from mimae.data import BatchAugment, train_test_sets
+from mimae.data import BatchAugment, skipped_images, train_test_sets
 from mimae.eval.knn import knn_eval
 from mimae.masking import Masks
 from mimae.objectives import Objective, build_objective
 from mimae.objectives.base import objective_class
 from mimae.optim import learning_rate, make_optimizer, set_learning_rate
-from mimae.precision import autocast_dtype
+from mimae.precision import autocast_dtype, check_precision
 from mimae.runs import latest_checkpoint, load_encoder_weights, read
 from mimae.train_step import MetricWindow, TrainStep
 
@@ -104,7 +104,10 @@ class Trainer:
         torch.manual_seed(cfg.train.seed)  # identical initial weights in every process
 
         objective_cls = objective_class(cfg.method)
+        check_precision(cfg.train.precision, self.device)
         self.dataset, _, self.info = train_test_sets(cfg.data)
+        self.dataset[0]  # a dataset with no readable image fails here, in one line, not mid-epoch
+        self.skipped_reported = 0
         self.augment = BatchAugment(objective_cls.augmentation, self.info, cfg.data.image_size,
                                     cfg.data.crop_scale_min, objective_cls.crops)
         self.objective: Objective = build_objective(cfg, self.info.channels).to(self.device)
@@ -331,6 +334,7 @@ class Trainer:
                 self.save_checkpoint()
                 break
             epoch_done = self.step // self.steps_per_epoch
+            self.report_skipped_images(epoch_done)
             if cfg.train.eval_every and epoch_done % cfg.train.eval_every == 0 and self.step < self.total_steps:
                 self.evaluate(f"epoch{epoch_done}")
             if epoch_done % cfg.train.save_every == 0 or self.step == stop_at:
@@ -350,6 +354,15 @@ class Trainer:
                 {"method": cfg.method, "steps": self.step, "effective_batch": self.effective_batch,
                  "skipped_steps": self.skipped_steps, **self.results}, indent=2))
         return self.results
+
+    def report_skipped_images(self, epoch: int) -> None:
+        """The epoch's count of unreadable or unusable files (each was named in a warning when first met)."""
+        total = skipped_images(self.dataset)
+        if self.dist.is_main and total > self.skipped_reported:
+            tqdm.write(f"epoch {epoch}: {total - self.skipped_reported} unreadable or unusable images skipped "
+                       f"({total} so far), each replaced by the next good one")
+            self.log.write({"step": self.step, "epoch": float(epoch), "skipped_images": total})
+        self.skipped_reported = total
 
     def announce_stop(self) -> None:
         if self.dist.is_main:

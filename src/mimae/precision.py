@@ -12,6 +12,8 @@ import functools
 
 import torch
 
+from mimae.config import ConfigError
+
 
 def cpu_has_native_bf16() -> bool:
     """True on CPUs with AVX512-BF16 or AMX; elsewhere bf16 matrix products are emulated and many times slower."""
@@ -33,6 +35,15 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "auto":
         return torch.bfloat16 if cpu_has_native_bf16() else None
     return torch.bfloat16 if precision == "bf16" else None
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """Refuse an explicit precision that the device cannot train in (rather than silently training in another)."""
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError("train.precision=fp16 trains on GPUs only (fp16 autocast with a gradient scaler); on this "
+                          f"{device.type} use bf16 or fp32, or auto")
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError("train.precision=bf16: this GPU has no bf16; use fp16 (with a gradient scaler) or auto")
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from mimae.checkpoint import CheckpointError
-from mimae.run_folder import RunFolderError
 from mimae.config import METHODS, ConfigError, describe_options, load_config, parse_overrides, requested_values
+from mimae.run_folder import RunFolderError
 
 PRETRAIN_EPILOG = """\
 Configuration keys (set any of them as section.key=value after the options, or in a YAML file given by --config;

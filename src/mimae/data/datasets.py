@@ -13,18 +13,20 @@ from mimae.config import DataConfig
 from mimae.data.sources import DataInfo, TensorImages, load_dataset
 
 
-def fit_to_size(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Pad smaller images (centered, zeros) or resize-and-center-crop larger ones. (..., C, H, W) -> (..., C, s, s)."""
+def fit_to_size(images: torch.Tensor, size: int, pad_smaller: bool = True) -> torch.Tensor:
+    """Resize the shorter side to ``size`` and center-crop, or, with ``pad_smaller``, pad images that fit inside
+    ``size`` (centered, zeros: Fashion-MNIST's 28 px in 32). (..., C, H, W) -> (..., C, size, size)."""
     from torchvision.transforms.v2 import functional as F
     h, w = images.shape[-2:]
-    if h <= size and w <= size:
+    if pad_smaller and h <= size and w <= size:
         top, left = (size - h) // 2, (size - w) // 2
         return F.pad(images, [left, top, size - w - left, size - h - top])
     return F.center_crop(F.resize(images, size, antialias=True), size)
 
 
 class Fitted(Dataset):
-    """Fit each image of a file-based dataset to ``size`` x ``size`` as it is read."""
+    """Fit each image of a file-based dataset to ``size`` x ``size`` as it is read (smaller images are resized up,
+    as a photo collection's varied sizes need)."""
 
     def __init__(self, base: Dataset, size: int):
         self.base, self.size = base, size
@@ -34,7 +36,19 @@ class Fitted(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         image, label = self.base[i]
-        return fit_to_size(image, self.size), label
+        return fit_to_size(image, self.size, pad_smaller=False), label
+
+
+def skipped_images(dataset: Dataset) -> int:
+    """How many unreadable or unusable files the dataset (or the one it wraps) has skipped so far, in every
+    process that read it; 0 for in-memory datasets."""
+    while not hasattr(dataset, "skipped"):
+        inner = getattr(dataset, "base", None)
+        inner = getattr(dataset, "dataset", None) if inner is None else inner
+        if inner is None:
+            return 0
+        dataset = inner
+    return int(dataset.skipped)
 
 
 def first(dataset: Dataset, n: int | None) -> Dataset:

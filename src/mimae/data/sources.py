@@ -85,6 +85,10 @@ def fashion_mnist_candidates(data_dir: str | None) -> list[Path]:
 
 def load_fashion_mnist(data_dir: str | None = None):
     """Fashion-MNIST from the first folder that has it, else torchvision's download into the cache."""
+    if data_dir is not None and _find_idx_files(Path(data_dir)) is None:
+        raise DataNotFoundError(f"data.data_dir={data_dir} holds no Fashion-MNIST (the four IDX files "
+                                f"train-images-idx3-ubyte[.gz], ... directly, or in FashionMNIST/raw); leave it "
+                                f"unset to use $MIMAE_DATA or Debian's copy (apt-get install dataset-fashion-mnist)")
     candidates = fashion_mnist_candidates(data_dir)
     files = next((f for f in map(_find_idx_files, candidates) if f), None)
     if files is None:
@@ -105,33 +109,59 @@ def load_fashion_mnist(data_dir: str | None = None):
     return train, test, DataInfo("fashion-mnist", 1, 10, (0.2860,), (0.3530,))
 
 
+MIN_IMAGE_SIDE = 8  # images with a shorter side are skipped: nothing can be learned from a 3x3 thumbnail
+
+
+def to_rgb_tensor(image) -> torch.Tensor:
+    """A PIL image as uint8 RGB (3, H, W). 16- and 32-bit integer images (``I;16``, ``I``) are scaled to 8 bits,
+    not clipped (a 16-bit PNG is not white); float images (``F``) in [0, 1] are scaled by 255; palette, CMYK,
+    grayscale and alpha images go through Pillow's conversion."""
+    from torchvision.transforms.v2.functional import pil_to_tensor
+    if image.mode.startswith("I") or image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        if image.mode == "F":
+            scaled = values * 255.0 if values.max(initial=0.0) <= 1.0 else values
+        else:
+            scaled = values / 257.0 if image.mode.startswith("I;16") or values.max(initial=0.0) > 255 else values
+        gray = torch.from_numpy(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))
+        return gray.unsqueeze(0).expand(3, -1, -1).contiguous()
+    return pil_to_tensor(image.convert("RGB"))
+
+
 class PILAsTensor(Dataset):
     """A torchvision dataset of PIL images seen as (uint8 RGB tensor (3, H, W), label) pairs.
 
-    Images that cannot be read or converted are replaced by the next readable one and counted, with a warning, so a
-    bad file never stops an epoch and is never skipped silently.
+    A file that cannot be read or converted, or whose shorter side is under ``MIN_IMAGE_SIDE`` pixels, is replaced by
+    the next good one, named in a warning the first time, and counted in ``skipped`` (shared with DataLoader worker
+    processes), so a bad file never stops an epoch and is never skipped silently.
     """
 
     def __init__(self, base: Dataset):
         self.base = base
-        self.bad: set[int] = set()
+        self.warned: set[int] = set()
+        self.skipped = torch.zeros(1, dtype=torch.long).share_memory_()
 
     def __len__(self) -> int:
         return len(self.base)
 
+    def name(self, index: int) -> str:
+        samples = getattr(self.base, "samples", None)
+        return str(samples[index][0]) if samples is not None else f"image #{index}"
+
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        from torchvision.transforms.v2.functional import pil_to_tensor
         for offset in range(len(self.base)):
             j = (i + offset) % len(self.base)
             try:
                 image, label = self.base[j]
-                return pil_to_tensor(image.convert("RGB")), int(label)
+                if min(image.size) < MIN_IMAGE_SIDE:
+                    raise ValueError(f"{image.size[0]}x{image.size[1]} pixels is under {MIN_IMAGE_SIDE} per side")
+                return to_rgb_tensor(image), int(label)
             except (OSError, ValueError, SyntaxError) as exc:
-                if j not in self.bad:
-                    self.bad.add(j)
-                    warnings.warn(f"skipping unreadable image #{j} ({exc}); {len(self.bad)} skipped so far",
-                                  stacklevel=2)
-        raise RuntimeError("no readable image in the dataset")
+                self.skipped += 1
+                if j not in self.warned:
+                    self.warned.add(j)
+                    warnings.warn(f"skipping {self.name(j)}: {exc}", stacklevel=2)
+        raise DataNotFoundError(f"no readable image among the {len(self.base)} files of the dataset")
 
 
 def _torchvision_root(data_dir: str | None) -> Path:
