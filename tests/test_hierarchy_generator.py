@@ -8,9 +8,9 @@ import torch
 
 from mimae.config import ConfigError, HierarchyConfig, load_config
 from mimae.data.sources import DataNotFoundError, load_dataset
-from mimae.hierarchy import HierarchicalModel, check_graph, heights, quadtree
 from mimae.hierarchy.dataset import generate, load, save
-from mimae.hierarchy.generator import labels_from_root
+from mimae.hierarchy.generator import HierarchicalModel, labels_from_root
+from mimae.hierarchy.graph import check_graph, heights, quadtree
 
 SMALL = HierarchyConfig(train_size=64, test_size=48, seed=3)
 

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from mimae.hierarchy import heights, locate, locate_pixels, quadtree
-from mimae.hierarchy.graph import LATENT, OBSERVABLE, check_graph
-from mimae.hierarchy.locator import common_ancestors, separates, split_observables
+from mimae.hierarchy.graph import LATENT, OBSERVABLE, check_graph, heights, quadtree
+from mimae.hierarchy.locator import common_ancestors, locate, locate_pixels, separates, split_observables
 from mimae.hierarchy.theory import pixel_masks, theory_curve
 
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from mimae.cli import main
-from mimae.hierarchy import fit_r2, level_r2, quadtree
-from mimae.hierarchy.probe import nodes_by_level, patch_weights
+from mimae.hierarchy.graph import quadtree
+from mimae.hierarchy.probe import fit_r2, level_r2, nodes_by_level, patch_weights
 
 
 def planted(n: int = 2000, features: int = 16, seed: int = 0):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -369,7 +370,7 @@ class Trainer:
             name = signal.Signals(self.stop_signal).name if self.stop_signal else "a signal"
             tqdm.write(f"stopped by {name} at step {self.step} of {self.total_steps}; checkpoint written to "
                        f"{self.run_dir / ckpt.CHECKPOINT_NAME}. Continue with: "
-                       f"mimae pretrain --output-dir {self.run_dir} --resume")
+                       f"mimae pretrain --output-dir {self.run_dir} --resume", file=sys.stderr)
 
 
 class NonFiniteLoss(FloatingPointError):

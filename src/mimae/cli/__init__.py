@@ -66,10 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a minutes-long run: a slice of the data, a small model, 3 epochs")
     pre.add_argument("--config", default=None, help="YAML file with config sections (see the keys below)")
     pre.add_argument("--data-dir", default=None, help="dataset folder (same as data.data_dir=PATH)")
-    pre.add_argument("--resume", nargs="?", const=True, default=False, choices=(True, "auto"), metavar="auto",
+    pre.add_argument("--resume", action="store_true",
                      help="continue the run in --output-dir from its newest readable checkpoint, exactly where it "
                           "stopped, with its own config (only epochs, logging, saving, evaluation and data paths "
-                          "may change); --resume auto continues if there is a checkpoint and starts otherwise")
+                          "may change); '--resume auto' continues if there is a checkpoint and starts otherwise")
+    pre.add_argument("--resume-auto", action="store_true", help=argparse.SUPPRESS)  # what '--resume auto' becomes
     pre.add_argument("--overwrite", action="store_true",
                      help="start a new run in an --output-dir that holds one, removing what that run wrote")
     pre.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs to the run folder")
@@ -117,13 +118,14 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         if value is not None:
             overrides[key] = value
     requested = requested_values(args.config, overrides, quick=args.quick)
+    args.resume = args.resume or args.resume_auto
     if args.resume and not args.output_dir:
         raise ConfigError("--resume needs the --output-dir of the run to continue")
     if args.resume and args.overwrite:
         raise ConfigError("--resume and --overwrite contradict each other: continue the run, or start over")
     method = load_config(overrides=requested).method
     run_dir = Path(args.output_dir or f"runs/{method}-{time.strftime('%Y%m%d-%H%M%S')}")
-    cfg, resume = run_config(run_dir, requested, args.resume)
+    cfg, resume = run_config(run_dir, requested, "auto" if args.resume_auto else args.resume)
     start = time.perf_counter()
     results = pretrain(cfg, run_dir, resume=resume, tensorboard=args.tensorboard, overwrite=args.overwrite)
     from mimae import distributed
@@ -160,8 +162,26 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The command line, with ``section.key=value`` overrides accepted anywhere after the command (argparse alone
+    takes positionals only before the first option that follows them) and ``--resume auto`` read as one option."""
+    tokens: list[str] = []
+    for token in sys.argv[1:] if argv is None else argv:
+        if token == "auto" and tokens[-1:] == ["--resume"]:
+            tokens[-1] = "--resume-auto"
+        else:
+            tokens.append(token)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(tokens)
+    if unknown and (not hasattr(args, "overrides") or any(a.startswith("-") or "=" not in a for a in unknown)):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if unknown:
+        args.overrides = [*args.overrides, *unknown]
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     try:
         return args.func(args)
     except (ConfigError, CheckpointError, RunFolderError, FileNotFoundError) as exc:

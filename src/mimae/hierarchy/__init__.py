@@ -1,11 +1,7 @@
-"""Paper 003's hierarchical latent variable model: the graph and its generator, Theorem 1's shared latents c, the
-theory's prediction over mask ratios and units, and per-level probes of a pretrained encoder."""
+"""Paper 003's hierarchical latent variable model, one module each: ``graph`` (the latent tree over the pixel grid),
+``generator`` (images from it), ``dataset`` (``data.dataset=hierarchical``), ``locator`` (Theorem 1's shared
+latents c), ``theory`` (the level of c over mask ratios and units) and ``probe`` (per-level probes of an encoder).
 
-from mimae.hierarchy.generator import HierarchicalModel
-from mimae.hierarchy.graph import check_graph, heights, quadtree
-from mimae.hierarchy.locator import SharedLatents, locate, locate_pixels
-from mimae.hierarchy.probe import fit_r2, level_r2
-from mimae.hierarchy.theory import theory_curve
-
-__all__ = ["HierarchicalModel", "SharedLatents", "check_graph", "fit_r2", "heights", "level_r2", "locate",
-           "locate_pixels", "quadtree", "theory_curve"]
+Nothing is imported here, so that registering the dataset (``mimae.hierarchy.dataset``) does not load the
+probes' scikit-learn or the theory's plotting.
+"""
