@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import pickle
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -72,9 +73,12 @@ def load_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, EOFError, RuntimeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path} cannot be read as weights without running code from it ({reason}); "
-                              f"mimae loads only tensors and plain containers") from None
+        unsafe = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        if unsafe:
+            raise CheckpointError(f"{path} holds {unsafe.group(1)}, which loading would import and call; mimae "
+                                  f"reads only tensors and plain containers from a checkpoint") from None
+        raise CheckpointError(f"{path} is not a readable checkpoint ({type(exc).__name__}: a truncated or "
+                              f"corrupted file?)") from None
 
 
 def rng_state(generator: torch.Generator) -> dict[str, torch.Tensor]:

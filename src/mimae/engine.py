@@ -108,7 +108,7 @@ class Trainer:
         check_precision(cfg.train.precision, self.device)
         self.dataset, _, self.info = train_test_sets(cfg.data)
         self.dataset[0]  # a dataset with no readable image fails here, in one line, not mid-epoch
-        self.skipped_reported = 0
+        self.skipped_reported = self.skipped_start = skipped_images(self.dataset)
         self.augment = BatchAugment(objective_cls.augmentation, self.info, cfg.data.image_size,
                                     cfg.data.crop_scale_min, objective_cls.crops)
         self.objective: Objective = build_objective(cfg, self.info.channels).to(self.device)
@@ -360,9 +360,10 @@ class Trainer:
         """The epoch's count of unreadable or unusable files (each was named in a warning when first met)."""
         total = skipped_images(self.dataset)
         if self.dist.is_main and total > self.skipped_reported:
+            so_far = total - self.skipped_start
             tqdm.write(f"epoch {epoch}: {total - self.skipped_reported} unreadable or unusable images skipped "
-                       f"({total} so far), each replaced by the next good one")
-            self.log.write({"step": self.step, "epoch": float(epoch), "skipped_images": total})
+                       f"({so_far} so far), each replaced by the next good one")
+            self.log.write({"step": self.step, "epoch": float(epoch), "skipped_images": so_far})
         self.skipped_reported = total
 
     def announce_stop(self) -> None:

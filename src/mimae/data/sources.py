@@ -112,6 +112,16 @@ def load_fashion_mnist(data_dir: str | None = None):
 MIN_IMAGE_SIDE = 8  # images with a shorter side are skipped: nothing can be learned from a 3x3 thumbnail
 
 
+def open_image(path: str):
+    """The image in ``path`` as Pillow decodes it, in its own mode (torchvision's loader converts to RGB first,
+    which clips 16-bit images to white); a truncated or unreadable file raises here."""
+    from PIL import Image
+    with open(path, "rb") as fh:
+        image = Image.open(fh)
+        image.load()
+    return image
+
+
 def to_rgb_tensor(image) -> torch.Tensor:
     """A PIL image as uint8 RGB (3, H, W). 16- and 32-bit integer images (``I;16``, ``I``) are scaled to 8 bits,
     not clipped (a 16-bit PNG is not white); float images (``F``) in [0, 1] are scaled by 255; palette, CMYK,
@@ -179,7 +189,8 @@ def load_torchvision(name: str, data_dir: str | None = None):
         test_dir = next((root / s for s in ("val", "test") if (root / s).is_dir()), None)
         if not (root / "train").is_dir() or test_dir is None:
             raise DataNotFoundError(f"{root} must contain train/ and val/ (or test/) class folders")
-        train, test = tvd.ImageFolder(str(root / "train")), tvd.ImageFolder(str(test_dir))
+        train = tvd.ImageFolder(str(root / "train"), loader=open_image)
+        test = tvd.ImageFolder(str(test_dir), loader=open_image)
         classes = len(train.classes)
     else:
         makers = {"cifar10": (tvd.CIFAR10, 10), "cifar100": (tvd.CIFAR100, 100), "stl10": (tvd.STL10, 10)}
