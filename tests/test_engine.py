@@ -94,3 +94,9 @@ def test_the_loop_copies_to_the_host_only_at_the_log_interval(tmp_path, monkeypa
     trainer.run(until_step=8)  # log windows end at steps 4 and 8 (the epoch ends, each with a checkpoint)
     window = [("__bool__", "train_step.py")] * 4 + [("tolist", "train_step.py")]
     assert calls == window * 2
+
+
+def test_an_explicit_precision_the_device_lacks_is_refused(tmp_path):
+    from mimae.config import ConfigError
+    with pytest.raises(ConfigError, match="train.precision=fp16 trains on GPUs only"):
+        Trainer(small(train__precision="fp16", train__device="cpu"), tmp_path)
