@@ -78,10 +78,15 @@ def assert_bit_exact(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> 
         assert torch.equal(a[key], b[key]), key
 
 
+def finished(args: list[str], run_dir: Path) -> Path:
+    """Run ``args`` (which write ``run_dir``) to the end; the folder."""
+    done = run(args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return run_dir
+
+
 @pytest.fixture(scope="session")
 def reference(tmp_path_factory) -> Path:
     """The uninterrupted run every interrupted one is compared with."""
     run_dir = tmp_path_factory.mktemp("reference") / "run"
-    done = run(command(run_dir))
-    assert done.returncode == 0, done.stderr[-2000:]
-    return run_dir
+    return finished(command(run_dir), run_dir)

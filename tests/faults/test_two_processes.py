@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
-from tests.faults.conftest import RUN_ARGS, assert_bit_exact, kill, run, start, wait_for_step, weights
+from tests.faults.conftest import RUN_ARGS, assert_bit_exact, finished, kill, start, wait_for_step, weights
 
 # 512 images, 8 per process per step: 32 steps per epoch, 64 in all
 ARGS = [a for a in RUN_ARGS if not a.startswith(("data.train_limit", "optim.batch_size"))] + [
@@ -26,9 +26,7 @@ def torchrun(run_dir: Path, *extra: str) -> list[str]:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("ddp-reference") / "run"
-    done = run(torchrun(run_dir))
-    assert done.returncode == 0, done.stderr[-3000:]
-    return run_dir
+    return finished(torchrun(run_dir), run_dir)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
@@ -39,6 +37,5 @@ def test_two_processes_interrupted_then_resumed_are_bit_exact(tmp_path, referenc
     kill(process, sig)  # the whole group: torchrun and both workers
     if sig == signal.SIGTERM:
         assert "stopped by SIGTERM" in process.stderr.read()
-    done = run(torchrun(run_dir, "--resume"))
-    assert done.returncode == 0, done.stderr[-3000:]
+    finished(torchrun(run_dir, "--resume"), run_dir)
     assert_bit_exact(weights(run_dir), weights(reference))
