@@ -19,7 +19,7 @@ data:
 	@bash scripts/ensure-data.sh
 
 demo: setup data
-	$(VENV)/bin/mimae pretrain --method mae --output-dir $(RUN) $(ARGS)
+	$(VENV)/bin/mimae pretrain --method mae --output-dir $(RUN) --resume auto $(ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -269,7 +269,9 @@ class Trainer:
     def minutes_passed(self) -> bool:
         """``train.save_every_minutes`` since the last checkpoint, as process 0 sees it (checked at log lines)."""
         minutes = self.cfg.train.save_every_minutes
-        late = bool(minutes) and time.monotonic() - self.last_save >= 60 * minutes
+        if not minutes:  # the same config in every process: no collective needed to agree
+            return False
+        late = time.monotonic() - self.last_save >= 60 * minutes
         return distributed.any_true(late, self.device) if distributed.is_distributed() else late
 
     def run(self, until_step: int | None = None) -> dict:
