@@ -37,7 +37,15 @@ def run(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=environment())
 
 
+PACED = str(Path(__file__).with_name("paced.py"))
+
+
 def start(args: list[str]) -> subprocess.Popen:
+    """Start ``args`` (a mimae command, or torchrun of one) in a new process group, paced (see paced.py) so that a
+    test sees it at every step before it ends."""
+    if "mimae.cli" in args:
+        at = args.index("mimae.cli")
+        args = [*args[:at - 1], PACED, *args[at + 1:]]  # "-m mimae.cli" -> the paced script
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(),
                             start_new_session=True)
 

@@ -24,7 +24,7 @@ def cli_args(run_dir, *extra):
 
 def test_a_second_run_on_a_folder_in_use_refuses_naming_the_holder(tmp_path):
     run_dir = tmp_path / "run"
-    first = start(command(run_dir, "train.epochs=20"))
+    first = start(command(run_dir, "train.epochs=1000"))  # killed below, long before its end
     try:
         wait_for_step(first, run_dir, 2)
         second = run(command(run_dir, "--resume", "auto"))
