@@ -29,6 +29,7 @@ from mimae.objectives import Objective, build_objective
 from mimae.objectives.base import objective_class
 from mimae.optim import learning_rate, make_optimizer, set_learning_rate
 from mimae.precision import autocast_dtype, check_precision
+from mimae.progress import progress
 from mimae.runs import latest_checkpoint, load_encoder_weights, read
 from mimae.train_step import MetricWindow, TrainStep
 
@@ -243,7 +244,7 @@ class Trainer:
         distributed.barrier()
         return acc
 
-    def log_window(self, window: MetricWindow, seconds: float, bar: tqdm) -> None:
+    def log_window(self, window: MetricWindow, seconds: float, bar) -> None:
         """Write the window's means (over steps and processes: the one host sync of the window) to the log."""
         steps = window.steps
         record = window.mean()
@@ -298,8 +299,8 @@ class Trainer:
             self.evaluate("init")
         if self.step == 0 and cfg.train.keep_checkpoints:
             self.save_checkpoint()  # checkpoint-epoch0.pt: the initialization
-        bar = tqdm(total=self.total_steps, initial=self.step, desc=f"pretrain {cfg.method}",
-                   disable=not self.dist.is_main, dynamic_ncols=True)
+        bar = progress(total=self.total_steps, initial=self.step, desc=f"pretrain {cfg.method}",
+                       enabled=self.dist.is_main)
         window = MetricWindow()
         self.last_save = time.monotonic()
         window_start = time.perf_counter()

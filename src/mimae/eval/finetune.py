@@ -20,7 +20,6 @@ from timm.models.vision_transformer import VisionTransformer
 from timm.optim import create_optimizer_v2
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.v2.functional import to_pil_image
-from tqdm import tqdm
 
 from mimae.config import Config, FinetuneConfig
 from mimae.data import DataInfo, normalize
@@ -28,6 +27,7 @@ from mimae.export import to_timm
 from mimae.models import ViTEncoder
 from mimae.optim import learning_rate, set_learning_rate
 from mimae.precision import autocast, autocast_dtype
+from mimae.progress import progress as progress_bar
 from mimae.train_step import TrainStep
 
 
@@ -104,7 +104,7 @@ def finetune(encoder: ViTEncoder, train: Dataset, test: Dataset, info: DataInfo,
         return {"loss": criterion(model(images), targets)}
 
     step, start, first_loss, last_loss = 0, time.perf_counter(), None, None
-    for _ in tqdm(range(epochs), desc="fine-tuning" if progress else None, leave=False, disable=not progress):
+    for _ in progress_bar(range(epochs), desc="fine-tuning", leave=False, enabled=progress):
         model.train()
         for images, labels in loader:
             images, labels = images.to(device), labels.to(device)

@@ -8,13 +8,13 @@ from collections.abc import Callable
 
 import torch
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from mimae.config import Config
 from mimae.data import DataInfo, normalize, train_test_sets
 from mimae.data.augment import match_channels
 from mimae.models import ViTEncoder
 from mimae.precision import autocast, autocast_dtype
+from mimae.progress import progress
 
 
 def encoder_input(info: DataInfo, channels: int) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -36,7 +36,7 @@ def extract_features(encoder: ViTEncoder, dataset: Dataset, preprocess: Callable
     encoder.eval()
     feats, labels = [], []
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    for images, target in tqdm(loader, desc=desc, leave=False, disable=desc is None):
+    for images, target in progress(loader, desc=desc, leave=False):
         with autocast(device, autocast_dtype):
             feats.append(encoder.features(preprocess(images.to(device)), pool).float().cpu())
         labels.append(target)

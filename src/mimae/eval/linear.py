@@ -15,7 +15,6 @@ import torch
 from timm.optim import Lars
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from mimae.config import Config, LinearConfig
 from mimae.data import BatchAugment, DataInfo, first, train_test_sets
@@ -24,6 +23,7 @@ from mimae.eval.knn import encoder_input, extract_features
 from mimae.models import ViTEncoder
 from mimae.optim import learning_rate, set_learning_rate
 from mimae.precision import autocast, autocast_dtype
+from mimae.progress import progress
 from mimae.train_step import TrainStep
 
 Batches = Callable[[torch.Generator], Iterator[tuple[torch.Tensor, torch.Tensor]]]
@@ -72,7 +72,7 @@ def train_probe(batches: Batches, steps_per_epoch: int, dim: int, num_classes: i
         return {"loss": nn.functional.cross_entropy(probe(feats), labels)}
 
     probe.train()
-    for _ in tqdm(range(cfg.epochs), desc=desc, leave=False, disable=desc is None):
+    for _ in progress(range(cfg.epochs), desc=desc, leave=False):
         for batch in batches(generator):
             set_learning_rate(optimizer, learning_rate(step, total, warmup, peak, 0.0))
             train_step([batch], forward)

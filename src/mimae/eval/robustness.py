@@ -12,10 +12,10 @@ from collections.abc import Callable
 
 import torch
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from mimae.config import ConfigError
 from mimae.eval.corruptions import CORRUPTIONS, corrupt
+from mimae.progress import progress as progress_bar
 
 Predict = Callable[[torch.Tensor], torch.Tensor]
 
@@ -61,7 +61,7 @@ def corruption_errors(predict: Predict, dataset: Dataset, names: list[str], seve
     """{"clean_error": E_clean, "errors": {corruption: {severity: E}}} in percent."""
     cells = [(n, s) for n in names for s in severities]
     errors: dict[str, dict[str, float]] = {n: {} for n in names}
-    for name, severity in tqdm(cells, desc="corruptions", leave=False, disable=not progress):
+    for name, severity in progress_bar(cells, desc="corruptions", leave=False, enabled=progress):
         errors[name][str(severity)] = error_rate(predict, dataset, batch_size, name, severity, seed)
     return {"clean_error": error_rate(predict, dataset, batch_size, seed=seed), "errors": errors}
 

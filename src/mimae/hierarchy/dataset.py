@@ -15,12 +15,12 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from mimae.config import Config, HierarchyConfig, apply_mapping
 from mimae.data.sources import DataInfo, DataNotFoundError, TensorImages, register_dataset
 from mimae.hierarchy.generator import HierarchicalModel, labels_from_root, quantize
 from mimae.hierarchy.graph import LATENT, quadtree
+from mimae.progress import progress
 
 DATASET_FILE = "hierarchical.pt"
 SPLITS = {"train": 0, "test": 1}
@@ -53,7 +53,7 @@ def sample_split(model: HierarchicalModel, n: int, seed: int, split: str, num_cl
     """``n`` images of a split in chunks: uint8 images (n, C, H, W), labels (n,), latents {node: (n, dim)}."""
     root = model.order[0]
     images, labels, latents = [], [], {node: [] for node in model.order if model.graph.nodes[node]["kind"] == LATENT}
-    for index, start in enumerate(tqdm(range(0, n, chunk), desc=f"generating {split}", leave=False)):
+    for index, start in enumerate(progress(range(0, n, chunk), desc=f"generating {split}", leave=False)):
         chunk_seed = int(np.random.SeedSequence([seed, SPLITS[split], index]).generate_state(1)[0])
         values, pixels = model.sample(min(chunk, n - start), chunk_seed)
         images.append(quantize(pixels))

@@ -12,12 +12,12 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from mimae.hierarchy.graph import heights, image_size
 from mimae.hierarchy.locator import SharedLatents, locate_pixels
 from mimae.masking import random_masks
 from mimae.plotting import panel_grid, save_figure, write_json
+from mimae.progress import progress as progress_bar
 
 RATIOS = tuple(round(0.05 * i, 2) for i in range(1, 20))
 
@@ -49,7 +49,7 @@ def theory_curve(graph: nx.DiGraph, units: tuple[int, ...], ratios: tuple[float,
     above = np.full(shape, np.nan)
     generator = torch.Generator().manual_seed(seed)
     points = [(i, j) for i in range(len(units)) for j in range(len(ratios))]
-    for i, j in tqdm(points, desc="theory", disable=not progress):
+    for i, j in progress_bar(points, desc="theory", enabled=progress):
         grid_units = (size // units[i]) ** 2
         if int(grid_units * (1 - ratios[j])) < 1 or int(grid_units * (1 - ratios[j])) == grid_units:
             continue  # no visible unit, or no masked one
