@@ -22,7 +22,11 @@ def test_pretrain_then_eval_knn_beats_chance(tmp_path, capsys):
     printed = capsys.readouterr().out
     line = next(x for x in printed.splitlines() if x.startswith("accuracy: "))
     assert float(line.split()[1]) == pytest.approx(results["knn_final"], abs=0.006)
-    assert json.loads((run / "eval_knn.json").read_text())["protocol"] == "knn"
+    # the pixel baseline of the same bank and queries, beside it and in the run's results
+    assert f"| knn on the raw pixels (baseline) | 2000 | 500 | {results['knn_pixels']:.2f} |" in printed
+    result = json.loads((run / "eval_knn.json").read_text())
+    assert result["protocol"] == "knn" and result["pixels"]["accuracy"] == results["knn_pixels"]
+    assert result["checkpoint"].startswith("/")  # absolute, whatever folder the command ran in
 
 
 def test_bad_value_fails_before_training_and_names_the_key(tmp_path, capsys):

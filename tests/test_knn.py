@@ -25,3 +25,24 @@ def test_separable_features_are_perfect_and_random_labels_near_chance():
     noise = torch.randint(0, 4, (400,), generator=gen)
     acc = knn_accuracy(feats[:300], noise[:300], feats[300:], noise[300:])
     assert 5.0 < acc < 45.0
+
+
+def test_the_pixel_baseline_is_scikit_learns_cosine_knn_on_the_standardized_pixels():
+    import numpy as np
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from mimae.data import normalize
+    from mimae.eval.knn import knn_sets, pixel_knn_eval
+    from tests.conftest import tiny_config
+
+    cfg = tiny_config(eval__knn_bank_limit=300, eval__knn_query_limit=100)
+    result = pixel_knn_eval(cfg)
+    bank, queries, info = knn_sets(cfg)
+    x = np.stack([normalize(img[None], info).flatten().numpy() for img, _ in bank])
+    y = np.array([label for _, label in bank])
+    qx = np.stack([normalize(img[None], info).flatten().numpy() for img, _ in queries])
+    qy = np.array([label for _, label in queries])
+    knn = KNeighborsClassifier(20, metric="cosine", weights=lambda d: np.exp((1 - d) / 0.07), algorithm="brute")
+    expected = 100 * (knn.fit(x, y).predict(qx) == qy).mean()
+    assert result["feature"] == "pixels" and (result["train_images"], result["test_images"]) == (300, 100)
+    assert abs(result["accuracy"] - expected) < 1e-6

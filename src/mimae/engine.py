@@ -23,7 +23,7 @@ from mimae import checkpoint as ckpt
 from mimae import distributed, run_folder
 from mimae.config import Config, load_config, resume_config, save_config
 from mimae.data import BatchAugment, skipped_images, train_test_sets
-from mimae.eval.knn import knn_eval
+from mimae.eval.knn import knn_eval, pixel_knn_eval
 from mimae.masking import Masks
 from mimae.objectives import Objective, build_objective
 from mimae.objectives.base import objective_class
@@ -241,6 +241,11 @@ class Trainer:
             self.log.write({"step": self.step, "epoch": self.step / self.steps_per_epoch, f"knn_{tag}": acc,
                             "knn": acc})
             tqdm.write(f"kNN accuracy ({tag}): {acc:.2f}%")
+            if "knn_pixels" not in self.results:  # the baseline, once per run, on the same bank and queries
+                pixels = pixel_knn_eval(self.cfg)["accuracy"]
+                self.results["knn_pixels"] = pixels
+                self.log.write({"step": self.step, "epoch": self.step / self.steps_per_epoch, "knn_pixels": pixels})
+                tqdm.write(f"kNN accuracy (raw pixels, the same bank and queries): {pixels:.2f}%")
         distributed.barrier()
         return acc
 

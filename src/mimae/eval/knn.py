@@ -71,12 +71,24 @@ def knn_accuracy(train_feats, train_labels, test_feats, test_labels, k: int = 20
     return 100.0 * (preds == test_labels).float().mean().item()
 
 
+def knn_sets(cfg: Config):
+    """The kNN bank and queries: the first ``eval.knn_bank_limit`` training images and the first
+    ``eval.knn_query_limit`` test images, both of the whole splits (not of the pretraining slice
+    ``data.train_limit``), so the in-training check and ``mimae eval knn`` read the same images. (bank, queries,
+    info)."""
+    return train_test_sets(dataclasses.replace(cfg.data, train_limit=cfg.eval.knn_bank_limit,
+                                               test_limit=cfg.eval.knn_query_limit))
+
+
+def knn_result(cfg: Config, feature: str, train_x, train_y, test_x, test_y, info: DataInfo) -> dict:
+    acc = knn_accuracy(train_x, train_y, test_x, test_y, cfg.eval.knn_k, cfg.eval.knn_temperature, info.num_classes)
+    return {"protocol": "knn", "feature": feature, "k": cfg.eval.knn_k, "temperature": cfg.eval.knn_temperature,
+            "dataset": info.name, "train_images": len(train_x), "test_images": len(test_x), "accuracy": acc}
+
+
 def knn_eval(encoder: ViTEncoder, cfg: Config, device: torch.device, progress: bool = True) -> dict:
-    """kNN top-1 accuracy of the [CLS] feature: the first ``eval.knn_bank_limit`` training images as the bank, the
-    first ``eval.knn_query_limit`` test images as the queries, both of the whole splits (not of the pretraining
-    slice ``data.train_limit``), so the in-training check and ``mimae eval knn`` read the same images."""
-    limits = dataclasses.replace(cfg.data, train_limit=cfg.eval.knn_bank_limit, test_limit=cfg.eval.knn_query_limit)
-    train, test, info = train_test_sets(limits)
+    """kNN top-1 accuracy of the [CLS] feature on the images of :func:`knn_sets`."""
+    train, test, info = knn_sets(cfg)
     dtype = autocast_dtype(cfg.train.precision, device)
     preprocess = encoder_input(info, encoder.in_chans)
     bs = cfg.eval.batch_size
@@ -84,6 +96,17 @@ def knn_eval(encoder: ViTEncoder, cfg: Config, device: torch.device, progress: b
                                         desc="kNN bank" if progress else None)
     test_x, test_y = extract_features(encoder, test, preprocess, bs, device, dtype,
                                       desc="kNN queries" if progress else None)
-    acc = knn_accuracy(train_x, train_y, test_x, test_y, cfg.eval.knn_k, cfg.eval.knn_temperature, info.num_classes)
-    return {"protocol": "knn", "feature": "cls", "k": cfg.eval.knn_k, "temperature": cfg.eval.knn_temperature,
-            "dataset": info.name, "train_images": len(train), "test_images": len(test), "accuracy": acc}
+    return knn_result(cfg, "cls", train_x, train_y, test_x, test_y, info)
+
+
+def pixel_knn_eval(cfg: Config) -> dict:
+    """The same kNN on the pixels themselves (standardized as the encoder's input, flattened): the baseline that
+    learned features have to beat, on the same bank and queries as :func:`knn_eval`."""
+    train, test, info = knn_sets(cfg)
+
+    def pixels(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+        batches = [(normalize(images, info).flatten(1), labels) for images, labels in
+                   DataLoader(dataset, batch_size=cfg.eval.batch_size)]
+        return torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches]).long()
+
+    return knn_result(cfg, "pixels", *pixels(train), *pixels(test), info)

@@ -20,7 +20,7 @@ from mimae.data import first, train_test_sets
 from mimae.data.augment import match_channels, standardize
 from mimae.distributed import pick_device
 from mimae.eval.finetune import finetune
-from mimae.eval.knn import knn_accuracy, knn_eval
+from mimae.eval.knn import knn_eval, knn_result, pixel_knn_eval
 from mimae.eval.linear import frozen_features, linear_eval
 from mimae.eval.lowshot import lowshot_train_set
 from mimae.eval.robustness import (
@@ -39,11 +39,12 @@ PROTOCOLS = ("knn", "linear", "finetune", "lowshot", "robustness", "all")
 def knn_from_features(features: dict, cfg: Config) -> dict:
     """kNN (cosine, ``eval.knn_k``, ``eval.knn_temperature``) on already encoded train/test features."""
     (train_x, train_y), (test_x, test_y) = features["train"], features["test"]
-    info = features["info"]
-    acc = knn_accuracy(train_x, train_y, test_x, test_y, cfg.eval.knn_k, cfg.eval.knn_temperature,
-                       info.num_classes)
-    return {"protocol": "knn", "feature": "cls", "k": cfg.eval.knn_k, "temperature": cfg.eval.knn_temperature,
-            "dataset": info.name, "train_images": len(train_x), "test_images": len(test_x), "accuracy": acc}
+    return knn_result(cfg, "cls", train_x, train_y, test_x, test_y, features["info"])
+
+
+def knn_run(encoder: ViTEncoder, cfg: Config, device: torch.device, progress: bool = True) -> dict:
+    """kNN of the encoder, with the kNN of the pixels on the same bank and queries beside it (``pixels``)."""
+    return {**knn_eval(encoder, cfg, device, progress), "pixels": pixel_knn_eval(cfg)}
 
 
 def finetune_run(encoder: ViTEncoder, cfg: Config, device: torch.device, progress: bool = True):
@@ -112,11 +113,13 @@ def all_run(encoder: ViTEncoder, cfg: Config, device: torch.device, subset_file:
 
 def table(result: dict) -> str:
     """A Markdown table of the accuracies in an ``all`` result (or a single protocol's)."""
-    parts = {k: v for k, v in result.items() if isinstance(v, dict) and "accuracy" in v} or {
-        result["protocol"]: result}
+    parts = {k: v for k, v in result.items() if isinstance(v, dict) and "accuracy" in v}
+    if "accuracy" in result:
+        parts = {result["protocol"]: result, **parts}
     lines = ["| protocol | train images | test images | accuracy (%) |", "|---|---|---|---|"]
     for name, r in parts.items():
-        lines.append(f"| {name} | {r['train_images']} | {r['test_images']} | {r['accuracy']:.2f} |")
+        label = f"{r['protocol']} on the raw pixels (baseline)" if r.get("feature") == "pixels" else name
+        lines.append(f"| {label} | {r['train_images']} | {r['test_images']} | {r['accuracy']:.2f} |")
     return "\n".join(lines)
 
 
@@ -139,17 +142,17 @@ def evaluate(protocol: str, checkpoint: str | Path, overrides: dict[str, Any] | 
     # The pretraining slice is not the evaluation's: each protocol takes its own slice of the full splits.
     cfg.data.train_limit = cfg.data.test_limit = None
     cfg = configure(cfg, overrides or {})
-    subset_file = Path(cfg.lowshot.subset_file or path.parent / "lowshot_subset.json")
+    subset_file = Path(cfg.lowshot.subset_file or path.parent / "lowshot_subset.json").resolve()
     runs = {
-        "knn": lambda: knn_eval(encoder, cfg, dev, progress),
+        "knn": lambda: knn_run(encoder, cfg, dev, progress),
         "linear": lambda: linear_eval(encoder, cfg, dev, progress)[1],
         "finetune": lambda: finetune_run(encoder, cfg, dev, progress)[1],
         "lowshot": lambda: lowshot_run(encoder, cfg, dev, subset_file, progress),
         "robustness": lambda: robustness_run(encoder, cfg, dev, progress),
         "all": lambda: all_run(encoder, cfg, dev, subset_file, progress),
     }
-    result = {"checkpoint": str(path), "weights": source.kind, "overrides": overrides or {}, **runs[protocol]()}
-    output = Path(output) if output else path.parent / f"eval_{protocol}.json"
+    result = {"checkpoint": str(path.resolve()), "weights": source.kind, "overrides": overrides or {}, **runs[protocol]()}
+    output = (Path(output) if output else path.parent / f"eval_{protocol}.json").resolve()
     output.write_text(json.dumps(result, indent=2))
     result["output"] = str(output)
     return result
