@@ -4,7 +4,7 @@ import pytest
 import torch
 import yaml
 
-from mimae.analysis.curves import curve_keys, gate_opened_at
+from mimae.analysis.curves import curve_keys, gate_opened_at, read_metrics
 from mimae.cli import main
 from mimae.runs import read
 from tests.conftest import train_tiny
@@ -93,8 +93,9 @@ def test_lipschitz_command_follows_the_kept_checkpoints(tiny_run, tmp_path, caps
 def test_curves_command_and_mi_terms(tiny_run, tmp_path, capsys):
     mi_run = tmp_path / "mimae-run"
     mi_run.mkdir()
-    lines = [{"loss": 1.2, "rec": 1.2, "max_mi": 3.0, "min_mi": 0.0, "club": 0.0, "approx": 5.0, "gate": 0.0,
-              "gate_step": -1.0, "lr": 1e-3, "step": 10, "epoch": 0.5},
+    first = {"loss": 1.2, "rec": 1.2, "max_mi": 3.0, "min_mi": 0.0, "club": 0.0, "approx": 5.0, "gate": 0.0,
+             "gate_step": -1.0, "lr": 1e-3, "step": 10, "epoch": 0.5}
+    lines = [{**first, "rec": 9.0}, first,  # step 10 logged twice (before and after a resume): drawn once, the last
              {"loss": 2.0, "rec": 0.45, "max_mi": 2.0, "min_mi": 0.1, "club": 0.1, "approx": 4.0, "gate": 0.5,
               "gate_step": 17.0, "lr": 1e-3, "step": 20, "epoch": 1.0},
              {"step": 20, "epoch": 1.0, "knn_final": 40.0, "knn": 40.0}]
@@ -104,7 +105,9 @@ def test_curves_command_and_mi_terms(tiny_run, tmp_path, capsys):
     data, size = outputs(tmp_path, "curves")
     assert size > 1000
     assert data["curves"] == ["rec", "loss", "max_mi", "min_mi", "approx", "lr", "knn"]
-    assert [r["eps_l"] for r in data["runs"]] == [0.5, 0.6]
+    assert [r["eps_l"] for r in data["runs"]] == [None, 0.6]  # the eps_l line only for the run with a gate
+    train, _ = read_metrics(mi_run)
+    assert [(r["step"], r["rec"]) for r in train] == [(10, 1.2), (20, 0.45)]
     assert [r["gate_opened_at_step"] for r in data["runs"]] == [None, 17]  # the logged gate_step
 
 

@@ -14,7 +14,8 @@ def test_pretrain_then_eval_knn_beats_chance(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["pretrain", "--method", "mae", "--output-dir", str(run), "--epochs", "3", *TINY_ARGS]) == 0
     printed = capsys.readouterr().out
-    assert "run folder:" in printed and "knn_init:" in printed and "knn_final:" in printed
+    assert "run folder:" in printed and "kNN accuracy (%): init " in printed and ", raw pixels " in printed
+    assert f"report: {(run / 'report.html').resolve()}" in printed
     results = json.loads((run / "results.json").read_text())
     # 10 classes: chance is 10%; even 3 epochs on 2,000 images give far better features
     assert results["knn_final"] > 50.0 and results["knn_init"] > 20.0

@@ -30,6 +30,7 @@ from mimae.objectives.base import objective_class
 from mimae.optim import learning_rate, make_optimizer, set_learning_rate
 from mimae.precision import autocast_dtype, check_precision
 from mimae.progress import progress
+from mimae.report import write_run_report
 from mimae.runs import latest_checkpoint, load_encoder_weights, read
 from mimae.train_step import MetricWindow, TrainStep
 
@@ -407,4 +408,8 @@ def pretrain(cfg: Config, run_dir: str | Path, resume: bool | str = False, tenso
              overwrite: bool = False) -> dict:
     """Pretrain ``cfg.method`` into ``run_dir`` (resuming from its newest checkpoint if asked); returns the
     results."""
-    return Trainer(cfg, run_dir, resume, tensorboard, overwrite).run()
+    trainer = Trainer(cfg, run_dir, resume, tensorboard, overwrite)
+    results = trainer.run()
+    if trainer.dist.is_main and "stopped_at" not in results:
+        results["report"] = str(write_run_report(run_dir)["html"])
+    return results

@@ -24,6 +24,7 @@ class PlainProgress:
         self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
         self.start = self.last_line = time.monotonic()
         self.postfix = ""
+        self.n_shown: int | None = None
 
     def __iter__(self) -> Iterator:
         for item in self.iterable:
@@ -40,14 +41,14 @@ class PlainProgress:
         self.line()
 
     def line(self) -> None:
-        self.last_line = time.monotonic()
+        self.last_line, self.n_shown = time.monotonic(), self.n
         done = f"{self.n}/{self.total}" if self.total else str(self.n)
         elapsed = time.strftime("%H:%M:%S", time.gmtime(self.last_line - self.start))
         print(f"{self.desc}: {done} [{elapsed}]" + (f" {self.postfix}" if self.postfix else ""), file=sys.stderr,
               flush=True)
 
     def close(self) -> None:
-        if self.leave:
+        if self.leave and self.n != self.n_shown:
             self.line()
 
 

@@ -2,8 +2,9 @@
 
 One panel per logged loss term (whatever the objective logs: ``rec``, MI-MAE's ``max_mi`` / ``min_mi`` /
 ``approx`` / ``club``, U-MAE's terms...), plus the learning rate and the kNN accuracy. The reconstruction panel
-draws the eps_l line of MI-MAE's gate (from the run's config, 0.5 by default) and, where a run logs its gate, the
-step at which the gate opened.
+of a run with MI-MAE's gate draws its eps_l line (from the run's config, 0.5 by default) and the step at which the
+gate opened; the kNN panel draws the kNN of the raw pixels where the run measured it. A step logged more than once
+(a run resumed from an older checkpoint of a version that kept the lines) is drawn once, with its last value.
 """
 
 from __future__ import annotations
@@ -22,14 +23,31 @@ TITLES = {"loss": "total loss", "rec": "reconstruction loss L_rec", "max_mi": "L
           "grad_norm": "gradient norm"}
 
 
+YLABELS = {"knn": "top-1 accuracy (%)", "lr": "learning rate"}
+
+
+def last_per_step(records: list[dict]) -> list[dict]:
+    """The last record of each step, in step order."""
+    return sorted({r["step"]: r for r in records}.values(), key=lambda r: r["step"])
+
+
 def read_metrics(run_dir: str | Path) -> tuple[list[dict], list[dict]]:
-    """(training lines, kNN lines) of a run's metrics.jsonl, in order."""
+    """(training lines, kNN lines) of a run's metrics.jsonl, one per step, in step order."""
     lines = [json.loads(text) for text in (Path(run_dir) / "metrics.jsonl").read_text().splitlines() if text.strip()]
-    return [r for r in lines if "loss" in r], [r for r in lines if "knn" in r]
+    return last_per_step([r for r in lines if "loss" in r]), [r for r in lines if "knn" in r]
 
 
-def run_eps_l(run_dir: str | Path) -> float:
-    """The run's gate threshold ``mimae.eps_l`` from its config.yaml, else the default 0.5."""
+def pixel_baseline(run_dir: str | Path) -> float | None:
+    """The run's kNN accuracy of the raw pixels (same bank and queries as its kNN lines), if it measured it."""
+    lines = (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
+    return next((json.loads(t)["knn_pixels"] for t in reversed(lines) if '"knn_pixels"' in t), None)
+
+
+def run_eps_l(run_dir: str | Path, train: list[dict]) -> float | None:
+    """The gate threshold ``mimae.eps_l`` of a run that logs a gate (from its config.yaml, else the default 0.5);
+    None for a run without one."""
+    if not any("gate" in r for r in train):
+        return None
     path = Path(run_dir) / "config.yaml"
     config = yaml.safe_load(path.read_text()) if path.is_file() else {}
     return float((config.get("mimae") or {}).get("eps_l", DEFAULT_EPS_L))
@@ -66,7 +84,8 @@ def run_curves(run_dirs: list[str | Path], output_dir: str | Path) -> dict:
     for run_dir in map(Path, run_dirs):
         train, knn = read_metrics(run_dir)
         runs[run_dir.name], evals[run_dir.name] = train, knn
-        summary.append({"run": str(run_dir), "eps_l": run_eps_l(run_dir), "gate_opened_at_step": gate_opened_at(train),
+        summary.append({"run": str(run_dir.resolve()), "eps_l": run_eps_l(run_dir, train),
+                        "knn_pixels": pixel_baseline(run_dir), "gate_opened_at_step": gate_opened_at(train),
                         "final": train[-1] if train else None, "knn": [{"step": r["step"], "knn": r["knn"]}
                                                                         for r in knn]})
     keys = curve_keys(runs) + (["knn"] if any(evals.values()) else [])
@@ -82,13 +101,21 @@ def run_curves(run_dirs: list[str | Path], output_dir: str | Path) -> dict:
                            label=f"{name}: gate opens (step {info['gate_opened_at_step']})")
     for ax, key in zip(axes, keys):
         if key == "rec":
-            for eps in sorted({s["eps_l"] for s in summary}):
+            for eps in sorted({s["eps_l"] for s in summary if s["eps_l"] is not None}):
                 ax.axhline(eps, color="gray", linestyle="--", label=f"eps_l = {eps:g}")
+        if key == "knn":
+            for pixels in sorted({s["knn_pixels"] for s in summary if s["knn_pixels"] is not None}):
+                ax.axhline(pixels, color="gray", linestyle="-.", label=f"raw pixels: {pixels:.1f}%")
+            ax.legend(fontsize=7, loc="best", frameon=False)
         ax.set_title(TITLES.get(key, key), fontsize=9)
         ax.set_xlabel("optimizer step")
-        ax.set_ylabel(key)
+        if key in YLABELS or key not in TITLES:
+            ax.set_ylabel(YLABELS.get(key, key))
         ax.grid(alpha=0.3)
-    legend_below(fig, axes[0], columns=3)
-    figure = save_figure(fig, Path(output_dir) / "curves.png", "Training curves")
+    one_run = len(runs) == 1
+    if not one_run or len(axes[0].get_legend_handles_labels()[1]) > 1:  # more than the one run's own line
+        legend_below(fig, axes[0], columns=3)
+    title = f"Training curves of {next(iter(runs))}" if one_run else "Training curves"
+    figure = save_figure(fig, Path(output_dir) / "curves.png", title)
     data = write_json({"curves": keys, "runs": summary}, Path(output_dir) / "curves.json")
     return {"figures": [figure], "json": data, "runs": summary}

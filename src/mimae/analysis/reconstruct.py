@@ -132,6 +132,20 @@ def quality_at_ratio(model: Pretrained, images: torch.Tensor, info: DataInfo, ra
     return {"ratio": ratio, "decoded": means["decoded"], "pasted": means["pasted"] if ratio > 0 else None}
 
 
+GRID_TITLE = "Original / masked input / decoder output / visible patches pasted back"
+
+
+def grid_rows(model: Pretrained, images: torch.Tensor, info: DataInfo, ratio: float | None = None,
+              unit: int | None = None, seed: int = 0) -> list[tuple[str, torch.Tensor]]:
+    """The rows of a reconstruction grid for uint8 images (B, C, H, W): original, masked at ``ratio`` (None: the
+    ratio the model was trained with), decoded, and the visible patches pasted back over the decoded ones."""
+    ratio = model.cfg.mask.ratio if ratio is None else ratio
+    rec = reconstruct(model, images, info, model_masks(model, len(images), ratio, unit,
+                                                       torch.Generator().manual_seed(seed)))
+    return [("original", rec.original), (f"{model.name}\nmasked {ratio:g}", rec.masked),
+            (f"{model.name}\ndecoded", rec.decoded), (f"{model.name}\npasted", rec.pasted)]
+
+
 def plot_grid(rows: list[tuple[str, torch.Tensor]], path: Path, title: str) -> Path:
     """One row per (label, images (B, C, H, W)); columns are the images."""
     count = rows[0][1].shape[0]
@@ -176,23 +190,15 @@ def run_reconstruct(checkpoints: list[str | Path], output_dir: str | Path, ratio
     for path in checkpoints:
         model = load_pretrained(path, device, data_dir)
         images, _, info = labelled_test_images(model.cfg, max(eval_images, grid_images))
-        ratio = model.cfg.mask.ratio if grid_ratio is None else grid_ratio
-        shown = images[:grid_images]
-        rec = reconstruct(model, shown, info, model_masks(model, len(shown), ratio, unit,
-                                                          torch.Generator().manual_seed(seed)))
-        if not rows:
-            rows.append(("original", rec.original))
-        short = model.name
-        rows += [(f"{short}\nmasked {ratio:g}", rec.masked), (f"{short}\ndecoded", rec.decoded),
-                 (f"{short}\npasted", rec.pasted)]
+        model_rows = grid_rows(model, images[:grid_images], info, grid_ratio, unit, seed)
+        rows += model_rows[1:] if rows else model_rows
         by_ratio = [quality_at_ratio(model, images[:eval_images], info, r, unit, batch_size, seed) for r in ratios]
         results.append({"checkpoint": str(model.path), "label": model.label, "method": model.cfg.method,
                         "train_mask_ratio": model.cfg.mask.ratio,
                         "train_mask_unit": model.cfg.mask.unit,
                         "eval_mask_unit": unit or model.cfg.mask.unit,
                         "images": min(eval_images, len(images)), "by_ratio": by_ratio})
-    grid = plot_grid(rows, output_dir / "reconstruct_grid.png",
-                     "Original / masked input / decoder output / visible patches pasted back")
+    grid = plot_grid(rows, output_dir / "reconstruct_grid.png", GRID_TITLE)
     figure = plot_quality(results, output_dir / "reconstruct_metrics.png", results[0]["images"])
     data = write_json({"metrics": list(METRICS), "seed": seed, "checkpoints": results},
                       output_dir / "reconstruct_metrics.json")

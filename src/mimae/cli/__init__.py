@@ -103,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="FILE.safetensors; its config (timm architecture and model arguments) goes to FILE.json")
     export.set_defaults(func=cmd_export)
 
+    report = sub.add_parser("report", help="write a run folder's report.md and report.html again")
+    report.add_argument("runs", nargs="+", metavar="RUN", help="run folders")
+    report.set_defaults(func=cmd_report)
+
     from mimae.cli.hierarchy import add_parser as add_hierarchy_parser
     add_hierarchy_parser(sub)
     from mimae.cli.analysis import add_parser as add_analysis_parser
@@ -131,8 +135,15 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from mimae import distributed
     if distributed.setup(cfg.train.device).is_main:
         print(f"run folder: {run_dir.resolve()}")
-        for key in sorted(k for k in results if k.startswith("knn_")):
-            print(f"{key}: {results[key]:.2f}%")
+        names = {"knn_init": "init", "knn_final": "final", "knn_pixels": "raw pixels"}
+        shown = [f"{names[k]} {results[k]:.2f}" for k in names if k in results]
+        if shown:
+            print(f"kNN accuracy (%): {', '.join(shown)}  (bank {cfg.eval.knn_bank_limit or 'all'} training images, "
+                  f"{cfg.eval.knn_query_limit or 'all'} test queries)")
+        if "report" in results:
+            print(f"report: {results['report']} (and report.md beside it)")
+            print(f"next: mimae eval knn --checkpoint {run_dir} --full   (the report lists the linear probe, "
+                  "fine-tuning, analyses and export)")
         print(f"wall time: {time.perf_counter() - start:.0f} s")
     distributed.cleanup()
     return 0
@@ -178,6 +189,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         args.overrides = [*args.overrides, *unknown]
     return args
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from mimae.report import write_run_report
+    for run in args.runs:
+        paths = write_run_report(run)
+        print(f"{run}: {paths['html']} and {paths['markdown'].name}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

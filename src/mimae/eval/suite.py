@@ -151,7 +151,8 @@ def evaluate(protocol: str, checkpoint: str | Path, overrides: dict[str, Any] | 
         "robustness": lambda: robustness_run(encoder, cfg, dev, progress),
         "all": lambda: all_run(encoder, cfg, dev, subset_file, progress),
     }
-    result = {"checkpoint": str(path.resolve()), "weights": source.kind, "overrides": overrides or {}, **runs[protocol]()}
+    result = {"checkpoint": str(path.resolve()), "weights": source.kind, "overrides": overrides or {},
+              **runs[protocol]()}
     output = (Path(output) if output else path.parent / f"eval_{protocol}.json").resolve()
     output.write_text(json.dumps(result, indent=2))
     result["output"] = str(output)

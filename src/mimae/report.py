@@ -1,0 +1,178 @@
+"""The report of a pretraining run: ``report.md`` and the same page as a self-contained ``report.html`` (figures
+embedded), written into the run folder at the end of every run and by ``mimae report RUN``.
+
+The page holds the configuration in brief, the kNN accuracy at initialization, at the end and of the raw pixels on
+the same bank and queries, every evaluation result found in the folder (``eval_*.json``), the throughput, the loss
+curves, a reconstruction grid for the methods with a pixel decoder, and the commands that go further. The
+Markdown is the one source; the HTML is rendered from it by the ``markdown`` package.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from pathlib import Path
+
+import markdown
+
+from mimae.analysis.curves import run_curves
+from mimae.analysis.loading import labelled_test_images, load_pretrained
+from mimae.analysis.reconstruct import GRID_TITLE, grid_rows, plot_grid
+from mimae.config import Config
+from mimae.runs import read
+
+GRID_IMAGES = 8
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 62rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+table { border-collapse: collapse; margin: 0.5rem 0 1rem; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: left; }
+th { background: #f3f3f3; }
+td:nth-child(n+2) { font-variant-numeric: tabular-nums; }
+img { max-width: 100%; }
+pre { background: #f6f6f6; padding: 0.6rem; overflow-x: auto; }
+"""
+
+
+def count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
+def config_rows(cfg: Config, results: dict) -> list[tuple[str, str]]:
+    """The settings that define the run, as (what, value) rows."""
+    m, o, t, d = cfg.model, cfg.optim, cfg.train, cfg.data
+    effective = results.get("effective_batch", o.batch_size * o.accum_steps)
+    return [
+        ("method", cfg.method),
+        ("encoder", f"ViT {m.embed_dim} wide, {count(m.depth, 'block')}, {m.num_heads} heads, patch {m.patch_size}"),
+        ("decoder", f"{m.decoder_dim} wide, {count(m.decoder_depth, 'block')}, {m.decoder_heads} heads"
+                    if m.decoder_depth else "none"),
+        ("data", f"{d.dataset}, {d.image_size} px" + (f", first {d.train_limit} training images"
+                                                      if d.train_limit else "")),
+        ("masking", f"ratio {cfg.mask.ratio:g}, unit {cfg.mask.unit} px"),
+        ("schedule", f"{count(t.epochs, 'epoch')}, {results.get('steps', '?')} steps of {effective} images"),
+        ("optimizer", f"AdamW, base lr {o.base_lr:g} per 256 images (lr {o.base_lr * effective / 256:.3g}), "
+                      f"warmup {o.warmup_epochs:g} epochs, weight decay {o.weight_decay:g}"),
+        ("precision, seed", f"{t.precision}, {t.seed}"),
+    ]
+
+
+def knn_rows(results: dict) -> list[tuple[str, float]]:
+    names = {"knn_init": "encoder at initialization", "knn_final": "encoder after pretraining",
+             "knn_pixels": "raw pixels (baseline)"}
+    epochs = sorted((k for k in results if k.startswith("knn_epoch")), key=lambda k: int(k[len("knn_epoch"):]))
+    order = ["knn_init", *epochs, "knn_final", "knn_pixels"]
+    return [(names.get(k, f"encoder after epoch {k[len('knn_epoch'):]}"), results[k]) for k in order if k in results]
+
+
+def evaluation_rows(run_dir: Path) -> list[tuple[str, str, str, str]]:
+    """(protocol, file, images, accuracy) of every ``eval_*.json`` in the folder that reports an accuracy."""
+    rows = []
+    for path in sorted(run_dir.glob("eval_*.json")):
+        result = json.loads(path.read_text())
+        parts = {k: v for k, v in result.items() if isinstance(v, dict) and "accuracy" in v}
+        if "accuracy" in result:
+            parts = {result.get("protocol", path.stem): result, **parts}
+        for name, part in parts.items():
+            label = f"{part.get('protocol', name)} on the raw pixels" if part.get("feature") == "pixels" else name
+            images = f"{part.get('train_images', '?')} / {part.get('test_images', '?')}"
+            rows.append((label, path.name, images, f"{part['accuracy']:.2f}"))
+    return rows
+
+
+def table(header: tuple[str, ...], rows: list[tuple]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)]
+
+
+def reconstruction_figure(run_dir: Path, figures: Path) -> Path | None:
+    """The grid of original / masked / decoded / pasted test images, for a method with a pixel decoder."""
+    model = load_pretrained(run_dir)
+    if not hasattr(model.objective, "reconstruct"):
+        return None
+    images, _, info = labelled_test_images(model.cfg, GRID_IMAGES)
+    return plot_grid(grid_rows(model, images, info), figures / "reconstructions.png", GRID_TITLE)
+
+
+def next_commands(run_dir: Path, reconstructs: bool) -> list[str]:
+    run = str(run_dir)
+    commands = [
+        f"mimae eval knn --checkpoint {run} --full            # kNN on the whole training and test splits",
+        f"mimae eval linear --checkpoint {run}                # linear probe (MAE's protocol)",
+        f"mimae eval finetune --checkpoint {run}              # end-to-end fine-tuning",
+        f"mimae analyze curves --run {run} --output-dir {run}/analysis",
+        f"mimae analyze tsne --checkpoint {run} --output-dir {run}/analysis",
+        f"mimae export --checkpoint {run} --output {run}/encoder.safetensors   # timm ViT weights",
+        f"mimae pretrain --output-dir {run} --resume train.epochs=N   # train on to N epochs",
+        f"mimae report {run}                                  # this page again",
+    ]
+    if reconstructs:
+        commands.insert(3, f"mimae analyze reconstruct --checkpoint {run} --output-dir {run}/analysis")
+    return commands
+
+
+def markdown_page(run_dir: Path, cfg: Config, results: dict, figures: dict[str, Path | None]) -> str:
+    lines = [f"# Pretraining run `{run_dir.name}`", "", f"Run folder: `{run_dir}`", "", "## Configuration", "",
+             *table(("setting", "value"), config_rows(cfg, results)), "",
+             "The whole configuration is in `config.yaml`.", "", "## kNN accuracy", ""]
+    knn = knn_rows(results)
+    if knn:
+        bank, queries = cfg.eval.knn_bank_limit or "all", cfg.eval.knn_query_limit or "all"
+        lines += [*table(("features", "top-1 accuracy (%)"), [(name, f"{acc:.2f}") for name, acc in knn]), "",
+                  f"Weighted kNN (k={cfg.eval.knn_k}, T={cfg.eval.knn_temperature:g}, cosine, [CLS] feature); bank: "
+                  f"{bank} training images, queries: {queries} test images."]
+        if "knn_final" in results and "knn_pixels" in results:
+            gap = results["knn_final"] - results["knn_pixels"]
+            lines.append(f"The pretrained features score {abs(gap):.2f} points {'above' if gap >= 0 else 'below'} "
+                         "the raw pixels on the same bank and queries.")
+        lines.append("")
+    evaluations = evaluation_rows(run_dir)
+    if evaluations:
+        lines += ["## Evaluations in this folder", "",
+                  *table(("protocol", "result file", "train / test images", "top-1 accuracy (%)"), evaluations), ""]
+    lines += ["## Training", ""]
+    seconds, steps = results.get("train_seconds"), results.get("steps")
+    if seconds and steps:
+        images = steps * results.get("effective_batch", cfg.optim.batch_size)
+        lines.append(f"{steps} optimizer steps, {images} (image, mask) samples in {seconds:.0f} s of training: "
+                     f"{images / seconds:.0f} images/s. Skipped non-finite steps: {results.get('skipped_steps', 0)}.")
+        lines.append("")
+    lines += ["![Training curves](figures/curves.png)", ""]
+    if figures.get("reconstructions"):
+        lines += ["## Reconstructions", "", "Test images, masked as in training (ratio "
+                  f"{cfg.mask.ratio:g}); the decoder's output; the visible patches pasted back over it.", "",
+                  "![Reconstructions](figures/reconstructions.png)", ""]
+    lines += ["## Next", "", "```bash", *next_commands(run_dir, bool(figures.get("reconstructions"))), "```", ""]
+    return "\n".join(lines)
+
+
+def embed_images(page: str, base: Path) -> str:
+    """``<img src="relative.png">`` -> the PNG as a data URI, so that the page stands alone."""
+    def data_uri(match: re.Match) -> str:
+        png = (base / html.unescape(match.group(2))).read_bytes()
+        return f'{match.group(1)}data:image/png;base64,{base64.b64encode(png).decode()}"'
+    return re.sub(r'(<img[^>]*\bsrc=")([^":]+\.png)"', data_uri, page)
+
+
+def html_page(text: str, title: str, base: Path) -> str:
+    body = markdown.markdown(text, extensions=["tables", "fenced_code"])
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
+            f"<style>{STYLE}</style>\n</head>\n<body>\n{embed_images(body, base)}\n</body>\n</html>\n")
+
+
+def write_run_report(run_dir: str | Path) -> dict[str, Path]:
+    """Write ``report.md``, ``report.html`` and ``figures/`` for a finished (or stopped) run; their paths."""
+    run_dir = Path(run_dir).resolve()
+    source = read(run_dir)
+    results_file = run_dir / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.is_file() else {
+        **source.checkpoint.get("results", {}), "steps": source.step}
+    figures_dir = run_dir / "figures"
+    figures = {"curves": run_curves([run_dir], figures_dir)["figures"][0],
+               "reconstructions": reconstruction_figure(run_dir, figures_dir)}
+    text = markdown_page(run_dir, source.cfg, results, figures)
+    md, page = run_dir / "report.md", run_dir / "report.html"
+    md.write_text(text)
+    page.write_text(html_page(text, f"mimae run {run_dir.name}", run_dir))
+    return {"markdown": md, "html": page, **{k: v for k, v in figures.items() if v is not None}}
