@@ -2,10 +2,13 @@
 
 The encoder's module names already follow timm's ``VisionTransformer`` (``patch_embed.proj``, ``cls_token``,
 ``pos_embed`` with its [CLS] row, ``blocks.i.*``, ``norm``), so the export is the encoder's state dict written as
-safetensors, plus a JSON file with the timm architecture name, the model arguments and the input normalization::
+safetensors, plus a JSON file with the model's name, the timm registry entry, every model argument, the input
+configuration (size, channels, mean, std) and the one ``timm.create_model`` line that builds it, e.g.::
 
-    model = timm.create_model("vit_tiny_patch16_224", pretrained=True, num_classes=0,
-                              pretrained_cfg_overlay=dict(file="encoder.safetensors"), **config["model_args"])
+    model = timm.create_model('vit_tiny_patch16_224', pretrained=True, num_classes=0, img_size=32, patch_size=4,
+                              in_chans=1, embed_dim=128, depth=6, num_heads=4, mlp_ratio=4.0,
+                              pretrained_cfg_overlay=dict(file='encoder.safetensors', input_size=(1, 32, 32),
+                                                          mean=(0.286,), std=(0.353,), ...))
 
 (``num_classes=0`` gives the [CLS] feature; any other value adds a fresh head) or, without the registry,
 ``timm.models.VisionTransformer(**config["model_args"], num_classes=0).load_state_dict(weights)``.
@@ -49,8 +52,30 @@ def timm_model_args(encoder: ViTEncoder) -> dict:
 
 
 def timm_architecture(args: dict) -> str:
-    """timm's registered name for the size, or the tiny ViT for custom sizes (every dim is passed explicitly)."""
+    """The timm registry entry ``timm.create_model`` is called with: the registered ViT of the same width, depth
+    and heads, else the tiny one; ``model_args`` give every dimension explicitly, so the entry only picks the
+    constructor."""
     return TIMM_NAMES.get((args["embed_dim"], args["depth"], args["num_heads"]), "vit_tiny_patch16_224")
+
+
+def model_name(args: dict) -> str:
+    """What the model is: timm's name when it is exactly a registered model (patch 16, 224 px, RGB), else e.g.
+    ``vit_128w_6d_4h_patch4_32px_1ch``."""
+    registered = TIMM_NAMES.get((args["embed_dim"], args["depth"], args["num_heads"]))
+    if registered and (args["patch_size"], args["img_size"], args["in_chans"], args["mlp_ratio"]) == (16, 224, 3, 4):
+        return registered
+    mlp = "" if args["mlp_ratio"] == 4 else f"_mlp{args['mlp_ratio']:g}"
+    return (f"vit_{args['embed_dim']}w_{args['depth']}d_{args['num_heads']}h{mlp}_patch{args['patch_size']}_"
+            f"{args['img_size']}px_{args['in_chans']}ch")
+
+
+def create_model_call(arch: str, args: dict, pretrained_cfg: dict, file: str) -> str:
+    """The ``timm.create_model`` line that builds the exported encoder, input config included."""
+    model_args = ", ".join(f"{k}={v!r}" for k, v in args.items())
+    overlay = ", ".join(f"{k}={tuple(v) if isinstance(v, list) else v!r}" for k, v in
+                        {"file": file, **pretrained_cfg}.items())
+    return f"timm.create_model({arch!r}, pretrained=True, num_classes=0, {model_args}, " \
+           f"pretrained_cfg_overlay=dict({overlay}))"
 
 
 def to_timm(encoder: ViTEncoder, num_classes: int = 0, global_pool: str = "token",
@@ -81,24 +106,27 @@ def export_timm(encoder: ViTEncoder, output: str | Path, mean: tuple[float, ...]
         raise ValueError(f"--output {output} must end in .safetensors")
     output.parent.mkdir(parents=True, exist_ok=True)
     args = timm_model_args(encoder)
-    arch = timm_architecture(args)
+    arch, name = timm_architecture(args), model_name(args)
     weights = {k: v.detach().contiguous().cpu() for k, v in encoder.state_dict().items()}
-    save_file(weights, str(output), metadata={"format": "pt", "architecture": arch, "source": source})
+    save_file(weights, str(output), metadata={"format": "pt", "name": name, "architecture": arch, "source": source})
+    output.chmod(0o644)
+    pretrained_cfg = {"input_size": [args["in_chans"], args["img_size"], args["img_size"]],
+                      "mean": [round(m, 6) for m in mean], "std": [round(s, 6) for s in std],
+                      "interpolation": "bicubic", "crop_pct": 1.0, "num_classes": 0}
     config = {
+        "name": name,
         "architecture": arch,
         "model_args": args,
         "num_features": args["embed_dim"],
         "global_pool": "token",
-        "pretrained_cfg": {"input_size": [args["in_chans"], args["img_size"], args["img_size"]],
-                           "mean": list(mean), "std": list(std), "interpolation": "bicubic",
-                           "crop_pct": 1.0},
+        "pretrained_cfg": pretrained_cfg,
         "source": source,
         "mimae_config": run_config,
-        "usage": f"timm.create_model('{arch}', pretrained=True, num_classes=0, "
-                 f"pretrained_cfg_overlay=dict(file='{output.name}'), **model_args)",
+        "usage": create_model_call(arch, args, pretrained_cfg, output.name),
     }
     config_path = output.with_suffix(".json")
     config_path.write_text(json.dumps(config, indent=2))
+    config_path.chmod(0o644)
     return output, config_path
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -169,7 +170,9 @@ def cmd_eval_protocol(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from mimae.export import export_checkpoint
     weights, config = export_checkpoint(args.checkpoint, args.output)
-    print(f"weights: {weights}\nconfig: {config}")
+    usage = json.loads(config.read_text())["usage"]
+    print(f"weights: {weights.resolve()}\nconfig: {config.resolve()}\nload it (in the folder of the weights) with:\n"
+          f"  {usage}")
     return 0
 
 
