@@ -49,6 +49,8 @@ def test_reconstruct_command(tiny_run, tmp_path, capsys):
         assert name in rows[1]["decoded"] and name in rows[1]["pasted"]
     assert 0 < rows[1]["pasted"]["mse"] < rows[1]["decoded"]["mse"] + 1e-9  # visible patches are exact
     assert "reconstruct_metrics.json" in printed
+    assert len(printed.splitlines()) == 4  # the two figures, the JSON file, one line per checkpoint
+    assert f"ratio=0.75, decoded_ssim={rows[1]['decoded']['ssim']:.4g}" in printed
 
 
 def test_attention_command(tiny_run, tmp_path, capsys):

@@ -40,3 +40,13 @@ def test_bad_value_fails_before_training_and_names_the_key(tmp_path, capsys):
 def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert main(["eval", "knn", "--checkpoint", str(tmp_path / "nothing")]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_options_and_overrides_in_any_order():
+    from mimae.cli import parse
+    args = parse(["pretrain", "--method", "mimae", "mimae.views=5", "--quick", "train.epochs=1", "--output-dir",
+                  "runs/x", "optim.batch_size=8"])
+    assert args.quick and args.method == "mimae" and args.output_dir == "runs/x"
+    assert args.overrides == ["mimae.views=5", "train.epochs=1", "optim.batch_size=8"]
+    args = parse(["eval", "knn", "eval.knn_k=5", "--checkpoint", "runs/x", "--full", "eval.knn_temperature=0.1"])
+    assert args.full and args.overrides == ["eval.knn_k=5", "eval.knn_temperature=0.1"]

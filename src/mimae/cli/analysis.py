@@ -89,12 +89,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     cur.set_defaults(func=cmd_curves)
 
 
-def _report(result: dict, numbers: object) -> int:
+def _report(result: dict, rows: list[dict]) -> int:
+    """Print where the figures and the numbers went, and one short line per row (its scalar values); the whole
+    numbers are in the JSON file."""
     for figure in result["figures"]:
         print(f"figure: {figure}")
     print(f"numbers: {result['json']}")
-    print(json.dumps(numbers, indent=2))
+    for row in rows:
+        cells = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+                 if isinstance(v, (str, int, float)) or v is None]
+        print("  " + ", ".join(cells))
     return 0
+
+
+def at_training_ratio(checkpoint: dict) -> dict:
+    """A reconstruct result's decoded-image quality at the evaluation ratio nearest its training ratio."""
+    row = min(checkpoint["by_ratio"], key=lambda r: abs(r["ratio"] - checkpoint["train_mask_ratio"]))
+    return {"label": checkpoint["label"], "ratio": row["ratio"],
+            **{f"decoded_{name}": value for name, value in row["decoded"].items()}}
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
@@ -102,7 +114,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     result = run_reconstruct(args.checkpoint, args.output_dir, tuple(args.ratios or DEFAULT_RATIOS), args.unit,
                              args.images, args.grid_images, args.grid_ratio, args.batch_size, args.seed,
                              str(pick_device(args.device)), args.data_dir)
-    return _report(result, [{"label": c["label"], "by_ratio": c["by_ratio"]} for c in result["checkpoints"]])
+    return _report(result, [at_training_ratio(c) for c in result["checkpoints"]])
 
 
 def cmd_attention(args: argparse.Namespace) -> int:
@@ -125,7 +137,7 @@ def cmd_mask_geometry(args: argparse.Namespace) -> int:
     cfg = load_pretrained(args.checkpoint).cfg if args.checkpoint else None
     result = run_mask_geometry(args.output_dir, cfg, tuple(args.ratios or DEFAULT_RATIOS), args.images,
                                args.repeats, args.unit, args.seed)
-    return _report(result, {"sweet_spot": result["sweet_spot"]})
+    return _report(result, [{"sweet_spot": "", **result["sweet_spot"]}])
 
 
 def cmd_lipschitz(args: argparse.Namespace) -> int:
