@@ -90,12 +90,17 @@ def run_mask_geometry(output_dir: str | Path, cfg: Config | None = None, ratios:
     """``mimae analyze mask-geometry``: mask_geometry.png and mask_geometry.json.
 
     Uses the first ``num_images`` test images of ``cfg``'s dataset at its image and patch size (default config:
-    Fashion-MNIST, 32 px, patch 4); ``unit`` is the masking unit in pixels (default: the config's).
+    Fashion-MNIST, 32 px, patch 4); ``unit`` is the masking unit in pixels (default: the config's). Ratios that
+    would hide every unit of the image are left out.
     """
     cfg = cfg or load_config()
     images, labels, info = labelled_test_images(cfg, num_images)
     patch = cfg.model.patch_size
     unit_px = unit or cfg.mask.unit
+    units = (cfg.data.image_size // unit_px) ** 2
+    ratios = tuple(r for r in ratios if int(units * (1 - r)) >= 1)  # a ratio that hides every unit has no view
+    if not ratios:
+        raise ValueError(f"no mask ratio keeps a unit of the {units} masking units of {unit_px} px")
     curves, sweet_spots = {}, {}
     for pairing in PAIRINGS:
         generator = torch.Generator().manual_seed(seed)

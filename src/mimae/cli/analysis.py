@@ -137,7 +137,7 @@ def cmd_mask_geometry(args: argparse.Namespace) -> int:
     cfg = load_pretrained(args.checkpoint).cfg if args.checkpoint else None
     result = run_mask_geometry(args.output_dir, cfg, tuple(args.ratios or DEFAULT_RATIOS), args.images,
                                args.repeats, args.unit, args.seed)
-    return _report(result, [{"sweet_spot": "", **result["sweet_spot"]}])
+    return _report(result, [{f"sweet_spot_{pairing}": ratio for pairing, ratio in result["sweet_spot"].items()}])
 
 
 def cmd_lipschitz(args: argparse.Namespace) -> int:
