@@ -118,3 +118,10 @@ def test_curve_keys_leave_out_a_total_equal_to_rec():
     assert curve_keys(runs) == ["rec", "lr"]
     assert gate_opened_at(runs["mae"]) is None
     assert gate_opened_at([{"gate": 0.0, "step": 5}, {"gate": 1.0, "step": 10}]) == 10  # no gate_step logged
+
+
+def test_result_files_name_checkpoints_by_absolute_paths(tiny_run, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tiny_run.parent)
+    run_cli(["tsne", "--checkpoint", tiny_run.name, "--output-dir", str(tmp_path), "--images", "5"], capsys)
+    data, _ = outputs(tmp_path, "tsne")
+    assert data["checkpoints"][0]["checkpoint"] == str((tiny_run / "checkpoint.pt").resolve())

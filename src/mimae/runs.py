@@ -54,13 +54,14 @@ class Source:
 
 
 def resolve(path: str | Path) -> Path:
-    """A run folder or a weights file -> the file; a one-line error naming what is missing."""
+    """A run folder or a weights file -> the file, as an absolute path (what result files record); a one-line error
+    naming what is missing."""
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_NAME
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    return path
+    return path.resolve()
 
 
 def config_for_encoder(state: dict[str, torch.Tensor], base: Config | None = None,
