@@ -97,11 +97,15 @@ def test_two_processes_of_half_the_batch_equal_one_process(tmp_path, two_process
         for step, (mine, reference) in enumerate(zip(ddp["grads"], single["grads"])):
             assert mine.keys() == reference.keys()
             scale = max(g.abs().max() for g in reference.values())
+            # Step 1 starts from weights that a step at lr 1 moved by rounding-level differences: perturbing the
+            # weights by 1e-7 (relative) alone changes mr-barlow's step-1 gradients by 2e-5 x scale on an AMD EPYC
+            # (AVX512). A missing gather or a wrong scale is off by a sizeable fraction of scale.
+            atol = (1e-5 if step == 0 else 1e-4) * scale
             for key, value in reference.items():
-                torch.testing.assert_close(mine[key], value, atol=1e-5 * scale, rtol=1e-4,
+                torch.testing.assert_close(mine[key], value, atol=atol, rtol=1e-4,
                                            msg=lambda m, k=key, s=step, r=rank: f"grad {k} step {s} rank {r}: {m}")
         for key, value in single["params"].items():
-            torch.testing.assert_close(ddp["params"][key], value, atol=1e-5, rtol=0,
+            torch.testing.assert_close(ddp["params"][key], value, atol=1e-4, rtol=0,  # after step 1's update
                                        msg=lambda m, k=key, r=rank: f"{k} rank {r}: {m}")
         if single["max_mi"] is not None:  # L_max over the global batch of views, identical in every process
             torch.testing.assert_close(ddp["max_mi"], single["max_mi"], atol=1e-5, rtol=1e-5)
