@@ -74,3 +74,12 @@ def test_an_older_runs_config_is_migrated_to_the_shared_mask_keys():
     mae = config_from_dict({**old, "method": "mae"})
     assert (mae.mask.ratio, mae.mask.unit) == (0.75, 4)
     assert config_from_dict({**old, "method": "mr-byol"}).mask.ratio == 0.2
+
+
+@pytest.mark.parametrize("method", ["mae", "simmim", "mr-simclr"])
+def test_a_saved_config_keeps_its_own_mask_ratio_and_unit(method):
+    cfg = load_config(overrides={"method": method, "mask.ratio": 0.4, "mask.unit": 8})
+    saved = config_from_dict(cfg.to_dict())
+    assert (saved.mask.ratio, saved.mask.unit) == (0.4, 8)
+    old = {k: v for k, v in cfg.to_dict().items() if k != "mask"}  # a config from before the mask section
+    assert config_from_dict(old).mask.ratio == load_config(overrides={"method": method}).mask.ratio

@@ -567,7 +567,7 @@ def migrate(mapping: dict) -> dict:
     mapping = {k: dict(v) if isinstance(v, dict) else v for k, v in mapping.items()}
     method = mapping.get("method", "mae")
     simmim, mrcl = mapping.get("simmim", {}), mapping.get("mrcl", {})
-    legacy = {"mask.ratio": None, "mask.unit": None}
+    legacy: dict[str, Any] = {}
     if "mask_ratio" in simmim or "unit" in simmim:
         legacy = {"mask.ratio": simmim.pop("mask_ratio", 0.5), "mask.unit": simmim.pop("unit", None)}
         if method not in ("simmim", "mi-simmim"):

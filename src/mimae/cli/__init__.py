@@ -108,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("runs", nargs="+", metavar="RUN", help="run folders")
     report.set_defaults(func=cmd_report)
 
+    from mimae.cli.experiments import add_parser as add_experiment_parsers
+    add_experiment_parsers(sub)
     from mimae.cli.hierarchy import add_parser as add_hierarchy_parser
     add_hierarchy_parser(sub)
     from mimae.cli.analysis import add_parser as add_analysis_parser

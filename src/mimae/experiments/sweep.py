@@ -1,0 +1,162 @@
+"""A sweep: a grid over any config keys x seeds, one pretraining run per point, each followed by the evaluations
+asked for; in sequence or as parallel processes, and resumable.
+
+Every point trains into ``ROOT/<point name>`` with ``mimae pretrain --resume auto``: a finished run (its
+``results.json`` and every evaluation file present) is not run again, an interrupted one continues from its last
+checkpoint. A point that fails is recorded with the tail of its log and the others go on. The results of every
+point, finished before or now, are collected into ``ROOT/sweep.json``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mimae.config import ConfigError
+
+# evaluation name -> (result file in the run folder, the mimae eval arguments after the protocol)
+EVALUATIONS = {
+    "knn": ("eval_knn.json", ["knn"]),
+    "knn-full": ("eval_knn_full.json", ["knn", "--full"]),
+    "linear": ("eval_linear.json", ["linear"]),
+    "lowshot": ("eval_lowshot.json", ["lowshot"]),
+}
+SWEEP_FILE = "sweep.json"
+
+
+@dataclass
+class Point:
+    """One run of a sweep: its grid values, its seed, and the command-line overrides they make."""
+
+    values: dict[str, Any]
+    seed: int
+    extra: list[str] = field(default_factory=list)  # overrides shared by every point
+
+    @property
+    def name(self) -> str:
+        """``optim.base_lr=0.002,mask.ratio=0.5,seed=0``: every value that tells the point apart."""
+        return ",".join([*(f"{k}={format_value(v)}" for k, v in self.values.items()), f"seed={self.seed}"])
+
+    def overrides(self) -> list[str]:
+        return [*self.extra, *(f"{k}={format_value(v)}" for k, v in self.values.items()), f"train.seed={self.seed}"]
+
+
+def format_value(value: Any) -> str:
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def parse_grid(items: list[str]) -> dict[str, list[Any]]:
+    """``["optim.base_lr=1e-3,2e-3", "mask.ratio=0.5"]`` -> ``{"optim.base_lr": [0.001, 0.002],
+    "mask.ratio": [0.5]}``."""
+    grid = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key or not text:
+            raise ConfigError(f"--grid {item!r} is not of the form section.key=value1,value2,...")
+        grid[key] = [yaml.safe_load(v) for v in text.split(",")]
+    return grid
+
+
+def grid_points(grid: dict[str, list[Any]], seeds: list[int], extra: list[str] | None = None) -> list[Point]:
+    """Every combination of the grid's values, for every seed (all points of seed 0 first)."""
+    combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else [{}]
+    return [Point(values, seed, list(extra or [])) for seed in seeds for values in combos]
+
+
+def finished(run_dir: Path, evaluations: list[str]) -> bool:
+    return (run_dir / "results.json").is_file() and all(
+        (run_dir / EVALUATIONS[e][0]).is_file() for e in evaluations)
+
+
+def commands(point: Point, run_dir: Path, base: list[str], evaluations: list[str],
+             threads: int | None) -> list[list[str]]:
+    """The mimae commands of one point, in order: pretraining (resumed if started), then each missing evaluation."""
+    mimae = [sys.executable, "-m", "mimae.cli"]
+    threads_arg = [f"train.threads={threads}"] if threads else []
+    steps = []
+    if not (run_dir / "results.json").is_file():
+        steps.append([*mimae, "pretrain", "--output-dir", str(run_dir), "--resume", "auto", *base,
+                      *point.overrides(), *threads_arg])
+    for name in evaluations:
+        result, protocol = EVALUATIONS[name]
+        if not (run_dir / result).is_file():
+            steps.append([*mimae, "eval", *protocol, "--checkpoint", str(run_dir), "--output", str(run_dir / result)])
+    return steps
+
+
+def run_point(point: Point, run_dir: Path, base: list[str], evaluations: list[str], threads: int | None,
+              say: Callable[[str], None]) -> dict:
+    """Run what a point still needs, its output appended to ``run_dir/sweep.log``; its record."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = run_dir / "sweep.log"
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    for command in commands(point, run_dir, base, evaluations, threads):
+        say(f"{point.name}: {'pretrain' if command[3] == 'pretrain' else 'eval ' + command[4]}")
+        with log.open("a") as out:
+            done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        if done.returncode != 0:
+            tail = log.read_text().strip().splitlines()[-3:]
+            say(f"{point.name}: failed (exit {done.returncode}); see {log}")
+            return {**record(point, run_dir, evaluations), "failed": {"exit": done.returncode, "log": str(log),
+                                                                      "tail": tail}}
+    return record(point, run_dir, evaluations)
+
+
+def record(point: Point, run_dir: Path, evaluations: list[str]) -> dict:
+    """What a point measured so far: the run's results and the accuracy of each evaluation."""
+    results_file = run_dir / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.is_file() else None
+    evals = {}
+    for name in evaluations:
+        path = run_dir / EVALUATIONS[name][0]
+        if path.is_file():
+            result = json.loads(path.read_text())
+            evals[name] = result["accuracy"]
+            if "pixels" in result:
+                evals[f"{name}_pixels"] = result["pixels"]["accuracy"]
+    return {"name": point.name, "values": point.values, "seed": point.seed, "run_dir": str(run_dir.resolve()),
+            "results": results, "evaluations": evals}
+
+
+def run_sweep(root: str | Path, points: list[Point], base: list[str] | None = None,
+              evaluations: list[str] | None = None, parallel: int = 1, threads: int | None = None,
+              say: Callable[[str], None] = print) -> dict:
+    """Run every point not yet finished (``parallel`` at a time) and write ``root/sweep.json``; its content.
+
+    ``base`` are arguments of every ``mimae pretrain`` (``--method``, ``--config``, overrides); ``threads`` the torch
+    threads of each process (default: the CPU cores shared among the parallel processes).
+    """
+    root = Path(root)
+    evaluations = list(evaluations or [])
+    unknown = [e for e in evaluations if e not in EVALUATIONS]
+    if unknown:
+        raise ConfigError(f"unknown evaluation {unknown[0]!r}; one of {', '.join(EVALUATIONS)}")
+    names = [p.name for p in points]
+    if len(set(names)) != len(names):
+        raise ConfigError("two points of the sweep have the same name: a grid key is given twice")
+    if threads is None and parallel > 1:
+        threads = max(1, (os.cpu_count() or 1) // parallel)
+    todo = [p for p in points if not finished(root / p.name, evaluations)]
+    say(f"sweep {root}: {len(points)} points, {len(points) - len(todo)} finished before, {len(todo)} to run"
+        + (f", {parallel} at a time" if parallel > 1 else ""))
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        ran = dict(zip((p.name for p in todo), pool.map(
+            lambda p: run_point(p, root / p.name, list(base or []), evaluations, threads, say), todo)))
+    records = [ran.get(p.name) or record(p, root / p.name, evaluations) for p in points]
+    sweep = {"root": str(root.resolve()), "base": list(base or []), "evaluations": evaluations,
+             "keys": sorted({k for p in points for k in p.values}), "points": records}
+    root.mkdir(parents=True, exist_ok=True)
+    (root / SWEEP_FILE).write_text(json.dumps(sweep, indent=1) + "\n")
+    failed = [r["name"] for r in records if "failed" in r]
+    say(f"results of {len(records)} points: {root / SWEEP_FILE}" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return sweep

@@ -1,0 +1,56 @@
+"""The sweep runner: a grid x seeds of real runs, finished points skipped, an interrupted one resumed, failures
+recorded, everything collected into sweep.json."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mimae.cli import main
+from mimae.config import ConfigError, load_config, parse_overrides
+from mimae.engine import Trainer
+from mimae.experiments.sweep import grid_points, parse_grid, run_sweep
+from tests.conftest import TINY
+
+COMMON = [f"{k}={v}" for k, v in TINY.items()] + ["data.train_limit=64", "eval.knn_bank_limit=64",
+                                                   "eval.knn_query_limit=32", "train.epochs=1"]
+
+
+def test_the_grid_is_every_combination_for_every_seed():
+    points = grid_points(parse_grid(["mask.ratio=0.5,0.75", "optim.base_lr=1e-3,2e-3"]), [0, 1])
+    assert len(points) == 8 and points[0].name == "mask.ratio=0.5,optim.base_lr=1e-3,seed=0"
+    assert [p.seed for p in points] == [0] * 4 + [1] * 4
+    assert points[-1].overrides() == ["mask.ratio=0.75", "optim.base_lr=2e-3", "train.seed=1"]
+    with pytest.raises(ConfigError, match="section.key=value1,value2"):
+        parse_grid(["mask.ratio"])
+
+
+def test_a_sweep_runs_its_points_collects_them_and_skips_them_the_next_time(tmp_path, capsys):
+    args = ["sweep", "--root", str(tmp_path), "--grid", "mask.ratio=0.5,0.75", "--eval", "knn", *COMMON]
+    assert main(args) == 0
+    sweep = json.loads((tmp_path / "sweep.json").read_text())
+    assert [p["name"] for p in sweep["points"]] == ["mask.ratio=0.5,seed=0", "mask.ratio=0.75,seed=0"]
+    for point in sweep["points"]:
+        run_config = load_config(f"{point['run_dir']}/config.yaml")
+        assert run_config.mask.ratio == point["values"]["mask.ratio"]
+        assert point["results"]["steps"] == 4 and 0 <= point["evaluations"]["knn"] <= 100
+        assert point["evaluations"]["knn_pixels"] == point["results"]["knn_pixels"]
+    capsys.readouterr()
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "2 finished before, 0 to run" in out and ": pretrain" not in out
+    assert json.loads((tmp_path / "sweep.json").read_text())["points"] == sweep["points"]
+
+
+def test_an_interrupted_point_resumes_and_a_failing_one_is_recorded(tmp_path):
+    points = grid_points(parse_grid(["mask.ratio=0.5,1.0"]), [0], COMMON)  # 1.0 fails validation in its run
+    interrupted = tmp_path / points[0].name
+    Trainer(load_config(overrides=parse_overrides(points[0].overrides())), interrupted).run(until_step=2)
+    sweep = run_sweep(tmp_path, points, say=lambda text: None)
+    good, bad = sweep["points"]
+    assert good["results"]["steps"] == 4 and "failed" not in good
+    steps = [json.loads(line)["step"] for line in (interrupted / "metrics.jsonl").read_text().splitlines()
+             if '"loss"' in line]
+    assert steps == [1, 2, 3, 4]  # continued after step 2, none repeated
+    assert bad["failed"]["exit"] == 2 and "mask.ratio" in " ".join(bad["failed"]["tail"])
