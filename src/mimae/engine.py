@@ -30,7 +30,7 @@ from mimae.objectives.base import objective_class
 from mimae.optim import learning_rate, make_optimizer, set_learning_rate
 from mimae.precision import autocast_dtype, check_precision
 from mimae.progress import progress
-from mimae.report import write_run_report
+from mimae.report.run import write_run_report
 from mimae.runs import latest_checkpoint, load_encoder_weights, read
 from mimae.train_step import MetricWindow, TrainStep
 

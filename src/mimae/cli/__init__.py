@@ -104,8 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="FILE.safetensors; its config (timm architecture and model arguments) goes to FILE.json")
     export.set_defaults(func=cmd_export)
 
-    report = sub.add_parser("report", help="write a run folder's report.md and report.html again")
-    report.add_argument("runs", nargs="+", metavar="RUN", help="run folders")
+    report = sub.add_parser("report", help="a run's report.md / report.html again, or one page comparing many runs")
+    report.add_argument("runs", nargs="+", metavar="RUN", help="run folders, or sweep folders (their sweep.json)")
+    report.add_argument("--out", default=None,
+                        help="folder of one comparison page over all the runs (mean ± std over seeds); default: each "
+                             "run's own report, or the comparison in a sweep folder")
+    report.add_argument("--title", default="Comparison of runs", help="title of the comparison page")
     report.set_defaults(func=cmd_report)
 
     from mimae.cli.experiments import add_parser as add_experiment_parsers
@@ -197,7 +201,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from mimae.report import write_run_report
+    from mimae.report.comparison import SWEEP_FILE, write_comparison
+    from mimae.report.run import write_run_report
+    sweeps = [run for run in args.runs if (Path(run) / SWEEP_FILE).is_file()]
+    if args.out or sweeps:
+        out = args.out or sweeps[0]
+        paths = write_comparison(args.runs, out, args.title)
+        print(f"comparison of {sum(g['n'] for g in paths['groups'])} runs: {paths['html']} and "
+              f"{paths['markdown'].name}, numbers in {paths['json'].name}")
+        return 0
     for run in args.runs:
         paths = write_run_report(run)
         print(f"{run}: {paths['html']} and {paths['markdown'].name}")

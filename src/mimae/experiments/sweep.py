@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from mimae.config import ConfigError
+from mimae.report.comparison import SWEEP_FILE
 
 # evaluation name -> (result file in the run folder, the mimae eval arguments after the protocol)
 EVALUATIONS = {
@@ -31,7 +32,6 @@ EVALUATIONS = {
     "linear": ("eval_linear.json", ["linear"]),
     "lowshot": ("eval_lowshot.json", ["lowshot"]),
 }
-SWEEP_FILE = "sweep.json"
 
 
 @dataclass

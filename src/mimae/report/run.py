@@ -4,35 +4,22 @@ embedded), written into the run folder at the end of every run and by ``mimae re
 The page holds the configuration in brief, the kNN accuracy at initialization, at the end and of the raw pixels on
 the same bank and queries, every evaluation result found in the folder (``eval_*.json``), the throughput, the loss
 curves, a reconstruction grid for the methods with a pixel decoder, and the commands that go further. The
-Markdown is the one source; the HTML is rendered from it by the ``markdown`` package.
+Markdown is the one source of both pages (:mod:`mimae.report.page`).
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import json
-import re
 from pathlib import Path
-
-import markdown
 
 from mimae.analysis.curves import run_curves
 from mimae.analysis.loading import labelled_test_images, load_pretrained
 from mimae.analysis.reconstruct import GRID_TITLE, grid_rows, plot_grid
 from mimae.config import Config
+from mimae.report.page import table, write_page
 from mimae.runs import read
 
 GRID_IMAGES = 8
-STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 62rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
-table { border-collapse: collapse; margin: 0.5rem 0 1rem; }
-th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: left; }
-th { background: #f3f3f3; }
-td:nth-child(n+2) { font-variant-numeric: tabular-nums; }
-img { max-width: 100%; }
-pre { background: #f6f6f6; padding: 0.6rem; overflow-x: auto; }
-"""
 
 
 def count(n: int, noun: str) -> str:
@@ -79,11 +66,6 @@ def evaluation_rows(run_dir: Path) -> list[tuple[str, str, str, str]]:
             images = f"{part.get('train_images', '?')} / {part.get('test_images', '?')}"
             rows.append((label, path.name, images, f"{part['accuracy']:.2f}"))
     return rows
-
-
-def table(header: tuple[str, ...], rows: list[tuple]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)]
 
 
 def reconstruction_figure(run_dir: Path, figures: Path) -> Path | None:
@@ -147,20 +129,6 @@ def markdown_page(run_dir: Path, cfg: Config, results: dict, figures: dict[str, 
     return "\n".join(lines)
 
 
-def embed_images(page: str, base: Path) -> str:
-    """``<img src="relative.png">`` -> the PNG as a data URI, so that the page stands alone."""
-    def data_uri(match: re.Match) -> str:
-        png = (base / html.unescape(match.group(2))).read_bytes()
-        return f'{match.group(1)}data:image/png;base64,{base64.b64encode(png).decode()}"'
-    return re.sub(r'(<img[^>]*\bsrc=")([^":]+\.png)"', data_uri, page)
-
-
-def html_page(text: str, title: str, base: Path) -> str:
-    body = markdown.markdown(text, extensions=["tables", "fenced_code"])
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
-            f"<style>{STYLE}</style>\n</head>\n<body>\n{embed_images(body, base)}\n</body>\n</html>\n")
-
-
 def write_run_report(run_dir: str | Path) -> dict[str, Path]:
     """Write ``report.md``, ``report.html`` and ``figures/`` for a finished (or stopped) run; their paths."""
     run_dir = Path(run_dir).resolve()
@@ -172,7 +140,5 @@ def write_run_report(run_dir: str | Path) -> dict[str, Path]:
     figures = {"curves": run_curves([run_dir], figures_dir)["figures"][0],
                "reconstructions": reconstruction_figure(run_dir, figures_dir)}
     text = markdown_page(run_dir, source.cfg, results, figures)
-    md, page = run_dir / "report.md", run_dir / "report.html"
-    md.write_text(text)
-    page.write_text(html_page(text, f"mimae run {run_dir.name}", run_dir))
+    md, page = write_page(text, run_dir, f"mimae run {run_dir.name}")
     return {"markdown": md, "html": page, **{k: v for k, v in figures.items() if v is not None}}
