@@ -88,12 +88,13 @@ def synthetic_runs(root, accuracies: dict[str, list[float]]):
 def test_a_comparison_gives_mean_std_and_n_per_group_and_labels_the_papers_column(tmp_path, capsys):
     folders = synthetic_runs(tmp_path / "runs", {"0.5": [70.0, 72.0, 74.0], "0.75": [60.0]})
     out = tmp_path / "cmp"
-    result = write_comparison(folders, out, "Mask ratio", reference={"mask.ratio=0.5": {"knn_final": 99.9}},
+    result = write_comparison(folders, out, "Mask ratio", reference={"mask.ratio=0.5": {"fine-tune": 99.9}},
                               reference_label="paper 000 (reported)")
     text = (out / "report.md").read_text()
-    assert "| mask.ratio=0.5 | 3 | 72.00 ± 2.00 | 80.00 ± 0.00 | 99.9 |" in text
-    assert "| mask.ratio=0.75 | 1 | 60.00 | 80.00 |  |" in text
-    assert "| paper 000 (reported): kNN, end of pretraining |" in text.splitlines()[4]
+    assert "| runs | n | kNN, end of pretraining (%) | paper 000 (reported): fine-tune |" in text
+    assert "| mask.ratio=0.5 | 3 | 72.00 ± 2.00 | 99.9 |" in text
+    assert "| mask.ratio=0.75 | 1 | 60.00 |  |" in text
+    assert "| raw pixels (baseline, same protocol) | 4 | 80.00 ± 0.00 |  |" in text
     group = result["groups"][0]["measures"]["knn_final"]
     assert (group["mean"], group["std"], group["n"]) == (72.0, 2.0, 3)
     assert "- (image, mask) samples: 16" in text

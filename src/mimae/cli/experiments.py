@@ -1,4 +1,4 @@
-"""``mimae sweep``: argument parsing for grids of runs over config keys and seeds."""
+"""``mimae sweep`` and ``mimae experiment``: argument parsing for grids of runs and the papers' named experiments."""
 
 from __future__ import annotations
 
@@ -22,10 +22,61 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="a key and its values (repeatable: the grid is every combination)")
     sweep.add_argument("--seeds", type=int, nargs="+", default=[0], help="train.seed of each repetition")
     sweep.add_argument("--eval", default="", dest="evaluations", type=lambda text: [e for e in text.split(",") if e],
-                       help="evaluations after each run, comma-separated: knn, knn-full, linear, lowshot")
+                       help="evaluations after each run, comma-separated: knn, knn-full, linear, lowshot, finetune")
     sweep.add_argument("--parallel", type=int, default=1, help="runs at a time (each gets cores / N threads)")
     sweep.add_argument("overrides", nargs="*", metavar="section.key=value", help="overrides for every point")
     sweep.set_defaults(func=cmd_sweep)
+    add_experiment_parser(sub)
+
+
+EXPERIMENT_EPILOG = """\
+Examples:
+  mimae experiment list
+  mimae experiment show paper000-tab3a
+  mimae experiment run paper000-tab3a --scale smoke
+  mimae experiment run paper000-tab3a --scale cpu --seeds 0 1 2      # resumable; the report at the end
+"""
+
+
+def add_experiment_parser(sub: argparse._SubParsersAction) -> None:
+    exp = sub.add_parser("experiment", help="the papers' tables and figures, runnable by name",
+                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXPERIMENT_EPILOG)
+    commands = exp.add_subparsers(dest="experiment_command", required=True)
+    commands.add_parser("list", help="every named experiment").set_defaults(func=cmd_experiment_list)
+    show = commands.add_parser("show", help="rows, arguments, the paper's numbers and the scales of one")
+    show.add_argument("name")
+    show.set_defaults(func=cmd_experiment_show)
+    run = commands.add_parser("run", help="train and evaluate every row x seed, then write the report")
+    run.add_argument("name")
+    run.add_argument("--scale", required=True, choices=("smoke", "cpu", "paper"))
+    run.add_argument("--seeds", type=int, nargs="+", default=None, help="default: the scale's")
+    run.add_argument("--root", default="runs/experiments", help="runs go to ROOT/NAME/SCALE/")
+    run.add_argument("--parallel", type=int, default=1, help="runs at a time")
+    run.set_defaults(func=cmd_experiment_run)
+
+
+def cmd_experiment_list(args: argparse.Namespace) -> int:
+    from mimae.experiments.catalog import experiments
+    for exp in experiments().values():
+        where = f"not runnable here: {exp.unavailable}" if exp.unavailable else ", ".join(exp.scales)
+        print(f"{exp.name:<18} {exp.source}: {exp.title}  [{where}]")
+    return 0
+
+
+def cmd_experiment_show(args: argparse.Namespace) -> int:
+    from mimae.experiments.catalog import experiments  # noqa: F401  (registers them)
+    from mimae.experiments.spec import describe, experiment
+    print(describe(experiment(args.name)))
+    return 0
+
+
+def cmd_experiment_run(args: argparse.Namespace) -> int:
+    from mimae.experiments.catalog import experiments  # noqa: F401  (registers them)
+    from mimae.experiments.spec import experiment, run_experiment
+    paths = run_experiment(experiment(args.name), args.scale, args.root, tuple(args.seeds) if args.seeds else None,
+                           args.parallel)
+    print(f"report: {paths['html']} and {paths['markdown'].name}, numbers in {paths['json'].name}")
+    return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

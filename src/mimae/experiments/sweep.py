@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -31,6 +32,7 @@ EVALUATIONS = {
     "knn-full": ("eval_knn_full.json", ["knn", "--full"]),
     "linear": ("eval_linear.json", ["linear"]),
     "lowshot": ("eval_lowshot.json", ["lowshot"]),
+    "finetune": ("eval_finetune.json", ["finetune"]),
 }
 
 
@@ -40,15 +42,22 @@ class Point:
 
     values: dict[str, Any]
     seed: int
-    extra: list[str] = field(default_factory=list)  # overrides shared by every point
+    extra: list[str] = field(default_factory=list)  # arguments before the values: shared ones, a row's own
+    label: str | None = None  # the name of a row of a named experiment, instead of its values
 
     @property
     def name(self) -> str:
-        """``optim.base_lr=0.002,mask.ratio=0.5,seed=0``: every value that tells the point apart."""
-        return ",".join([*(f"{k}={format_value(v)}" for k, v in self.values.items()), f"seed={self.seed}"])
+        """``optim.base_lr=0.002,mask.ratio=0.5,seed=0`` (every value that tells the point apart), or for a label
+        such as ``(b) L_rec + l_max`` the folder-friendly ``b_L_rec_l_max,seed=0``."""
+        parts = [slug(self.label)] if self.label else [f"{k}={format_value(v)}" for k, v in self.values.items()]
+        return ",".join([*parts, f"seed={self.seed}"])
 
     def overrides(self) -> list[str]:
         return [*self.extra, *(f"{k}={format_value(v)}" for k, v in self.values.items()), f"train.seed={self.seed}"]
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.=-]+", "_", text).strip("_")
 
 
 def format_value(value: Any) -> str:
@@ -124,7 +133,8 @@ def record(point: Point, run_dir: Path, evaluations: list[str]) -> dict:
             evals[name] = result["accuracy"]
             if "pixels" in result:
                 evals[f"{name}_pixels"] = result["pixels"]["accuracy"]
-    return {"name": point.name, "values": point.values, "seed": point.seed, "run_dir": str(run_dir.resolve()),
+    return {"name": point.name, "label": point.label, "values": point.values, "seed": point.seed,
+            "run_dir": str(run_dir.resolve()),
             "results": results, "evaluations": evals}
 
 

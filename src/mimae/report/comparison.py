@@ -76,13 +76,14 @@ def differing_keys(runs: list[Run]) -> list[str]:
     return [k for k in keys if len({json.dumps(c.get(k)) for c in configs}) > 1]
 
 
-def group_runs(runs: list[Run]) -> dict[str, list[Run]]:
-    """Label (the differing values) -> the runs that share them."""
+def group_runs(runs: list[Run], labels: dict[Path, str] | None = None) -> dict[str, list[Run]]:
+    """Label -> the runs that share it: the label given for the run folder, else the config values in which the
+    runs differ."""
     keys = differing_keys(runs)
     groups: dict[str, list[Run]] = {}
     for run in runs:
         values = flat(run.cfg.to_dict())
-        label = ", ".join(f"{k}={values[k]}" for k in keys) or "all runs"
+        label = (labels or {}).get(run.run_dir) or ", ".join(f"{k}={values[k]}" for k in keys) or "all runs"
         groups.setdefault(label, []).append(run)
     return groups
 
@@ -104,6 +105,20 @@ def measures_of(runs: list[Run]) -> list[str]:
     for run in runs:
         names += [n for n in run.accuracies if n not in names]
     return names
+
+
+def pixel_measure(measure: str) -> str:
+    """The name of the same protocol on the raw pixels."""
+    return "knn_pixels" if measure == "knn_final" else f"{measure} (pixels)"
+
+
+def baseline_row(runs: list[Run], measures: list[str]) -> tuple:
+    """The raw-pixel row: each protocol's accuracy on the pixels (the same bank and queries as the runs')."""
+    cells = []
+    for m in measures:
+        values = [r.accuracies[pixel_measure(m)] for r in runs if pixel_measure(m) in r.accuracies]
+        cells.append(cell(values) if values else "")
+    return ("raw pixels (baseline, same protocol)", len(runs), *cells)
 
 
 def summary(groups: dict[str, list[Run]]) -> list[dict]:
@@ -161,32 +176,37 @@ def budget_lines(runs: list[Run]) -> list[str]:
 
 
 def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Comparison of runs",
-                     reference: dict[str, dict[str, float]] | None = None, reference_label: str = "paper") -> dict:
+                     reference: dict[str, dict[str, float | str]] | None = None, reference_label: str = "paper",
+                     labels: dict[Path, str] | None = None, notes: list[str] | None = None) -> dict:
     """``mimae report RUN... --out DIR``: ``DIR/report.md``, ``DIR/report.html``, ``DIR/comparison.json`` and the
     figure. ``reference``: group label -> measure -> a number shown in its own column, labelled ``reference_label``
-    (never mixed into the measured means)."""
+    (never mixed into the measured means); ``labels``: run folder -> its group's label; ``notes``: paragraphs
+    under the table."""
     out = Path(out)
     runs = [load_run(p) for p in run_folders(paths)]
     if not runs:
         raise FileNotFoundError("no runs to compare")
-    groups = group_runs(runs)
+    groups = group_runs(runs, {Path(k).resolve(): v for k, v in (labels or {}).items()})
     rows = summary(groups)
-    measures = measures_of(runs)
+    every = measures_of(runs)
+    measures = [m for m in every if m not in {pixel_measure(n) for n in every}]
     header = ("runs", "n", *(f"{MEASURE_NAMES.get(m, m)} (%)" for m in measures))
     cells = [(row["group"], row["n"], *(cell(row["measures"][m]["values"]) if m in row["measures"] else ""
                                          for m in measures)) for row in rows]
+    if any(pixel_measure(m) in every for m in measures):
+        cells.append(baseline_row(runs, measures))
     if reference:
-        ref_measures = sorted({m for numbers in reference.values() for m in numbers})
-        header += tuple(f"{reference_label}: {MEASURE_NAMES.get(m, m)}" for m in ref_measures)
-        cells = [(*c, *(f"{reference.get(r['group'], {}).get(m, '')}" for m in ref_measures))
-                 for c, r in zip(cells, rows)]
+        ref_measures = list(dict.fromkeys(m for numbers in reference.values() for m in numbers))
+        header += tuple(f"{reference_label}: {m}" for m in ref_measures)
+        cells = [(*c, *(f"{reference.get(c[0], {}).get(m, '')}" for m in ref_measures)) for c in cells]
     figures = out / "figures"
     figure = plot_groups(rows, "knn_final" if "knn_final" in measures else measures[0], figures / "comparison.png",
                          title)
     text = "\n".join([
         f"# {title}", "", f"{len(runs)} runs in {len(groups)} groups; each cell is mean ± sample standard deviation "
         "over the group's seeds (n runs), top-1 accuracy in percent.", "",
-        *table(header, cells), "", "## Budget and protocol", "", *budget_lines(runs), "",
+        *table(header, cells), "", *(f"{note}\n" for note in notes or []), "## Budget and protocol", "",
+        *budget_lines(runs), "",
         f"![Accuracy per group]({figure.relative_to(out)})", "", "## Runs", "",
         *table(("group", "seed", "run folder"), [(row["group"], seed, f"`{run}`") for row in rows
                                                  for seed, run in zip(row["seeds"], row["runs"])]), ""])

@@ -1,0 +1,70 @@
+"""Every named experiment runs end to end at its smoke scale: each row trains with its own settings, and the report
+lists the rows in the paper's order with the paper's numbers in their labelled column."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import pytest
+
+from mimae.cli import main
+from mimae.config import load_config, parse_overrides
+from mimae.experiments.catalog import experiments
+from mimae.experiments.spec import run_experiment
+
+RUNNABLE = [name for name, exp in experiments().items() if not exp.unavailable]
+
+
+def row_config(args: tuple[str, ...]):
+    tokens = list(args)
+    method = tokens[tokens.index("--method") + 1] if "--method" in tokens else None
+    overrides = parse_overrides([t for t in tokens if "=" in t and not t.startswith("-")])
+    return load_config(overrides={**overrides, **({"method": method} if method else {})}), overrides
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_every_experiment_runs_at_smoke_scale(name, tmp_path):
+    exp = experiments()[name]
+    paths = run_experiment(exp, "smoke", tmp_path, say=lambda text: None)
+    sweep = json.loads((tmp_path / name / "smoke" / "sweep.json").read_text())
+    assert [p["label"] for p in sweep["points"]] == [row.label for row in exp.rows]
+    for point, row in zip(sweep["points"], exp.rows):
+        assert point["results"]["steps"] >= 1
+        ran = load_config(f"{point['run_dir']}/config.yaml")
+        wanted, overrides = row_config(row.args)
+        assert ran.method == wanted.method
+        for key in overrides:
+            section, option = key.split(".")
+            assert getattr(getattr(ran, section), option) == getattr(getattr(wanted, section), option), key
+    text = paths["markdown"].read_text()
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    assert [line.split(" | ")[0][2:] for line in lines[1:len(exp.rows) + 1]] == [r.label for r in exp.rows]
+    assert "raw pixels (baseline, same protocol)" in text
+    if any(row.paper for row in exp.rows):
+        assert f"{exp.source} (paper)" in lines[0]
+
+
+def test_list_and_show_name_every_experiment_and_the_unrunnable_ones_say_why(capsys):
+    assert main(["experiment", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in experiments())
+    assert "not runnable here: needs the COCO" in listed
+    assert main(["experiment", "show", "paper000-tab3a"]) == 0
+    shown = capsys.readouterr().out
+    assert "(f) all (MI-MAE)" in shown and "mimae.lambda_min=10" in shown and "[paper: fine-tune 82.8]" in shown
+    assert main(["experiment", "run", "paper000-tab2", "--scale", "cpu"]) == 2
+    assert "cannot run here" in capsys.readouterr().err
+    assert main(["experiment", "show", "nope"]) == 2
+
+
+def test_the_paper_scale_configs_load():
+    for exp in experiments().values():
+        scale = exp.scales.get("paper")
+        if scale:
+            tokens = list(scale.args)
+            config = tokens[tokens.index("--config") + 1]
+            for row in exp.rows:
+                method = shlex.split(" ".join(row.args))
+                load_config(config, {"method": method[method.index("--method") + 1]})
