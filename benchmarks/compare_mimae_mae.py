@@ -46,7 +46,8 @@ def views_of(method: str, extra: list[str], common: list[str]) -> int:
         return 1
     config = extra[extra.index("--config") + 1] if "--config" in extra else None
     overrides = dict(item.split("=", 1) for item in common + [e for e in extra if "=" in e and e[0] != "-"])
-    return mimae_views(load_config(config, overrides))
+    cfg = load_config(config, overrides)
+    return mimae_views(cfg.mimae, cfg.mask.ratio)
 
 
 def run_arguments(method: str, extra: list[str], common: list[str], views: int, batch: int, epochs: int,
