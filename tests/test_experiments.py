@@ -4,7 +4,6 @@ lists the rows in the paper's order with the paper's numbers in their labelled c
 from __future__ import annotations
 
 import json
-import shlex
 
 import pytest
 
@@ -59,12 +58,12 @@ def test_list_and_show_name_every_experiment_and_the_unrunnable_ones_say_why(cap
     assert main(["experiment", "show", "nope"]) == 2
 
 
-def test_the_paper_scale_configs_load():
+def test_every_row_of_every_scale_makes_a_valid_config():
     for exp in experiments().values():
-        scale = exp.scales.get("paper")
-        if scale:
-            tokens = list(scale.args)
-            config = tokens[tokens.index("--config") + 1]
-            for row in exp.rows:
-                method = shlex.split(" ".join(row.args))
-                load_config(config, {"method": method[method.index("--method") + 1]})
+        for scale in exp.scales:
+            for point in exp.points(scale):
+                tokens = point.overrides()
+                config = tokens[tokens.index("--config") + 1] if "--config" in tokens else None
+                method = {"method": tokens[tokens.index("--method") + 1]} if "--method" in tokens else {}
+                load_config(config, {**parse_overrides([t for t in tokens if "=" in t and not t.startswith("-")]),
+                                     **method})

@@ -36,6 +36,7 @@ class Row:
     label: str
     args: tuple[str, ...]
     paper: dict[str, float | str] = field(default_factory=dict)
+    paper_scale_args: tuple[str, ...] | None = None  # the row's arguments at the paper scale, where they differ
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,9 @@ class Experiment:
 
     def points(self, scale: str, seeds: tuple[int, ...] | None = None) -> list[Point]:
         chosen = self.scale(scale)
-        return [Point({}, seed, [*chosen.args, *row.args], row.label) for seed in seeds or chosen.seeds
+        def row_args(row: Row) -> tuple[str, ...]:
+            return row.paper_scale_args if scale == "paper" and row.paper_scale_args is not None else row.args
+        return [Point({}, seed, [*chosen.args, *row_args(row)], row.label) for seed in seeds or chosen.seeds
                 for row in self.rows]
 
     def scale(self, name: str) -> Scale:
@@ -95,6 +98,8 @@ def describe(exp: Experiment) -> str:
     for row in exp.rows:
         paper = ", ".join(f"{k} {v}" for k, v in row.paper.items())
         lines.append(f"  {row.label:<24} {' '.join(row.args)}" + (f"   [paper: {paper}]" if paper else ""))
+        if row.paper_scale_args is not None:
+            lines.append(f"  {'':<24} at the paper scale: {' '.join(row.paper_scale_args)}")
     lines += ["", "scales:"]
     for name, scale in exp.scales.items():
         lines.append(f"  {name}: seeds {' '.join(map(str, scale.seeds))}; evaluations "
