@@ -4,8 +4,9 @@ Every variant is the default MAE run (``mimae pretrain --method mae``: 2 epochs 
 mask) samples) with one change; each trains into ``<root>/<variant>-seed<k>`` and is scored by the full-bank kNN
 (``mimae eval knn --full``: all 60,000 training images as the bank, all 10,000 test images as queries, [CLS]).
 Finished runs are skipped and interrupted ones resumed, so the script can be stopped and started again. Each run
-holds ``/tmp/mimae-cpu.lock`` while it trains. Prints the table and writes ``--out`` (JSON, every run's numbers and
-the machine).
+holds ``--lock`` (``/tmp/mimae-cpu.lock``) while it trains, so that two copies of the script take turns; two copies
+with their own locks and ``--threads 1`` run side by side. Prints the table and writes ``--out`` (JSON, every
+run's numbers and the machine).
 
     python -m benchmarks.default_recipe --seeds 0 1
     python -m benchmarks.default_recipe --variant "lr3e-3=optim.base_lr=3e-3 optim.batch_size=64" --seeds 0
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shlex
 import statistics
@@ -45,17 +47,19 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     return name, shlex.split(rest)
 
 
-def train_and_score(run_dir: Path, overrides: list[str], seed: int) -> dict:
+def train_and_score(run_dir: Path, overrides: list[str], seed: int, lock: str, threads: int | None) -> dict:
     """Pretrain (or finish) the run and score it once with the full-bank kNN; its numbers."""
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    threads_arg = [f"train.threads={threads}"] if threads else []
     if not (run_dir / "results.json").is_file():
         print(f"== {run_dir}", flush=True)
-        subprocess.run(["flock", LOCK, sys.executable, "-m", "mimae.cli", "pretrain", "--method", "mae",
-                        "--output-dir", str(run_dir), "--resume", "auto", *overrides, f"train.seed={seed}"],
-                       check=True)
+        subprocess.run(["flock", lock, sys.executable, "-m", "mimae.cli", "pretrain", "--method", "mae",
+                        "--output-dir", str(run_dir), "--resume", "auto", *overrides, f"train.seed={seed}",
+                        *threads_arg], check=True, env=env)
     full = run_dir / "eval_knn_full.json"
     if not full.is_file():
-        subprocess.run(["flock", LOCK, sys.executable, "-m", "mimae.cli", "eval", "knn", "--full", "--checkpoint",
-                        str(run_dir), "--output", str(full)], check=True)
+        subprocess.run(["flock", lock, sys.executable, "-m", "mimae.cli", "eval", "knn", "--full", "--checkpoint",
+                        str(run_dir), "--output", str(full)], check=True, env=env)
     results = json.loads((run_dir / "results.json").read_text())
     return {"knn_full": json.loads(full.read_text())["accuracy"], "knn_final": results["knn_final"],
             "steps": results["steps"], "train_seconds": results.get("train_seconds")}
@@ -68,12 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", action="append", default=None,
                         help="name=section.key=value ... (repeatable; default: the built-in factor list)")
     parser.add_argument("--out", default="docs/results/default_recipe.json", help="JSON written at the end")
+    parser.add_argument("--lock", default=LOCK, help="file each run holds while it trains")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads of each run (default: torch's)")
     args = parser.parse_args(argv)
     variants = dict(parse_variant(v) for v in args.variant) if args.variant else VARIANTS
     rows = []
     for seed in args.seeds:  # every variant at the first seed before any at the second
         for name, overrides in variants.items():
-            row = train_and_score(Path(args.root) / f"{name}-seed{seed}", overrides, seed)
+            row = train_and_score(Path(args.root) / f"{name}-seed{seed}", overrides, seed, args.lock, args.threads)
             rows.append({"variant": name, "overrides": overrides, "seed": seed, **row})
             print(f"{name} seed {seed}: full-bank kNN {row['knn_full']:.2f}%", flush=True)
     print("| variant | overrides | seeds | full-bank kNN % mean | min | max | steps | train s |")
