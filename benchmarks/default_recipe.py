@@ -74,18 +74,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="docs/results/default_recipe.json", help="JSON written at the end")
     parser.add_argument("--lock", default=LOCK, help="file each run holds while it trains")
     parser.add_argument("--threads", type=int, default=None, help="torch threads of each run (default: torch's)")
+    parser.add_argument("--only-finished", action="store_true",
+                        help="train nothing: tabulate the runs already scored (a variant without any is left out)")
     args = parser.parse_args(argv)
     variants = dict(parse_variant(v) for v in args.variant) if args.variant else VARIANTS
     rows = []
     for seed in args.seeds:  # every variant at the first seed before any at the second
         for name, overrides in variants.items():
-            row = train_and_score(Path(args.root) / f"{name}-seed{seed}", overrides, seed, args.lock, args.threads)
+            run_dir = Path(args.root) / f"{name}-seed{seed}"
+            if args.only_finished and not (run_dir / "eval_knn_full.json").is_file():
+                continue
+            row = train_and_score(run_dir, overrides, seed, args.lock, args.threads)
             rows.append({"variant": name, "overrides": overrides, "seed": seed, **row})
             print(f"{name} seed {seed}: full-bank kNN {row['knn_full']:.2f}%", flush=True)
     print("| variant | overrides | seeds | full-bank kNN % mean | min | max | steps | train s |")
     print("|---|---|---|---|---|---|---|---|")
     for name, overrides in variants.items():
         mine = [r for r in rows if r["variant"] == name]
+        if not mine:
+            continue
         accs = [r["knn_full"] for r in mine]
         seconds = statistics.mean(r["train_seconds"] or 0 for r in mine)
         print(f"| {name} | {' '.join(overrides) or '(the defaults)'} | {len(accs)} | {statistics.mean(accs):.2f} | "
