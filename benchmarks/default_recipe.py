@@ -87,16 +87,17 @@ def main(argv: list[str] | None = None) -> int:
             row = train_and_score(run_dir, overrides, seed, args.lock, args.threads)
             rows.append({"variant": name, "overrides": overrides, "seed": seed, **row})
             print(f"{name} seed {seed}: full-bank kNN {row['knn_full']:.2f}%", flush=True)
-    print("| variant | overrides | seeds | full-bank kNN % mean | min | max | steps | train s |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| variant | overrides | seeds | full-bank kNN % mean | std | min | max | steps | train s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, overrides in variants.items():
         mine = [r for r in rows if r["variant"] == name]
         if not mine:
             continue
         accs = [r["knn_full"] for r in mine]
         seconds = statistics.mean(r["train_seconds"] or 0 for r in mine)
+        std = f"{statistics.stdev(accs):.2f}" if len(accs) > 1 else "-"
         print(f"| {name} | {' '.join(overrides) or '(the defaults)'} | {len(accs)} | {statistics.mean(accs):.2f} | "
-              f"{min(accs):.2f} | {max(accs):.2f} | {mine[0]['steps']} | {seconds:.0f} |")
+              f"{std} | {min(accs):.2f} | {max(accs):.2f} | {mine[0]['steps']} | {seconds:.0f} |")
     machine = {"cpu": platform.processor() or platform.machine(), "capability": torch.backends.cpu.get_cpu_capability(),
                "threads": torch.get_num_threads(), "torch": torch.__version__}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
