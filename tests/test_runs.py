@@ -87,3 +87,15 @@ def test_init_from_starts_pretraining_from_published_weights(tmp_path):
     wrong = tiny_config(train__init_from=str(tmp_path / "mae.pth"), data__train_limit=32, model__embed_dim=64)
     with pytest.raises(CheckpointError, match="do not fit this encoder"):
         Trainer(wrong, tmp_path / "run2")
+
+
+def test_a_run_from_before_a_sizes_decoder_changed_keeps_its_own_width(tmp_path, monkeypatch):
+    from mimae import config as config_module
+    from mimae.runs import load_objective
+    old_mini = (128, 6, 4, 64, 2, 2)  # mini's decoder was 64 wide
+    monkeypatch.setitem(config_module.MODEL_SIZES, "mini", old_mini)
+    train_tiny(tmp_path, model__decoder_dim=None, model__size="mini", data__train_limit=16, optim__batch_size=16)
+    monkeypatch.undo()
+    assert config_module.MODEL_SIZES["mini"][3] == 128
+    objective, source = load_objective(tmp_path)
+    assert source.cfg.model.dims()["decoder_dim"] == 64 and objective.decoder.embed.out_features == 64

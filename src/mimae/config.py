@@ -38,7 +38,7 @@ def param(default: Any, help: str, *, choices: tuple | None = None, low: float |
 
 # name -> (embed_dim, depth, num_heads, decoder_dim, decoder_depth, decoder_heads)
 MODEL_SIZES: dict[str, tuple[int, int, int, int, int, int]] = {
-    "mini": (128, 6, 4, 64, 2, 2),
+    "mini": (128, 6, 4, 128, 2, 2),
     "tiny": (192, 12, 3, 128, 2, 4),
     "small": (384, 12, 6, 256, 4, 8),
     "base": (768, 12, 12, 512, 8, 16),
@@ -125,7 +125,7 @@ def register_section(name: str, cls: type, description: str) -> None:
 
 @dataclass
 class OptimConfig:
-    batch_size: int = param(256, "images per process per micro-batch", low=1)
+    batch_size: int = param(64, "images per process per micro-batch", low=1)
     accum_steps: int = param(1, "micro-batches accumulated per optimizer step", low=1)
     base_lr: float = param(1e-3, "learning rate per 256 images; lr = base_lr * effective_batch / 256", low=0.0)
     min_lr: float = param(0.0, "learning rate at the end of the cosine schedule", low=0.0)

@@ -94,8 +94,17 @@ def encoder_weights(state: dict[str, torch.Tensor], prefix: str = "") -> dict[st
     return {k: v for k, v in picked.items() if k.startswith(ENCODER_PREFIXES)}
 
 
+def fit_decoder_width(cfg: Config, state: dict[str, torch.Tensor]) -> Config:
+    """A run's config names its model size, not the dims; a run saved before that size's decoder width changed
+    (``mini``: 64 before 128) keeps the width its weights have."""
+    token = state.get("decoder.mask_token")
+    if token is not None and cfg.model.decoder_dim is None and token.shape[-1] != cfg.model.dims()["decoder_dim"]:
+        cfg.model.decoder_dim = int(token.shape[-1])
+    return cfg
+
+
 def _read_run(path: Path, checkpoint: dict) -> Source:
-    cfg = config_from_dict(checkpoint["config"])
+    cfg = fit_decoder_width(config_from_dict(checkpoint["config"]), checkpoint["model"])
     return Source(path, "run", cfg, int(checkpoint["in_chans"]), encoder_weights(checkpoint["model"], "encoder."),
                   checkpoint)
 
