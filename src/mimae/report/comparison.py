@@ -13,7 +13,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mimae.config import Config
+from mimae.config import Config, flatten
 from mimae.plotting import plt, save_figure
 from mimae.report.page import table, write_page
 from mimae.runs import read
@@ -28,16 +28,6 @@ class Run:
     cfg: Config
     results: dict
     accuracies: dict[str, float] = field(default_factory=dict)  # measure name -> top-1 %
-
-
-def flat(mapping: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in mapping.items():
-        if isinstance(value, dict):
-            out.update(flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def load_run(run_dir: Path) -> Run:
@@ -71,7 +61,7 @@ def run_folders(paths: list[str | Path]) -> list[Path]:
 
 def differing_keys(runs: list[Run]) -> list[str]:
     """The config keys whose values differ between the runs (the seed and paths aside)."""
-    configs = [flat(r.cfg.to_dict()) for r in runs]
+    configs = [flatten(r.cfg.to_dict()) for r in runs]
     keys = [k for k in configs[0] if not k.startswith(NOT_A_DIFFERENCE)]
     return [k for k in keys if len({json.dumps(c.get(k)) for c in configs}) > 1]
 
@@ -82,7 +72,7 @@ def group_runs(runs: list[Run], labels: dict[Path, str] | None = None) -> dict[s
     keys = differing_keys(runs)
     groups: dict[str, list[Run]] = {}
     for run in runs:
-        values = flat(run.cfg.to_dict())
+        values = flatten(run.cfg.to_dict())
         label = (labels or {}).get(run.run_dir) or ", ".join(f"{k}={values[k]}" for k in keys) or "all runs"
         groups.setdefault(label, []).append(run)
     return groups
