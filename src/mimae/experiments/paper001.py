@@ -7,7 +7,7 @@ set, shown for their direction.
 
 from __future__ import annotations
 
-from mimae.experiments.spec import SMOKE, Experiment, Row, Scale, register
+from mimae.experiments.spec import SMOKE_SCALE, Experiment, Row, Scale, register
 
 register(Experiment(
     name="paper001-tab1", source="paper 001, Tab. 1", title="MAE vs U-MAE: linear probe and fine-tuning",
@@ -18,7 +18,7 @@ register(Experiment(
             {"linear": 69.4, "fine-tune": 89.4}),
     ),
     scales={
-        "smoke": Scale(SMOKE, (), (0,), "seconds: a 2-block ViT, 64 images of 16 px, one epoch"),
+        "smoke": SMOKE_SCALE,
         "cpu": Scale(("train.epochs=2",), ("linear",), (0, 1, 2),
                      "the default mini ViT on Fashion-MNIST, 2 epochs (119,808 (image, mask) samples) per run, "
                      "scored by the in-training kNN and the linear probe (10,000 / 5,000 images)"),

@@ -7,7 +7,7 @@ set, shown for its direction.
 
 from __future__ import annotations
 
-from mimae.experiments.spec import SMOKE, Experiment, Row, Scale, register
+from mimae.experiments.spec import SMOKE_SCALE, Experiment, Row, Scale, register
 
 register(Experiment(
     name="paper002-tab1", source="paper 002, Tab. 1", title="contrastive learning with masked reconstruction",
@@ -20,7 +20,7 @@ register(Experiment(
         Row("MR-BYOL", ("--method", "mr-byol")),
     ),
     scales={
-        "smoke": Scale(SMOKE, (), (0,), "seconds: a 2-block ViT, 64 images of 16 px, one epoch"),
+        "smoke": SMOKE_SCALE,
         "cpu": Scale(("train.epochs=2",), ("linear",), (0, 1, 2),
                      "the default mini ViT on Fashion-MNIST, 2 epochs of two views per image, scored by the "
                      "in-training kNN and the linear probe (10,000 / 5,000 images)"),

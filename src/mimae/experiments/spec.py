@@ -50,6 +50,9 @@ class Scale:
     budget: str
 
 
+SMOKE_SCALE = Scale(SMOKE, (), (0,), "seconds: a 2-block ViT, 64 images of 16 px, one epoch")
+
+
 @dataclass(frozen=True)
 class Experiment:
     name: str  # paper000-tab3a
