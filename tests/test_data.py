@@ -77,3 +77,66 @@ def test_normalize():
     info = DataInfo("x", 1, 10, (0.5,), (0.25,))
     out = normalize(torch.tensor([[[[0, 255]]]], dtype=torch.uint8), info)
     torch.testing.assert_close(out, torch.tensor([[[[-2.0, 2.0]]]]))
+
+
+def photo_folder(root, count: int = 8, size: tuple[int, int] = (96, 128)) -> None:
+    """train/ and val/ of two classes of smooth random PNGs of ``size`` (height, width)."""
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for i in range(count):
+            folder = root / split / f"c{i % 2}"
+            folder.mkdir(parents=True, exist_ok=True)
+            coarse = Image.fromarray(rng.integers(0, 255, (size[0] // 8, size[1] // 8, 3), dtype=np.uint8))
+            coarse.resize(size[::-1], Image.BICUBIC).save(folder / f"{i}.png")
+
+
+def test_pretraining_crops_of_files_come_from_the_image_at_its_source_resolution(tmp_path):
+    from torchvision.transforms.v2 import functional as F
+
+    from mimae.data import pretraining_set
+    from mimae.data.datasets import SourceCrops
+    photo_folder(tmp_path)
+    cfg = DataConfig(dataset="imagefolder", data_dir=str(tmp_path), image_size=16, crop_scale_min=0.2)
+    crops, info, cropped = pretraining_set(cfg, "mae", 1, seed=3)
+    assert isinstance(crops, SourceCrops) and cropped and info.channels == 3
+    original = crops.base[5][0]
+    assert original.shape == (3, 96, 128)  # decoded as it is, not fitted to 16 px first
+    x1, y1, x2, y2 = crops.boxes(5, 96, 128)[0].tolist()
+    assert 0 <= x1 < x2 <= 128 and 0 <= y1 < y2 <= 96
+    top, left = round(y1), round(x1)
+    expected = F.resized_crop(original, top, left, round(y2) - top, round(x2) - left, [16, 16], antialias=True)
+    first_draw = crops[5][0]
+    assert first_draw.dtype == torch.uint8 and torch.equal(first_draw, expected)
+    assert torch.equal(crops[5][0], first_draw)  # seeded by (seed, epoch, image): the same again
+    crops.set_epoch(1)
+    assert not torch.equal(crops[5][0], first_draw)  # a new epoch, a new crop
+    area = torch.stack([(b[2] - b[0]) * (b[3] - b[1]) for b in (crops.boxes(i, 96, 128)[0] for i in range(400))])
+    assert area.min() >= 0.2 * 96 * 128 * 0.95 and area.max() <= 96 * 128  # scale range, clipped to the image
+    two, _, _ = pretraining_set(cfg, "simclr", 2, seed=3)
+    assert two[0][0].shape == (2, 3, 16, 16)
+    memory, _, cropped = pretraining_set(DataConfig(image_size=32), "mae", 1, seed=0)
+    assert not cropped and memory[0][0].shape == (1, 32, 32)  # Fashion-MNIST is cropped on the device
+
+
+def test_source_crops_do_not_depend_on_the_number_of_loader_workers(tmp_path):
+    from mimae.data import pretraining_set
+    from mimae.data.loader import training_loader
+    photo_folder(tmp_path)
+    cfg = DataConfig(dataset="imagefolder", data_dir=str(tmp_path), image_size=16)
+    dataset, _, _ = pretraining_set(cfg, "mae", 1, seed=0)
+    dataset.set_epoch(2)
+    batches = {}
+    for workers in (0, 2):
+        loader = training_loader(dataset, 4, torch.utils.data.SequentialSampler(dataset), workers, False)
+        batches[workers] = torch.cat([images for images, _ in loader])
+    assert torch.equal(batches[0], batches[2])
+
+
+def test_batch_augment_after_source_crops_only_flips_and_standardizes():
+    info = DataInfo("x", 3, 10, (0.5,) * 3, (0.5,) * 3)
+    images = torch.randint(0, 256, (6, 3, 16, 16), dtype=torch.uint8)
+    out = BatchAugment("mae", info, 16, cropped=True)(images, torch.Generator().manual_seed(0))
+    plain = normalize(images, info)
+    for x, y in zip(out, plain):
+        assert torch.allclose(x, y) or torch.allclose(x, y.flip(-1))

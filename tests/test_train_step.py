@@ -1,9 +1,13 @@
 """The optimizer step every loop shares, and the metric window."""
 
+import copy
+
 import pytest
 import torch
 from torch import nn
 
+from mimae.config import load_config
+from mimae.optim import make_optimizer
 from mimae.train_step import MetricWindow, TrainStep
 
 
@@ -63,12 +67,37 @@ def test_metric_window_means_over_steps_and_empties():
     assert window.steps == 0 and window.mean() == {}
 
 
-def test_a_step_whose_loss_is_not_finite_is_not_applied():
+def test_metric_window_leaves_steps_not_applied_out_of_the_means_and_reads_counters_with_them():
+    window = MetricWindow()
+    for value, applied in ((1.0, True), (float("nan"), False), (5.0, True)):
+        window.add({"loss": torch.tensor(value)}, torch.tensor(applied))
+    assert window.steps == 3
+    assert window.mean({"skipped": torch.tensor(7)}) == {"loss": 3.0, "skipped": 7.0}
+    window.add({"loss": torch.tensor(float("nan"))}, torch.tensor(False))
+    assert window.mean() == {}  # no step of the window was applied: no mean
+
+
+@pytest.mark.parametrize("optimizer_kind", ["sgd", "fused-adamw"])
+def test_a_step_whose_loss_is_not_finite_is_not_applied(optimizer_kind):
+    """SGD skips it on the host (one boolean); the fused AdamW of ``make_optimizer`` on the device (found_inf):
+    weights, moments and AdamW's step count stay as they were."""
     model, optimizer = regression()
-    before = [p.detach().clone() for p in model.parameters()]
+    if optimizer_kind == "fused-adamw":
+        optimizer = make_optimizer(model, load_config().optim)
+        assert optimizer.param_groups[0]["fused"]
+    step = TrainStep(model, optimizer, torch.device("cpu"), None, clip_grad=1.0)
     x, y = torch.randn(8, 6), torch.randn(8, 3)
+    assert step([(x, y)], batch_forward(model)).applied  # a good step first, so the optimizer has state
+    before = [p.detach().clone() for p in model.parameters()]
+    state_before = copy.deepcopy(optimizer.state_dict()["state"])
     y[0, 0] = float("nan")
-    result = TrainStep(model, optimizer, torch.device("cpu"), None)([(x, y)], batch_forward(model))
+    result = step([(x, y)], batch_forward(model))
     assert not result.applied and torch.isnan(result.terms["loss"])
     for p, b in zip(model.parameters(), before):
         assert torch.equal(p.detach(), b) and p.grad is None
+    for key, values in state_before.items():
+        for name, value in values.items():
+            assert torch.equal(optimizer.state_dict()["state"][key][name], value), name
+    y[0, 0] = 0.0
+    assert step([(x, y)], batch_forward(model)).applied
+    assert not torch.equal(next(model.parameters()).detach(), before[0])

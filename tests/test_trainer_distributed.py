@@ -56,7 +56,7 @@ def two_steps(trainer: Trainer, part: slice) -> dict:
         {n: p.grad.clone() for n, p in trainer.objective.named_parameters() if p.grad is not None}))
     terms = {}
     for images, masks in global_batches(trainer):
-        terms = trainer.optimizer_step([(images[part], masks[part])])
+        terms, _ = trainer.optimizer_step([(images[part], masks[part])])
     return {"grads": grads, "params": {n: p.detach().clone() for n, p in trainer.objective.named_parameters()},
             "max_mi": terms["max_mi"].clone() if "max_mi" in terms else None}
 

@@ -57,7 +57,8 @@ class DataConfig:
     train_limit: int | None = param(None, "use only the first N training images (None: all)", low=1)
     test_limit: int | None = param(None, "use only the first N test images in evaluations (None: all)", low=1)
     crop_scale_min: float = param(0.2, "smallest area fraction of RandomResizedCrop in pretraining", low=0.01, high=1.0)
-    num_workers: int = param(0, "DataLoader worker processes (0: load in the training process)", low=0)
+    num_workers: int | None = param(None, "DataLoader worker processes (0: load in the training process; None: 0 "
+                                          "for in-memory data, else one per core beyond the first, at most 8)", low=0)
 
 
 @dataclass
@@ -157,7 +158,8 @@ class TrainConfig:
     save_every_minutes: float = param(0.0, "also write a checkpoint when this many minutes have passed since the "
                                            "last one, checked at each log line (0: off)", low=0.0)
     max_bad_steps: int = param(5, "consecutive steps with a non-finite loss that are skipped (not applied to the "
-                                  "weights) before the run stops, keeping its last good checkpoint", low=1)
+                                  "weights) before the run stops, keeping its last good checkpoint (counted on the "
+                                  "device, checked at each log line)", low=1)
     keep_checkpoints: bool = param(False, "also keep a copy of each epoch's checkpoint as checkpoint-epoch<N>.pt "
                                           "(epoch 0: the initialization), e.g. for analyses along training")
     knn_at_init: bool = param(True, "also evaluate the encoder at initialization")

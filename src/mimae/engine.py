@@ -16,13 +16,14 @@ from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
 from mimae import checkpoint as ckpt
 from mimae import distributed, run_folder
 from mimae.config import Config, load_config, resume_config, save_config
-from mimae.data import BatchAugment, skipped_images, train_test_sets
+from mimae.data import BatchAugment, pretraining_set, skipped_images
+from mimae.data.loader import training_loader
 from mimae.eval.knn import knn_eval, pixel_knn_eval
 from mimae.masking import Masks
 from mimae.objectives import Objective, build_objective
@@ -49,11 +50,6 @@ class ResumableSampler(DistributedSampler):
 
     def __len__(self) -> int:
         return self.num_samples - self.skip
-
-
-def single_thread_worker(_: int) -> None:
-    """DataLoader workers use one thread each, so they do not fight the training process for cores."""
-    torch.set_num_threads(1)
 
 
 class MetricsLog:
@@ -108,20 +104,20 @@ class Trainer:
 
         objective_cls = objective_class(cfg.method)
         check_precision(cfg.train.precision, self.device)
-        self.dataset, _, self.info = train_test_sets(cfg.data)
+        self.dataset, self.info, cropped = pretraining_set(cfg.data, objective_cls.augmentation, objective_cls.crops,
+                                                           cfg.train.seed)
         self.dataset[0]  # a dataset with no readable image fails here, in one line, not mid-epoch
         self.skipped_reported = self.skipped_start = skipped_images(self.dataset)
         self.augment = BatchAugment(objective_cls.augmentation, self.info, cfg.data.image_size,
-                                    cfg.data.crop_scale_min, objective_cls.crops)
+                                    cfg.data.crop_scale_min, objective_cls.crops, cropped)
         self.objective: Objective = build_objective(cfg, self.info.channels).to(self.device)
         self.optimizer = make_optimizer(self.objective, cfg.optim, self.objective.lr_scales())
 
         o = cfg.optim
         self.sampler = ResumableSampler(self.dataset, self.dist.world_size, self.dist.rank, shuffle=True,
                                         seed=cfg.train.seed, drop_last=True)
-        self.loader = DataLoader(self.dataset, batch_size=o.batch_size, sampler=self.sampler, drop_last=True,
-                                 num_workers=cfg.data.num_workers, worker_init_fn=single_thread_worker,
-                                 pin_memory=self.device.type == "cuda")
+        self.loader = training_loader(self.dataset, o.batch_size, self.sampler, cfg.data.num_workers,
+                                      pin_memory=self.device.type == "cuda")
         self.steps_per_epoch = (len(self.dataset) // self.dist.world_size // o.batch_size) // o.accum_steps
         if self.steps_per_epoch < 1:
             raise ValueError(f"{len(self.dataset)} training images make no full optimizer step of "
@@ -150,9 +146,8 @@ class Trainer:
         self.step = 0
         self.results: dict = {}
         self.train_seconds = 0.0  # accumulated over resumes
-        self.skipped_steps = 0  # steps whose loss was not finite, not applied to the weights
+        self.skipped_steps = 0  # steps whose loss was not finite, not applied to the weights (host copy)
         self.stop_signal: int | None = None
-        self.bad_in_a_row = 0
         self.last_save = time.monotonic()
         if resumed is not None:
             self.load_checkpoint(resumed.checkpoint, resumed.path)
@@ -160,6 +155,9 @@ class Trainer:
                 run_folder.truncate_log(self.run_dir, self.step)
         elif cfg.train.init_from:
             load_encoder_weights(self.objective.encoder, read(cfg.train.init_from))
+        self.skipped_on_device = torch.tensor(self.skipped_steps, device=self.device)
+        self.bad_in_a_row = torch.zeros((), dtype=torch.long, device=self.device)  # skipped steps in a row
+        self.counted_at = self.step  # the step at which the host copy of skipped_steps was read
         self.log = MetricsLog(self.run_dir, self.dist.is_main, tensorboard)
 
     # -- checkpoints -------------------------------------------------------------------------------------------
@@ -171,6 +169,8 @@ class Trainer:
         return [{key: parts[rank].cpu() for key, parts in gathered.items()} for rank in range(self.dist.world_size)]
 
     def state(self) -> dict:
+        if self.counted_at != self.step:  # a checkpoint between log lines: read the count (saves are rare)
+            self.skipped_steps, self.counted_at = int(self.skipped_on_device.item()), self.step
         return {"model": self.objective.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scaler": self.train_step.scaler.state_dict(), "step": self.step,
                 "epoch": self.step // self.steps_per_epoch, "world_size": self.dist.world_size,
@@ -211,26 +211,34 @@ class Trainer:
         images = self.augment(images.to(self.device, non_blocking=True), self.generator)
         return images, self.objective.draw_masks(images.shape[0], self.generator, self.device)
 
-    def optimizer_step(self, micro_batches: list[tuple[torch.Tensor, Masks]]) -> dict[str, torch.Tensor] | None:
+    def optimizer_step(self, micro_batches: list[tuple[torch.Tensor, Masks]]) -> tuple[dict[str, torch.Tensor],
+                                                                                      torch.Tensor]:
         """One optimizer step over ``accum_steps`` (images, masks) micro-batches. Returns the step's loss terms,
-        detached, on the device; None if the loss was not finite and the step was skipped (the weights are left as
-        they were; after ``train.max_bad_steps`` such steps in a row the run stops)."""
+        detached, on the device, and whether it was applied (a 0-d bool tensor on the device: False if the loss was
+        not finite, and the weights were left as they were). The count of such steps in a row is kept on the
+        device and read at the log lines: ``train.max_bad_steps`` of them stop the run."""
         lr = learning_rate(self.step, self.total_steps, self.warmup_steps, self.peak_lr, self.cfg.optim.min_lr)
         set_learning_rate(self.optimizer, lr)
         result = self.train_step(micro_batches, lambda batch: self.model(*batch))
         self.step += 1
-        if not result.applied:
-            self.skipped_steps += 1
-            self.bad_in_a_row += 1
-            if self.bad_in_a_row >= self.cfg.train.max_bad_steps:
-                raise NonFiniteLoss(
-                    f"the loss was not finite in {self.bad_in_a_row} steps in a row (up to step {self.step}), so "
-                    f"the run stopped; its last checkpoint is intact. Try a lower optim.base_lr, optim.clip_grad=1.0, "
-                    f"or train.precision=fp32, then --resume")
-            return None
-        self.bad_in_a_row = 0
-        self.objective.after_step(result.outputs)
-        return result.terms
+        skipped = (~result.applied).long()
+        self.skipped_on_device += skipped
+        self.bad_in_a_row = (self.bad_in_a_row + 1) * skipped
+        self.objective.after_step(result.outputs, result.applied)
+        return result.terms, result.applied
+
+    def read_counters(self, window: MetricWindow) -> dict[str, float]:
+        """The window's means and the skipped-step counters, in one copy to the host; stops a run whose last
+        ``train.max_bad_steps`` steps or more were all skipped."""
+        record = window.mean({"skipped_steps": self.skipped_on_device, "bad_in_a_row": self.bad_in_a_row})
+        self.skipped_steps, self.counted_at = round(record["skipped_steps"]), self.step
+        bad = round(record.pop("bad_in_a_row"))
+        if bad >= self.cfg.train.max_bad_steps:
+            raise NonFiniteLoss(
+                f"the loss was not finite in {bad} steps in a row (up to step {self.step}), so the run stopped; its "
+                f"last checkpoint is intact. Try a lower optim.base_lr, optim.clip_grad=1.0, or "
+                f"train.precision=fp32, then --resume")
+        return record
 
     def evaluate(self, tag: str) -> float | None:
         """kNN accuracy in the main process (others wait); recorded in ``results`` and the metrics log."""
@@ -253,10 +261,10 @@ class Trainer:
     def log_window(self, window: MetricWindow, seconds: float, bar) -> None:
         """Write the window's means (over steps and processes: the one host sync of the window) to the log."""
         steps = window.steps
-        record = window.mean()
+        record = self.read_counters(window)
         record.update(step=self.step, epoch=self.step / self.steps_per_epoch,
                       lr=self.optimizer.param_groups[0]["lr"] / self.optimizer.param_groups[0].get("lr_scale", 1.0),
-                      images_per_s=steps * self.effective_batch / seconds, skipped_steps=self.skipped_steps)
+                      images_per_s=steps * self.effective_batch / seconds)
         self.log.write(record)
         if "loss" in record:
             bar.set_postfix(loss=f"{record['loss']:.4f}", img_s=f"{record['images_per_s']:.0f}")
@@ -315,14 +323,14 @@ class Trainer:
             epoch = self.step // self.steps_per_epoch
             done_in_epoch = self.step % self.steps_per_epoch
             self.sampler.set_position(epoch, done_in_epoch * cfg.optim.batch_size * cfg.optim.accum_steps)
+            if hasattr(self.dataset, "set_epoch"):  # crops taken as the files are read are drawn per epoch
+                self.dataset.set_epoch(epoch)
             micro: list[torch.Tensor] = []
             for images, _ in self.loader:
                 micro.append(images)
                 if len(micro) < cfg.optim.accum_steps:
                     continue
-                terms = self.optimizer_step([self.prepare(x) for x in micro])
-                if terms is not None:
-                    window.add(terms)
+                window.add(*self.optimizer_step([self.prepare(x) for x in micro]))
                 micro = []
                 bar.update(1)
                 epoch_end = self.step % self.steps_per_epoch == 0

@@ -14,6 +14,7 @@ from timm.optim import param_groups_weight_decay
 from mimae.config import OptimConfig
 
 NO_WEIGHT_DECAY = ("cls_token", "mask_token", "pos_embed")
+FUSED_DEVICES = ("cpu", "cuda")  # where torch's fused AdamW kernel exists (torch >= 2.4)
 
 
 def split_by_lr_scale(groups: list[dict], model: torch.nn.Module, lr_scales: dict[str, float]) -> list[dict]:
@@ -36,11 +37,15 @@ def split_by_lr_scale(groups: list[dict], model: torch.nn.Module, lr_scales: dic
 def make_optimizer(model: torch.nn.Module, cfg: OptimConfig, lr_scales: dict[str, float] | None = None
                    ) -> torch.optim.AdamW:
     """AdamW with no weight decay on biases, norms and tokens (as MAE), and per-module lr scales (parameter-name
-    prefix -> multiplier). The multi-tensor (foreach) implementation updates all parameters in a few kernels."""
+    prefix -> multiplier). The fused implementation (one kernel for all parameters, on CPU too; see
+    docs/benchmarks.md) where the parameters' device has it, else the multi-tensor (foreach) one. Fused, it
+    also skips a step whose gradients are not finite on the device (``found_inf``, see ``mimae.train_step``)."""
     skip = [n for n, _ in model.named_parameters() if n.split(".")[-1] in NO_WEIGHT_DECAY]
     groups = param_groups_weight_decay(model, cfg.weight_decay, no_weight_decay_list=skip)
     groups = split_by_lr_scale(groups, model, lr_scales or {})
-    return torch.optim.AdamW(groups, lr=cfg.base_lr, betas=(cfg.beta1, cfg.beta2), foreach=True)
+    fused = all(p.device.type in FUSED_DEVICES and p.is_floating_point() for p in model.parameters())
+    return torch.optim.AdamW(groups, lr=cfg.base_lr, betas=(cfg.beta1, cfg.beta2), fused=fused or None,
+                             foreach=None if fused else True)
 
 
 def learning_rate(step: int, total_steps: int, warmup_steps: int, peak: float, floor: float) -> float:

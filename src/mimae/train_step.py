@@ -2,9 +2,11 @@
 
 :class:`TrainStep` runs one optimizer step over ``accum_steps`` micro-batches: autocast, the loss scaled by the
 gradient scaler (fp16 only), DDP's gradient all-reduce on the last micro-batch only, optional clipping, and a step
-whose loss is not finite is not applied (one boolean crosses to the host per step for that, the only per-step
-sync). The loss terms stay on the device; :class:`MetricWindow` sums them there and crosses to the host (and, under
-DDP, reduces over processes in one collective on the training device) once per log window.
+whose loss is not finite is not applied. With a fused optimizer (``mimae.optim.make_optimizer``'s AdamW) the skip
+happens on the device, as the gradient scaler's does: the optimizer reads a ``found_inf`` flag, so nothing crosses to
+the host per step; any other optimizer costs one boolean per step. The loss terms and the flag stay on the device;
+:class:`MetricWindow` sums them there and crosses to the host (and, under DDP, reduces over processes in one
+collective on the training device) once per log window.
 """
 
 from __future__ import annotations
@@ -26,12 +28,12 @@ Terms = dict[str, torch.Tensor]
 @dataclass
 class StepResult:
     """``terms``: the loss terms averaged over the micro-batches (detached, float32, on the device); ``outputs``:
-    the last micro-batch's outputs as the forward returned them; ``applied``: False if the loss was not finite and
-    the weights were left as they were."""
+    the last micro-batch's outputs as the forward returned them; ``applied``: a 0-d bool tensor on the device, False
+    if the loss was not finite and the weights were left as they were."""
 
     terms: Terms
     outputs: Terms
-    applied: bool
+    applied: torch.Tensor
 
 
 class TrainStep:
@@ -63,38 +65,58 @@ class TrainStep:
         loss = totals["loss"].reshape(1)
         if distributed.is_distributed():  # non-finite in one process is non-finite in all: they skip together
             loss = distributed.all_reduce_mean(loss)
-        if not bool(torch.isfinite(loss).all()):
+        applied = torch.isfinite(loss).all()
+        on_device = getattr(self.optimizer, "_step_supports_amp_scaling", False)
+        if not on_device and not bool(applied):
             self.optimizer.zero_grad(set_to_none=True)
-            return StepResult(totals, out, False)
+            return StepResult(totals, out, applied)
         if self.clip_grad is not None:
             self.scaler.unscale_(self.optimizer)
             totals["grad_norm"] = nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad).detach()
-        self.scaler.step(self.optimizer)
+        if on_device and not self.scaler.is_enabled():  # the scaler, when there is one, sets found_inf itself
+            self.optimizer.grad_scale, self.optimizer.found_inf = None, (~applied).float()
+            self.optimizer.step()
+            del self.optimizer.grad_scale, self.optimizer.found_inf
+        else:
+            self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
-        return StepResult(totals, out, True)
+        return StepResult(totals, out, applied)
 
 
 class MetricWindow:
-    """Running sums of a loop's named scalar terms, on the device, between two log lines."""
+    """Running sums of a loop's named scalar terms, on the device, between two log lines. A step that was not
+    applied (its loss not finite) counts in ``steps`` but not in the means."""
 
     def __init__(self):
         self.sums: Terms = {}
         self.steps = 0
 
-    def add(self, terms: Terms) -> None:
-        for key, value in terms.items():
-            value = value.detach().float()
+    def add(self, terms: Terms, applied: torch.Tensor | None = None) -> None:
+        """One step's terms (``loss`` among them); ``applied`` a 0-d bool tensor (None: applied)."""
+        loss = terms["loss"]
+        applied = torch.ones((), dtype=torch.bool, device=loss.device) if applied is None else applied
+        for key, value in {**terms, APPLIED: applied}.items():
+            value = torch.where(applied, value.detach().float(), 0.0)
             self.sums[key] = self.sums[key] + value if key in self.sums else value
         self.steps += 1
 
-    def mean(self) -> dict[str, float]:
-        """The window's mean of each term, averaged over processes (one collective, on the device of the terms),
-        copied to the host once; the window is emptied."""
-        keys = sorted(self.sums)
-        if not keys:
+    def mean(self, counters: Terms | None = None) -> dict[str, float]:
+        """The window's mean of each term over its applied steps (no term when none was applied), averaged over
+        processes, and the ``counters`` (0-d tensors, the same in every process) as they are: one collective on the
+        training device and one copy to the host. The window is emptied."""
+        counters = counters or {}
+        if not self.steps and not counters:
             return {}
-        stacked = torch.stack([self.sums[k] for k in keys]) / self.steps
-        values = distributed.all_reduce_mean(stacked).tolist()
+        keys, extra = sorted(k for k in self.sums if k != APPLIED), sorted(counters)
+        device = (self.sums[APPLIED] if self.steps else counters[extra[0]]).device
+        count = self.sums.get(APPLIED, torch.zeros((), device=device))
+        parts = [self.sums[k] / count.clamp(min=1) for k in keys] + [count]
+        values = distributed.all_reduce_mean(torch.stack(parts + [counters[k].float() for k in extra])).tolist()
+        record = dict(zip(keys, values)) if values[len(keys)] > 0 else {}
+        record.update(zip(extra, values[len(keys) + 1:]))
         self.sums, self.steps = {}, 0
-        return dict(zip(keys, values))
+        return record
+
+
+APPLIED = "applied"  # the count of applied steps among a window's sums

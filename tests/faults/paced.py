@@ -16,9 +16,9 @@ unpaced_step = Trainer.optimizer_step
 
 
 def paced_step(self, micro_batches):
-    terms = unpaced_step(self, micro_batches)
+    result = unpaced_step(self, micro_batches)
     time.sleep(PAUSE_SECONDS)
-    return terms
+    return result
 
 
 Trainer.optimizer_step = paced_step

@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_hierarchy_parser(sub)
     from mimae.cli.analysis import add_parser as add_analysis_parser
     add_analysis_parser(sub)
+    from mimae.cli.bench import add_parser as add_bench_parser
+    add_bench_parser(sub)
     return parser
 
 

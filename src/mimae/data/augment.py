@@ -1,9 +1,12 @@
 """Batched augmentation on the training device.
 
-The datasets hand over uint8 images already fitted to the model's size; the random crops, flips and colour changes
-are drawn here for a whole batch at once from the training generator (so they are reproducible and resumable) and
-run on whatever device trains. Cropping and resizing use torchvision's ``roi_align`` (bilinear; a box larger than the
-output is anti-aliased by averaging ceil(box/output) samples per pixel per axis), one box per image.
+In-memory datasets (Fashion-MNIST) hand over uint8 images at their own resolution, fitted to the model's size; the
+random crops, flips and colour changes are drawn here for a whole batch at once from the training generator (so they
+are reproducible and resumable) and run on whatever device trains. File datasets are cropped at their source
+resolution as they are decoded (``mimae.data.datasets.SourceCrops``, boxes from :func:`random_crop_boxes` too), and
+only the flips and colours are drawn here (``cropped=True``). Cropping and resizing on the device use torchvision's
+``roi_align`` (bilinear; a box larger than the output is anti-aliased by averaging ceil(box/output) samples per pixel
+per axis), one box per image.
 """
 
 from __future__ import annotations
@@ -100,25 +103,35 @@ def color_jitter(images: torch.Tensor, strength: float = 0.4, p: float = 0.8, gr
     return images
 
 
+def crop_scale(kind: str, scale_min: float) -> tuple[float, float]:
+    """The RandomResizedCrop area range of an augmentation kind: (scale_min, 1) for MAE's, (0.08, 1) for SimCLR's."""
+    return (scale_min, 1.0) if kind == "mae" else (0.08, 1.0)
+
+
 class BatchAugment:
     """The pretraining augmentation of a method, applied to a uint8 batch on its device.
 
     kind ``mae``: RandomResizedCrop(scale_min..1) + flip. kind ``simclr``: RandomResizedCrop(0.08..1) + flip +
-    colour distortion. ``crops`` > 1 returns (B, crops, C, H, W) with independent draws per crop.
+    colour distortion. ``crops`` > 1 returns (B, crops, C, H, W) with independent draws per crop. ``cropped``: the
+    dataset has cropped already (at the source resolution), so (B, C, size, size) or, with ``crops`` > 1,
+    (B, crops, C, size, size) come in, and only flips and colours are drawn here.
     """
 
-    def __init__(self, kind: str, info: DataInfo, size: int, scale_min: float = 0.2, crops: int = 1):
+    def __init__(self, kind: str, info: DataInfo, size: int, scale_min: float = 0.2, crops: int = 1,
+                 cropped: bool = False):
         if kind not in ("mae", "simclr", "none"):
             raise ValueError(f"unknown augmentation {kind!r}; expected mae, simclr or none")
-        self.kind, self.info, self.size, self.crops = kind, info, size, crops
-        self.scale = (scale_min, 1.0) if kind == "mae" else (0.08, 1.0)
+        self.kind, self.info, self.size, self.crops, self.cropped = kind, info, size, crops, cropped
+        self.scale = crop_scale(kind, scale_min)
 
     def one_view(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         x = images.float() / 255.0
         if self.kind != "none":
-            boxes = random_crop_boxes(len(x), x.shape[-2], x.shape[-1], self.scale, generator=generator,
-                                      device=x.device)
-            x = random_flip(resized_crop(x, boxes, self.size), generator)
+            if not self.cropped:
+                boxes = random_crop_boxes(len(x), x.shape[-2], x.shape[-1], self.scale, generator=generator,
+                                          device=x.device)
+                x = resized_crop(x, boxes, self.size)
+            x = random_flip(x, generator)
         if self.kind == "simclr":
             x = color_jitter(x, generator=generator)
         return standardize(x, self.info)
@@ -127,4 +140,6 @@ class BatchAugment:
         """uint8 (B, C, H, W) -> float (B, C, size, size), or (B, crops, C, size, size)."""
         if self.crops == 1:
             return self.one_view(images, generator)
+        if self.cropped:
+            return torch.stack([self.one_view(images[:, k], generator) for k in range(self.crops)], dim=1)
         return torch.stack([self.one_view(images, generator) for _ in range(self.crops)], dim=1)

@@ -4,7 +4,7 @@ The training loop only ever does::
 
     masks = objective.draw_masks(batch_size, generator)   # whatever the objective's forward needs
     out = objective(images, masks)                       # {"loss": scalar, other named terms...}
-    out["loss"].backward(); optimizer.step(); objective.after_step(out)
+    out["loss"].backward(); optimizer.step(); objective.after_step(out, applied)
 
 so adding a method means adding one file with a subclass decorated by ``@register("name")``, and, if it has
 options, a dataclass registered as its config section (:func:`mimae.config.register_section`) that it receives.
@@ -94,8 +94,10 @@ class Objective(nn.Module):
     def forward(self, images: torch.Tensor, masks: Masks) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
-    def after_step(self, outputs: dict[str, torch.Tensor]) -> None:
-        """Called once per optimizer step with the step's (last micro-batch) outputs; e.g. EMA updates, gates."""
+    def after_step(self, outputs: dict[str, torch.Tensor], applied: torch.Tensor | None = None) -> None:
+        """Called once per optimizer step with the step's (last micro-batch) outputs; e.g. EMA updates, gates.
+        ``applied`` is a 0-d bool tensor on the device (None: True); a step not applied (its loss was not finite,
+        the weights did not move) must change nothing here either, without reading the flag on the host."""
 
 
 def objective_class(method: str) -> type[Objective]:

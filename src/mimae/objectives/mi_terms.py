@@ -239,15 +239,19 @@ class MutualInformationTerms(nn.Module):
     # -- gate -----------------------------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def update_gate(self, rec: torch.Tensor | float) -> None:
+    def update_gate(self, rec: torch.Tensor | float, applied: torch.Tensor | None = None) -> None:
         """After each optimizer step: update the running L_rec (EMA of the mean over processes, so every process
-        holds the same value) and latch the gate open once it is below eps_l. ``steps`` counts optimizer steps;
-        ``gate_step`` records the step it opened after. All on the device."""
-        rec = distributed.all_reduce_mean(torch.as_tensor(rec, dtype=torch.float32, device=self.steps.device))
+        holds the same value) and latch the gate open once it is below eps_l. ``steps`` counts applied optimizer
+        steps; ``gate_step`` records the step it opened after. A step not applied (``applied`` a False 0-d bool
+        tensor: its loss was not finite) changes nothing. All on the device."""
+        device = self.steps.device
+        rec = distributed.all_reduce_mean(torch.as_tensor(rec, dtype=torch.float32, device=device))
+        applied = torch.ones((), dtype=torch.bool, device=device) if applied is None else applied.to(device)
         m = self.cfg.gate_momentum
         running = torch.where(torch.isnan(self.rec_running), rec, m * self.rec_running + (1 - m) * rec)
+        running = torch.where(applied, running, self.rec_running)
         self.rec_running.copy_(running)
-        self.steps += 1
-        opens = ~self.gate_open & (running < self.cfg.eps_l)
+        self.steps += applied.long()
+        opens = ~self.gate_open & (running < self.cfg.eps_l) & applied
         self.gate_step.copy_(torch.where(opens, self.steps, self.gate_step))
         self.gate_open.logical_or_(opens)

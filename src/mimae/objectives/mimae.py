@@ -62,5 +62,5 @@ class MIMAE(MAE):
         loss = self.mi_options.lambda_rec * rec + terms.pop("loss")
         return {"loss": loss, "rec": rec.detach(), **terms}
 
-    def after_step(self, outputs: dict[str, torch.Tensor]) -> None:
-        self.mi.update_gate(outputs["rec"])
+    def after_step(self, outputs: dict[str, torch.Tensor], applied: torch.Tensor | None = None) -> None:
+        self.mi.update_gate(outputs["rec"], applied)

@@ -178,14 +178,16 @@ class BYOLFamily(MRCL):
         return byol_loss(p[:, 0], t[:, 1]) + byol_loss(p[:, 1], t[:, 0])
 
     @torch.no_grad()
-    def after_step(self, outputs: dict[str, torch.Tensor]) -> None:
-        """target <- m * target + (1 - m) * online, for parameters; buffers (BatchNorm statistics) are copied."""
+    def after_step(self, outputs: dict[str, torch.Tensor], applied: torch.Tensor | None = None) -> None:
+        """target <- m * target + (1 - m) * online, for parameters; buffers (BatchNorm statistics) are copied. Not
+        after a step that was not applied."""
         m = self.options.ema_momentum
         for online, target in self.online_pairs():
             for po, pt in zip(online.parameters(), target.parameters()):
-                pt.lerp_(po.detach(), 1 - m)
+                weight = 1 - m if applied is None else applied.to(pt.dtype) * (1 - m)
+                pt.lerp_(po.detach(), weight)
             for bo, bt in zip(online.buffers(), target.buffers()):
-                bt.copy_(bo)
+                bt.copy_(bo if applied is None else torch.where(applied, bo, bt))
 
 
 @register("simclr")
