@@ -28,5 +28,8 @@ lint: setup
 test: setup data lint
 	$(VENV)/bin/pytest -n 2 -q
 
+bench: setup data
+	$(VENV)/bin/mimae bench all --out benchmarks/results/cpu
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -24,7 +24,7 @@ from mimae.bench.rounds import alternate, ratio
 from mimae.bench.step import StepBench
 from mimae.config import load_config
 from mimae.data import train_test_sets
-from mimae.eval.knn import knn_eval, pixel_knn_eval
+from mimae.eval.knn import feature_batch, knn_eval, pixel_knn_eval
 from mimae.models import build_encoder
 from mimae.precision import autocast_dtype
 
@@ -135,7 +135,8 @@ def knn(overrides: dict, device: torch.device, steps: int, rounds: int) -> dict:
     train_seconds = samples / rate
     total_knn = 2 * knn_seconds + pixel_seconds
     return {"method": cfg.method, "model": cfg.model.dims(), "dtype": dtype_name(dtype),
-            "bank": cfg.eval.knn_bank_limit, "queries": cfg.eval.knn_query_limit, "eval_batch": cfg.eval.batch_size,
+            "bank": cfg.eval.knn_bank_limit, "queries": cfg.eval.knn_query_limit,
+            "eval_batch": feature_batch(cfg, device),
             "knn_seconds": knn_seconds, "pixel_knn_seconds": pixel_seconds, "train_samples": samples,
             "train_samples_per_s": rate, "train_seconds_estimate": train_seconds,
             "knn_share_of_job": total_knn / (train_seconds + total_knn)}

@@ -24,6 +24,7 @@ from torchvision.transforms.v2.functional import to_pil_image
 from mimae.config import Config, FinetuneConfig
 from mimae.data import DataInfo, normalize
 from mimae.data.loader import default_workers
+from mimae.eval.knn import feature_batch
 from mimae.export import to_timm
 from mimae.models import ViTEncoder
 from mimae.optim import learning_rate, set_learning_rate
@@ -116,7 +117,7 @@ def finetune(encoder: ViTEncoder, train: Dataset, test: Dataset, info: DataInfo,
             first_loss = last_loss if first_loss is None else first_loss
             step += 1
     train_seconds = time.perf_counter() - start
-    accuracy = classifier_accuracy(model, test, info, cfg.eval.batch_size, device, dtype)
+    accuracy = classifier_accuracy(model, test, info, feature_batch(cfg, device), device, dtype)
     result = {"protocol": "finetune", "head": "global average pool + fc_norm + Linear",
               "epochs": epochs, "warmup_epochs": ft.warmup_epochs, "batch_size": batch, "base_lr": ft.base_lr,
               "lr": peak, "layer_decay": ft.layer_decay, "weight_decay": ft.weight_decay,

@@ -23,7 +23,12 @@ def encoder_input(info: DataInfo, channels: int) -> Callable[[torch.Tensor], tor
     return lambda images: match_channels(normalize(images, info), channels)
 
 
-@torch.no_grad()
+def feature_batch(cfg: Config, device: torch.device) -> int:
+    """Images per forward pass of the evaluations: ``eval.batch_size``, else 128 on a CPU (measured 1.6x the
+    throughput of 512 there, docs/benchmarks.md) and 512 on an accelerator."""
+    return cfg.eval.batch_size or (128 if torch.device(device).type == "cpu" else 512)
+
+
 def extract_features(encoder: ViTEncoder, dataset: Dataset, preprocess: Callable[[torch.Tensor], torch.Tensor],
                      batch_size: int = 512, device="cpu", autocast_dtype: torch.dtype | None = None,
                      pool: str = "cls", desc: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,12 +41,13 @@ def extract_features(encoder: ViTEncoder, dataset: Dataset, preprocess: Callable
     encoder.eval()
     feats, labels = [], []
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    for images, target in progress(loader, desc=desc, leave=False):
-        with autocast(device, autocast_dtype):
-            feats.append(encoder.features(preprocess(images.to(device)), pool).float().cpu())
-        labels.append(target)
+    with torch.inference_mode():
+        for images, target in progress(loader, desc=desc, leave=False):
+            with autocast(device, autocast_dtype):
+                feats.append(encoder.features(preprocess(images.to(device)), pool).float().cpu())
+            labels.append(target)
     encoder.train(was_training)
-    return torch.cat(feats), torch.cat(labels).long()
+    return torch.cat(feats), torch.cat(labels).long()  # outside inference mode: tensors a probe can train on
 
 
 @torch.no_grad()
@@ -91,7 +97,7 @@ def knn_eval(encoder: ViTEncoder, cfg: Config, device: torch.device, progress: b
     train, test, info = knn_sets(cfg)
     dtype = autocast_dtype(cfg.train.precision, device)
     preprocess = encoder_input(info, encoder.in_chans)
-    bs = cfg.eval.batch_size
+    bs = feature_batch(cfg, device)
     train_x, train_y = extract_features(encoder, train, preprocess, bs, device, dtype,
                                         desc="kNN bank" if progress else None)
     test_x, test_y = extract_features(encoder, test, preprocess, bs, device, dtype,
@@ -106,7 +112,7 @@ def pixel_knn_eval(cfg: Config) -> dict:
 
     def pixels(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
         batches = [(normalize(images, info).flatten(1), labels) for images, labels in
-                   DataLoader(dataset, batch_size=cfg.eval.batch_size)]
+                   DataLoader(dataset, batch_size=feature_batch(cfg, "cpu"))]
         return torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches]).long()
 
     return knn_result(cfg, "pixels", *pixels(train), *pixels(test), info)

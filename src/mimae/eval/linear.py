@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from mimae.config import Config, LinearConfig
 from mimae.data import BatchAugment, DataInfo, first, train_test_sets
 from mimae.data.augment import match_channels
-from mimae.eval.knn import encoder_input, extract_features
+from mimae.eval.knn import encoder_input, extract_features, feature_batch
 from mimae.models import ViTEncoder
 from mimae.optim import learning_rate, set_learning_rate
 from mimae.precision import autocast, autocast_dtype
@@ -150,7 +150,7 @@ def frozen_features(encoder: ViTEncoder, cfg: Config, device: torch.device, limi
     dtype = autocast_dtype(cfg.train.precision, device)
     start = time.perf_counter()
     out = {split: extract_features(encoder, first(sets[split], limit), encoder_input(info, encoder.in_chans),
-                                   cfg.eval.batch_size, device, dtype,
+                                   feature_batch(cfg, device), device, dtype,
                                    desc=f"encoding {split} images" if progress else None)
            for split, limit in limits.items()}
     return {**out, "info": info, "seconds": time.perf_counter() - start}

@@ -20,7 +20,7 @@ from mimae.data import first, train_test_sets
 from mimae.data.augment import match_channels, standardize
 from mimae.distributed import pick_device
 from mimae.eval.finetune import finetune
-from mimae.eval.knn import knn_eval, knn_result, pixel_knn_eval
+from mimae.eval.knn import feature_batch, knn_eval, knn_result, pixel_knn_eval
 from mimae.eval.linear import frozen_features, linear_eval
 from mimae.eval.lowshot import lowshot_train_set
 from mimae.eval.robustness import (
@@ -86,7 +86,7 @@ def robustness_run(encoder: ViTEncoder, cfg: Config, device: torch.device, progr
 
         def predict(x: torch.Tensor) -> torch.Tensor:
             return model(standardize(x.to(device), info))
-    measured = corruption_errors(predict, test, names, severities, cfg.eval.batch_size, rob.seed, progress)
+    measured = corruption_errors(predict, test, names, severities, feature_batch(cfg, device), rob.seed, progress)
     result = {"protocol": "robustness", "classifier": rob.classifier, "classifier_result": trained,
               "dataset": info.name, "test_images": len(test), "corruptions": names, "severities": severities,
               "seed": rob.seed, **measured,
