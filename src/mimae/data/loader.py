@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -21,7 +23,6 @@ def default_workers(dataset: Dataset, requested: int | None) -> int:
     inner = getattr(dataset, "dataset", dataset)
     if isinstance(inner, TensorImages):
         return 0
-    import os
     return max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
