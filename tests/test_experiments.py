@@ -22,12 +22,17 @@ def row_config(args: tuple[str, ...]):
     return load_config(overrides={**overrides, **({"method": method} if method else {})}), overrides
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", RUNNABLE)
-def test_every_experiment_runs_at_smoke_scale(name, tmp_path):
-    exp = experiments()[name]
-    paths = run_experiment(exp, "smoke", tmp_path, say=lambda text: None)
-    sweep = json.loads((tmp_path / name / "smoke" / "sweep.json").read_text())
+def smoke_groups() -> list[list[str]]:
+    """The runnable experiments, those that share their runs (``runs_of``) in one group, the owner first."""
+    groups: dict[str, list[str]] = {}
+    for name in RUNNABLE:
+        groups.setdefault(experiments()[name].runs_of or name, []).append(name)
+    return list(groups.values())
+
+
+def check_rows(exp, folder):
+    """The sweep trained every row, in the paper's order, with the row's own settings."""
+    sweep = json.loads((folder / "sweep.json").read_text())
     assert [p["label"] for p in sweep["points"]] == [row.label for row in exp.rows]
     for point, row in zip(sweep["points"], exp.rows):
         assert point["results"]["steps"] >= 1
@@ -37,12 +42,35 @@ def test_every_experiment_runs_at_smoke_scale(name, tmp_path):
         for key in overrides:
             section, option = key.split(".")
             assert getattr(getattr(ran, section), option) == getattr(getattr(wanted, section), option), key
-    text = paths["markdown"].read_text()
-    lines = [line for line in text.splitlines() if line.startswith("| ")]
-    assert [line.split(" | ")[0][2:] for line in lines[1:len(exp.rows) + 1]] == [r.label for r in exp.rows]
-    assert "raw pixels (baseline, same protocol)" in text
-    if any(row.paper for row in exp.rows):
-        assert f"{exp.source} (paper)" in lines[0]
+    return sweep
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("names", smoke_groups(), ids=lambda names: "+".join(names))
+def test_every_experiment_runs_at_smoke_scale(names, tmp_path):
+    for name in names:
+        exp = experiments()[name]
+        paths = run_experiment(exp, "smoke", tmp_path, say=lambda text: None)
+        text = paths["markdown"].read_text()
+        assert text.startswith(f"# {exp.source}: {exp.title}") and paths["html"].is_file()
+        if exp.command is not None:  # an analysis: its JSON and the figure the page shows
+            assert paths["json"].is_file() and "![" in text
+            continue
+        sweep = check_rows(exp, tmp_path / (exp.runs_of or name) / "smoke")
+        lines = [line for line in text.splitlines() if line.startswith("| ")]
+        assert [line.split(" | ")[0][2:] for line in lines[1:len(exp.rows) + 1]] == [r.label for r in exp.rows]
+        assert "raw pixels (baseline, same protocol)" in text
+        if any(row.paper for row in exp.rows):
+            assert f"{exp.source} (paper)" in lines[0]
+        header = lines[0]
+        for evaluation in exp.scale("smoke").evaluations:  # every evaluation of the scale reached the table
+            wanted = {"linear": "linear probe (%)", "lowshot": "1% fine-tune (%)", "finetune": "fine-tune (%)",
+                      "robustness": "mCE (%)", "linear-along": "linear probe, epoch 1 (%)",
+                      "reconstruct": "SSIM (no mask)"}[evaluation]
+            assert wanted in header, (name, evaluation)
+            assert all(point["measures"] for point in sweep["points"])
+        if exp.curves:
+            assert (paths["markdown"].parent / "figures" / "curves.png").is_file()
 
 
 def test_list_and_show_name_every_experiment_and_the_unrunnable_ones_say_why(capsys):

@@ -128,8 +128,19 @@ def test_mi_simmim_masks_are_complementary_and_adds_the_mi_terms():
     assert float(out["loss"].detach()) == pytest.approx(float(out["rec"] + out["approx"]), rel=1e-5)
     simmim = build("simmim")
     simmim.load_state_dict({k: v for k, v in mi.state_dict().items() if not k.startswith("mi.")})
-    _, rec = simmim.reconstruct(images, masks)
+    _, pred = simmim.reconstruct(images, masks)
+    rec = simmim.reconstruction_loss(images, masks, pred)
     assert float(rec.detach()) == pytest.approx(float(out["rec"]), rel=1e-5)
+
+
+@pytest.mark.parametrize("method", ["simmim", "mi-simmim"])
+def test_a_simmim_run_ends_with_its_report_and_reconstructions(method, tmp_path):
+    """The run report decodes SimMIM's predictions (standardized pixels, no per-patch normalization)."""
+    from mimae.engine import pretrain
+    from tests.conftest import tiny_config
+    pretrain(tiny_config(method=method, data__train_limit=16, train__epochs=1, eval__knn_bank_limit=16,
+                         eval__knn_query_limit=16), tmp_path)
+    assert (tmp_path / "figures" / "reconstructions.png").is_file() and (tmp_path / "report.html").is_file()
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -34,8 +34,8 @@ def test_a_sweep_runs_its_points_collects_them_and_skips_them_the_next_time(tmp_
     for point in sweep["points"]:
         run_config = load_config(f"{point['run_dir']}/config.yaml")
         assert run_config.mask.ratio == point["values"]["mask.ratio"]
-        assert point["results"]["steps"] == 4 and 0 <= point["evaluations"]["knn"] <= 100
-        assert point["evaluations"]["knn_pixels"] == point["results"]["knn_pixels"]
+        assert point["results"]["steps"] == 4 and 0 <= point["measures"]["knn"] <= 100
+        assert point["measures"]["knn (pixels)"] == point["results"]["knn_pixels"]
     capsys.readouterr()
     assert main(args) == 0
     out = capsys.readouterr().out

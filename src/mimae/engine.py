@@ -370,6 +370,8 @@ class Trainer:
         if self.dist.is_main:
             (self.run_dir / "results.json").write_text(json.dumps(
                 {"method": cfg.method, "steps": self.step, "effective_batch": self.effective_batch,
+                 "views_per_image": self.objective.views_per_image,
+                 "samples": self.step * self.effective_batch * self.objective.views_per_image,
                  "skipped_steps": self.skipped_steps, **self.results}, indent=2))
         return self.results
 

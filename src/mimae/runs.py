@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,14 +142,22 @@ def read(path: str | Path) -> Source:
     return _read_state_dict(file, content)
 
 
+def epoch_of(path: Path) -> int:
+    """The epoch in ``checkpoint-epoch<N>.pt``."""
+    return int(re.fullmatch(r"checkpoint-epoch(\d+)\.pt", path.name).group(1))
+
+
+def epoch_checkpoints(run_dir: str | Path) -> list[Path]:
+    """The ``checkpoint-epoch<N>.pt`` files a run kept (``train.keep_checkpoints``), in epoch order."""
+    return sorted(Path(run_dir).glob("checkpoint-epoch*.pt"), key=epoch_of)
+
+
 def latest_checkpoint(run_dir: str | Path) -> Source | None:
     """The newest readable mimae checkpoint of a run folder: ``checkpoint.pt``, else ``checkpoint.prev.pt``, else
     the kept ``checkpoint-epoch<N>.pt`` of the highest N. An unreadable one is skipped with a warning naming it;
     None when the folder holds none."""
     run_dir = Path(run_dir)
-    epochs = sorted(run_dir.glob("checkpoint-epoch*.pt"), key=lambda p: int(p.stem.rsplit("epoch", 1)[1]),
-                    reverse=True)
-    for path in [run_dir / CHECKPOINT_NAME, run_dir / PREVIOUS_NAME, *epochs]:
+    for path in [run_dir / CHECKPOINT_NAME, run_dir / PREVIOUS_NAME, *reversed(epoch_checkpoints(run_dir))]:
         if not path.is_file():
             continue
         try:

@@ -18,7 +18,6 @@ per image (mean, median and max over the evaluated test images) for each checkpo
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import torch
@@ -27,7 +26,7 @@ from mimae.analysis.loading import Pretrained, labelled_test_images, load_pretra
 from mimae.masking import draw_masks
 from mimae.models import MAEDecoder
 from mimae.plotting import panel_grid, save_figure, write_json
-from mimae.runs import resolve
+from mimae.runs import epoch_checkpoints, resolve
 
 
 def decoder_input(decoder: MAEDecoder, latent: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -86,17 +85,12 @@ def checkpoint_estimate(model: Pretrained, images: torch.Tensor, info, ratio: fl
             "mean": float(values.mean()), "median": float(values.median()), "max": float(values.max())}
 
 
-def epoch_of(path: Path) -> int:
-    """The epoch in ``checkpoint-epoch<N>.pt``."""
-    return int(re.fullmatch(r"checkpoint-epoch(\d+)\.pt", path.name).group(1))
-
-
 def training_checkpoints(paths: list[str | Path]) -> list[Path]:
     """Run folders expand to their kept ``checkpoint-epoch<N>.pt`` files (in epoch order; the latest
     ``checkpoint.pt`` if none were kept); files stay as they are."""
     files = []
     for path in map(Path, paths):
-        kept = sorted(path.glob("checkpoint-epoch*.pt"), key=epoch_of) if path.is_dir() else []
+        kept = epoch_checkpoints(path) if path.is_dir() else []
         files += kept or [resolve(path)]
     return files
 

@@ -85,7 +85,7 @@ def reconstruct(model: Pretrained, images: torch.Tensor, info: DataInfo, masks: 
     masks = masks.to(device)
     _, pred = objective.reconstruct(inputs, masks)
     patch = model.cfg.model.patch_size
-    decoded = predictions_to_pixels(pred.float(), inputs, patch, model.cfg.mae.norm_pix, info).cpu()
+    decoded = predictions_to_pixels(pred.float(), inputs, patch, objective.norm_pix, info).cpu()
     original = unit_images(images)
     hidden = hidden_pixels(masks.mask[:, 0].cpu(), patch, objective.grid)
     return Reconstruction(original=original, masked=original * (1 - hidden) + HIDDEN_GRAY * hidden,

@@ -32,6 +32,7 @@ EVAL_PROTOCOLS = {
     "finetune": "end-to-end fine-tuning (MAE protocol: layer decay, drop path, mixup/cutmix, RandAugment)",
     "lowshot": "fine-tuning on a seeded class-balanced 1%% of the training labels (saved for reuse)",
     "robustness": "error under the 15 ImageNet-C corruptions x 5 severities, mCE against a baseline",
+    "linear-along": "linear probe of every kept epoch checkpoint of a run (train.keep_checkpoints=true)",
     "all": "kNN + linear probe + 1%% low-shot fine-tuning, one table",
 }
 

@@ -74,6 +74,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     geo.add_argument("--repeats", type=int, default=10, help="mask draws averaged per ratio")
     geo.add_argument("--unit", type=int, default=None, help="masking unit in pixels (default: the config's)")
     geo.add_argument("--seed", type=int, default=0, help="seed of the masks")
+    geo.add_argument("overrides", nargs="*", metavar="section.key=value",
+                     help="config overrides without --checkpoint: data.dataset, data.data_dir, data.image_size, "
+                          "model.patch_size, mask.unit")
     geo.set_defaults(func=cmd_mask_geometry)
 
     lip = commands.add_parser("lipschitz", help="decoder Lipschitz estimate along training (paper 001 Sec. 3.2)")
@@ -133,7 +136,11 @@ def cmd_tsne(args: argparse.Namespace) -> int:
 def cmd_mask_geometry(args: argparse.Namespace) -> int:
     from mimae.analysis.loading import load_pretrained
     from mimae.analysis.mask_geometry import DEFAULT_RATIOS, run_mask_geometry
-    cfg = load_pretrained(args.checkpoint).cfg if args.checkpoint else None
+    from mimae.config import ConfigError, load_config, parse_overrides
+    if args.checkpoint and args.overrides:
+        raise ConfigError("mask-geometry takes its settings from --checkpoint or from overrides, not both")
+    cfg = load_pretrained(args.checkpoint).cfg if args.checkpoint else load_config(
+        overrides=parse_overrides(args.overrides))
     result = run_mask_geometry(args.output_dir, cfg, tuple(args.ratios or DEFAULT_RATIOS), args.images,
                                args.repeats, args.unit, args.seed)
     return _report(result, [{f"sweet_spot_{pairing}": ratio for pairing, ratio in result["sweet_spot"].items()}])

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from mimae.config import Config, set_value, validate
+from mimae.config import Config, ConfigError, set_value, validate
 from mimae.data import first, train_test_sets
 from mimae.data.augment import match_channels, standardize
 from mimae.distributed import pick_device
@@ -31,9 +31,9 @@ from mimae.eval.robustness import (
     relative_mean_corruption_error,
 )
 from mimae.models import ViTEncoder
-from mimae.runs import load_encoder
+from mimae.runs import epoch_checkpoints, epoch_of, load_encoder, load_encoder_weights, read
 
-PROTOCOLS = ("knn", "linear", "finetune", "lowshot", "robustness", "all")
+PROTOCOLS = ("knn", "linear", "finetune", "lowshot", "robustness", "linear-along", "all")
 
 
 def knn_from_features(features: dict, cfg: Config) -> dict:
@@ -99,6 +99,23 @@ def robustness_run(encoder: ViTEncoder, cfg: Config, device: torch.device, progr
     return result
 
 
+def linear_along_run(encoder: ViTEncoder, cfg: Config, device: torch.device, run_dir: Path,
+                     progress: bool = True) -> dict:
+    """The linear probe of every epoch checkpoint the run kept (``train.keep_checkpoints``; epoch 0: the
+    initialization), each into ``encoder`` in turn (paper 001 Fig. 5b); the last epoch's accuracy as ``accuracy``."""
+    kept = epoch_checkpoints(run_dir)
+    if not kept:
+        raise ConfigError(f"{run_dir} kept no checkpoint-epoch<N>.pt; pretrain it with train.keep_checkpoints=true")
+    along = []
+    for path in kept:
+        load_encoder_weights(encoder, read(path))
+        _, result = linear_eval(encoder, cfg, device, progress)
+        along.append({"epoch": epoch_of(path), "checkpoint": str(path.resolve()),
+                      "accuracy": result["accuracy"], "train_images": result["train_images"],
+                      "test_images": result["test_images"]})
+    return {"protocol": "linear-along", "along": along, "accuracy": along[-1]["accuracy"]}
+
+
 def all_run(encoder: ViTEncoder, cfg: Config, device: torch.device, subset_file: Path,
             progress: bool = True) -> dict:
     """kNN and the cached linear probe on the same encoded images, then 1% low-shot fine-tuning."""
@@ -112,9 +129,12 @@ def all_run(encoder: ViTEncoder, cfg: Config, device: torch.device, subset_file:
 
 
 def table(result: dict) -> str:
-    """A Markdown table of the accuracies in an ``all`` result (or a single protocol's)."""
+    """A Markdown table of the accuracies in an ``all`` result (or a single protocol's; a ``linear-along`` result's
+    per epoch)."""
     parts = {k: v for k, v in result.items() if isinstance(v, dict) and "accuracy" in v}
-    if "accuracy" in result:
+    if "along" in result:
+        parts = {f"linear, epoch {point['epoch']}": point for point in result["along"]}
+    elif "accuracy" in result:
         parts = {result["protocol"]: result, **parts}
     lines = ["| protocol | train images | test images | accuracy (%) |", "|---|---|---|---|"]
     for name, r in parts.items():
@@ -149,6 +169,7 @@ def evaluate(protocol: str, checkpoint: str | Path, overrides: dict[str, Any] | 
         "finetune": lambda: finetune_run(encoder, cfg, dev, progress)[1],
         "lowshot": lambda: lowshot_run(encoder, cfg, dev, subset_file, progress),
         "robustness": lambda: robustness_run(encoder, cfg, dev, progress),
+        "linear-along": lambda: linear_along_run(encoder, cfg, dev, path.parent, progress),
         "all": lambda: all_run(encoder, cfg, dev, subset_file, progress),
     }
     result = {"checkpoint": str(path.resolve()), "weights": source.kind, "overrides": overrides or {},

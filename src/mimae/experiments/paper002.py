@@ -44,9 +44,9 @@ def mr_barlow(label: str, *args: str) -> Row:
     return Row(label, ("--method", "mr-barlow", *args))
 
 
-def ablation(name: str, title: str, rows: tuple[Row, ...], claim: str) -> Experiment:
+def ablation(name: str, title: str, rows: tuple[Row, ...], claim: str, curve: str) -> Experiment:
     return register(Experiment(
-        name=name, source=f"paper 002, Fig. {name[-1]}", title=title, rows=(BASELINE, *rows),
+        name=name, source=f"paper 002, Fig. {name[-1]}", title=title, rows=(BASELINE, *rows), curves=(curve,),
         scales={"smoke": SMOKE_SCALE, "cpu": CPU_SCALE, "paper": PAPER_SCALE},
         paper_protocol="ImageNet-1K linear probe, ViT-B (the paper draws it as a figure; no values in its text)",
         notes=(f"The paper's claim: {claim}; its figure's values are not in its text, so the page has no paper "
@@ -57,13 +57,14 @@ ablation("paper002-fig3", "MR-Barlow Twins: the mask ratio",
          tuple(mr_barlow(f"mask ratio {r}", f"mask.ratio={r}", "mrcl.masked_weight=0.01",
                          "mrcl.unmasked_weight=0.01") for r in (0.0, 0.1, 0.2, 0.4, 0.75)),
          "a reversed U over the mask ratio, best at 20%; reconstruction without masking (ratio 0) already above "
-         "the plain Barlow Twins")
+         "the plain Barlow Twins", "mask.ratio")
 ablation("paper002-fig4", "MR-Barlow Twins: the reconstruction weight (alpha = beta)",
          tuple(mr_barlow(f"alpha = beta = {w:g}", "mask.ratio=0.1", f"mrcl.masked_weight={w}",
                          f"mrcl.unmasked_weight={w}") for w in (0.01, 0.1, 1.0, 10.0)),
          "alpha = beta = 10 is best for MR-Barlow Twins, 1.25 points above the plain Barlow Twins, with a "
-         "threshold on either side")
+         "threshold on either side", "mrcl.masked_weight")
 ablation("paper002-fig5", "MR-Barlow Twins: masked vs visible patch weights (alpha / beta)",
          tuple(mr_barlow(f"alpha / beta = {q:g}", "mask.ratio=0.1", "mrcl.masked_weight=10",
                          f"mrcl.unmasked_weight={10 / q:g}") for q in (0.25, 1.0, 4.0, 16.0)),
-         "alpha / beta = 4 (more weight on the masked patches) is best for MR-Barlow Twins, a reversed U")
+         "alpha / beta = 4 (more weight on the masked patches) is best for MR-Barlow Twins, a reversed U",
+         "mrcl.unmasked_weight")

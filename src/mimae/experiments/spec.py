@@ -10,6 +10,9 @@ protocol (which at the smoke and cpu scales is not ours: the budget and protocol
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +20,7 @@ from pathlib import Path
 from mimae.config import ConfigError
 from mimae.experiments.sweep import Point, run_sweep
 from mimae.report.comparison import write_comparison
+from mimae.report.page import write_page
 
 SCALES = ("smoke", "cpu", "paper")
 
@@ -48,9 +52,21 @@ class Scale:
     evaluations: tuple[str, ...]
     seeds: tuple[int, ...]
     budget: str
+    evaluation_args: dict[str, tuple[str, ...]] = field(default_factory=dict)  # evaluation -> more options
 
 
 SMOKE_SCALE = Scale(SMOKE, (), (0,), "seconds: a 2-block ViT, 64 images of 16 px, one epoch")
+
+
+@dataclass(frozen=True)
+class Command:
+    """An experiment that is one mimae command instead of trained rows (an analysis): its arguments, before the
+    scale's (``{out}``: the experiment's folder), the JSON file it writes there, and the function that turns that
+    JSON into the page's Markdown (the text under the title)."""
+
+    args: tuple[str, ...]
+    result: str
+    page: Callable[[dict], str]
 
 
 @dataclass(frozen=True)
@@ -63,6 +79,10 @@ class Experiment:
     paper_protocol: str  # what the paper's numbers measure, e.g. "ImageNet-1K fine-tune top-1, ViT-B"
     notes: tuple[str, ...] = ()
     unavailable: str | None = None  # why it cannot run on these machines, if it cannot
+    curves: tuple[str, ...] = ()  # config keys the rows sweep: the page draws every measure against them
+    mce_baseline: str | None = None  # the row whose corruption errors the mCE divides by
+    runs_of: str | None = None  # train into (and share the runs of) this experiment's folder
+    command: Command | None = None
 
     def points(self, scale: str, seeds: tuple[int, ...] | None = None) -> list[Point]:
         chosen = self.scale(scale)
@@ -97,7 +117,13 @@ def describe(exp: Experiment) -> str:
     lines = [f"{exp.name}: {exp.source}: {exp.title}", ""]
     if exp.unavailable:
         lines += [f"not runnable here: {exp.unavailable}", ""]
-    lines.append(f"rows (the paper's numbers: {exp.paper_protocol}):")
+    if exp.command is not None:
+        lines.append(f"one command: mimae {' '.join(exp.command.args)} [the scale's arguments] (the paper's numbers: "
+                     f"{exp.paper_protocol})")
+    else:
+        lines.append(f"rows (the paper's numbers: {exp.paper_protocol}):")
+    if exp.runs_of:
+        lines.append(f"  (trains into, and shares the runs of, {exp.runs_of})")
     for row in exp.rows:
         paper = ", ".join(f"{k} {v}" for k, v in row.paper.items())
         lines.append(f"  {row.label:<24} {' '.join(row.args)}" + (f"   [paper: {paper}]" if paper else ""))
@@ -105,8 +131,10 @@ def describe(exp: Experiment) -> str:
             lines.append(f"  {'':<24} at the paper scale: {' '.join(row.paper_scale_args)}")
     lines += ["", "scales:"]
     for name, scale in exp.scales.items():
-        lines.append(f"  {name}: seeds {' '.join(map(str, scale.seeds))}; evaluations "
-                     f"{', '.join(scale.evaluations) or 'the in-training kNN'}; {scale.budget}")
+        what = (f"arguments {' '.join(scale.args)}" if exp.command is not None else
+                f"seeds {' '.join(map(str, scale.seeds))}; evaluations "
+                f"{', '.join(scale.evaluations) or 'the in-training kNN'}")
+        lines.append(f"  {name}: {what}; {scale.budget}")
     lines += ["", *exp.notes]
     return "\n".join(lines).rstrip()
 
@@ -119,14 +147,37 @@ def run_experiment(exp: Experiment, scale: str, root: str | Path = "runs/experim
         raise ConfigError(f"experiment {exp.name} cannot run here: {exp.unavailable}")
     chosen = exp.scale(scale)
     folder = Path(root) / exp.name / scale
-    sweep = run_sweep(folder, exp.points(scale, seeds), evaluations=list(chosen.evaluations), parallel=parallel,
-                      say=say)
+    intro = f"Reproduces {exp.source} at the {scale} scale: {chosen.budget}."
+    if exp.command is not None:
+        return run_command(exp, chosen, folder, intro, say)
+    runs = Path(root) / (exp.runs_of or exp.name) / scale
+    sweep = run_sweep(runs, exp.points(scale, seeds), evaluations=list(chosen.evaluations), parallel=parallel,
+                      say=say, evaluation_args=chosen.evaluation_args)
     done = [p for p in sweep["points"] if p["results"] is not None and "failed" not in p]
     if not done:
-        raise ConfigError(f"experiment {exp.name}: no run finished; see the sweep.log files in {folder}")
+        raise ConfigError(f"experiment {exp.name}: no run finished; see the sweep.log files in {runs}")
     labels = {Path(p["run_dir"]): p["label"] for p in done}
-    notes = [f"Reproduces {exp.source} at the {scale} scale: {chosen.budget}. The paper's column is the paper's "
-             f"own number ({exp.paper_protocol}), not a measurement of this library.", *exp.notes]
+    notes = [f"{intro} The paper's column is the paper's own number ({exp.paper_protocol}), not a measurement of "
+             "this library.", *exp.notes]
     return write_comparison([p["run_dir"] for p in done], folder, f"{exp.source}: {exp.title}",
                             reference={row.label: row.paper for row in exp.rows if row.paper},
-                            reference_label=f"{exp.source} (paper)", labels=labels, notes=notes)
+                            reference_label=f"{exp.source} (paper)", labels=labels, notes=notes,
+                            mce_baseline=exp.mce_baseline, curve_keys=exp.curves)
+
+
+def run_command(exp: Experiment, scale: Scale, folder: Path, intro: str, say: Callable[[str], None]) -> dict:
+    """An analysis experiment: its command (output in ``folder/sweep.log``), then its page."""
+    folder.mkdir(parents=True, exist_ok=True)
+    args = [a.replace("{out}", str(folder)) for a in (*exp.command.args, *scale.args)]
+    say(f"{exp.name}: mimae {' '.join(args)}")
+    with (folder / "sweep.log").open("a") as log:
+        done = subprocess.run([sys.executable, "-m", "mimae.cli", *args], stdout=log, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        raise ConfigError(f"experiment {exp.name} failed (exit {done.returncode}); see {folder / 'sweep.log'}")
+    title = f"{exp.source}: {exp.title}"
+    result = folder / exp.command.result
+    text = "\n".join([f"# {title}", "", intro, "", exp.command.page(json.loads(result.read_text())), "",
+                      f"The paper's numbers ({exp.paper_protocol}) are the paper's own, not a measurement of this "
+                      "library.", "", *(f"{note}\n" for note in exp.notes)])
+    md, page = write_page(text, folder, title)
+    return {"markdown": md, "html": page, "json": result}

@@ -25,15 +25,29 @@ import yaml
 
 from mimae.config import ConfigError
 from mimae.report.comparison import SWEEP_FILE
+from mimae.report.measures import RECONSTRUCT_FILE, ROBUSTNESS_FILE, read_measures
 
-# evaluation name -> (result file in the run folder, the mimae eval arguments after the protocol)
+# evaluation name -> (its result file in the run folder, the mimae arguments that write it; {run}: the run folder)
 EVALUATIONS = {
-    "knn": ("eval_knn.json", ["knn"]),
-    "knn-full": ("eval_knn_full.json", ["knn", "--full"]),
-    "linear": ("eval_linear.json", ["linear"]),
-    "lowshot": ("eval_lowshot.json", ["lowshot"]),
-    "finetune": ("eval_finetune.json", ["finetune"]),
+    "knn": ("eval_knn.json", ["eval", "knn"]),
+    "knn-full": ("eval_knn_full.json", ["eval", "knn", "--full"]),
+    "linear": ("eval_linear.json", ["eval", "linear"]),
+    "lowshot": ("eval_lowshot.json", ["eval", "lowshot"]),
+    "finetune": ("eval_finetune.json", ["eval", "finetune"]),
+    "robustness": (ROBUSTNESS_FILE, ["eval", "robustness"]),
+    "linear-along": ("eval_linear_along.json", ["eval", "linear-along"]),
+    "reconstruct": (RECONSTRUCT_FILE, ["analyze", "reconstruct", "--output-dir", "{run}/analysis_reconstruct",
+                                       "--ratios", "0"]),
 }
+
+
+def evaluation_command(name: str, run_dir: Path, extra: tuple[str, ...] = ()) -> list[str]:
+    """The mimae arguments of one evaluation of a run (``extra``: more of its options): ``eval`` protocols write
+    their JSON with ``--output``, analyses into their folder."""
+    result, args = EVALUATIONS[name]
+    args = [a.replace("{run}", str(run_dir)) for a in args]
+    return [*args, "--checkpoint", str(run_dir), *([] if args[0] == "analyze" else ["--output", str(run_dir / result)]),
+            *extra]
 
 
 @dataclass
@@ -88,7 +102,7 @@ def finished(run_dir: Path, evaluations: list[str]) -> bool:
 
 
 def commands(point: Point, run_dir: Path, base: list[str], evaluations: list[str],
-             threads: int | None) -> list[list[str]]:
+             threads: int | None, evaluation_args: dict[str, tuple[str, ...]] | None = None) -> list[list[str]]:
     """The mimae commands of one point, in order: pretraining (resumed if started), then each missing evaluation."""
     mimae = [sys.executable, "-m", "mimae.cli"]
     threads_arg = [f"train.threads={threads}"] if threads else []
@@ -96,55 +110,47 @@ def commands(point: Point, run_dir: Path, base: list[str], evaluations: list[str
     if not (run_dir / "results.json").is_file():
         steps.append([*mimae, "pretrain", "--output-dir", str(run_dir), "--resume", "auto", *base,
                       *point.overrides(), *threads_arg])
-    for name in evaluations:
-        result, protocol = EVALUATIONS[name]
-        if not (run_dir / result).is_file():
-            steps.append([*mimae, "eval", *protocol, "--checkpoint", str(run_dir), "--output", str(run_dir / result)])
+    extra = evaluation_args or {}
+    steps += [[*mimae, *evaluation_command(name, run_dir, extra.get(name, ()))] for name in evaluations
+              if not (run_dir / EVALUATIONS[name][0]).is_file()]
     return steps
 
 
 def run_point(point: Point, run_dir: Path, base: list[str], evaluations: list[str], threads: int | None,
-              say: Callable[[str], None]) -> dict:
+              say: Callable[[str], None], evaluation_args: dict[str, tuple[str, ...]] | None = None) -> dict:
     """Run what a point still needs, its output appended to ``run_dir/sweep.log``; its record."""
     run_dir.mkdir(parents=True, exist_ok=True)
     log = run_dir / "sweep.log"
     env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
-    for command in commands(point, run_dir, base, evaluations, threads):
-        say(f"{point.name}: {'pretrain' if command[3] == 'pretrain' else 'eval ' + command[4]}")
+    for command in commands(point, run_dir, base, evaluations, threads, evaluation_args):
+        say(f"{point.name}: {' '.join(command[3:5]) if command[3] != 'pretrain' else 'pretrain'}")
         with log.open("a") as out:
             done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env)
         if done.returncode != 0:
             tail = log.read_text().strip().splitlines()[-3:]
             say(f"{point.name}: failed (exit {done.returncode}); see {log}")
-            return {**record(point, run_dir, evaluations), "failed": {"exit": done.returncode, "log": str(log),
+            return {**record(point, run_dir), "failed": {"exit": done.returncode, "log": str(log),
                                                                       "tail": tail}}
-    return record(point, run_dir, evaluations)
+    return record(point, run_dir)
 
 
-def record(point: Point, run_dir: Path, evaluations: list[str]) -> dict:
-    """What a point measured so far: the run's results and the accuracy of each evaluation."""
+def record(point: Point, run_dir: Path) -> dict:
+    """What a point measured so far: the run's results and its named measures (:mod:`mimae.report.measures`)."""
     results_file = run_dir / "results.json"
     results = json.loads(results_file.read_text()) if results_file.is_file() else None
-    evals = {}
-    for name in evaluations:
-        path = run_dir / EVALUATIONS[name][0]
-        if path.is_file():
-            result = json.loads(path.read_text())
-            evals[name] = result["accuracy"]
-            if "pixels" in result:
-                evals[f"{name}_pixels"] = result["pixels"]["accuracy"]
     return {"name": point.name, "label": point.label, "values": point.values, "seed": point.seed,
-            "run_dir": str(run_dir.resolve()),
-            "results": results, "evaluations": evals}
+            "run_dir": str(run_dir.resolve()), "results": results,
+            "measures": read_measures(run_dir, results)[0] if results else {}}
 
 
 def run_sweep(root: str | Path, points: list[Point], base: list[str] | None = None,
               evaluations: list[str] | None = None, parallel: int = 1, threads: int | None = None,
-              say: Callable[[str], None] = print) -> dict:
+              say: Callable[[str], None] = print, evaluation_args: dict[str, tuple[str, ...]] | None = None) -> dict:
     """Run every point not yet finished (``parallel`` at a time) and write ``root/sweep.json``; its content.
 
     ``base`` are arguments of every ``mimae pretrain`` (``--method``, ``--config``, overrides); ``threads`` the torch
-    threads of each process (default: the CPU cores shared among the parallel processes).
+    threads of each process (default: the CPU cores shared among the parallel processes); ``evaluation_args``:
+    evaluation name -> more options of its command (``{"reconstruct": ("--images", "64")}``).
     """
     root = Path(root)
     evaluations = list(evaluations or [])
@@ -161,8 +167,9 @@ def run_sweep(root: str | Path, points: list[Point], base: list[str] | None = No
         + (f", {parallel} at a time" if parallel > 1 else ""))
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         ran = dict(zip((p.name for p in todo), pool.map(
-            lambda p: run_point(p, root / p.name, list(base or []), evaluations, threads, say), todo)))
-    records = [ran.get(p.name) or record(p, root / p.name, evaluations) for p in points]
+            lambda p: run_point(p, root / p.name, list(base or []), evaluations, threads, say, evaluation_args),
+            todo)))
+    records = [ran.get(p.name) or record(p, root / p.name) for p in points]
     sweep = {"root": str(root.resolve()), "base": list(base or []), "evaluations": evaluations,
              "keys": sorted({k for p in points for k in p.values}), "points": records}
     root.mkdir(parents=True, exist_ok=True)

@@ -53,6 +53,11 @@ class MAE(Objective):
         self.options = mae
         self.decoder = mae_decoder(spec, self.grid)
 
+    @property
+    def norm_pix(self) -> bool:
+        """Whether the predictions are per-patch normalized pixels (else the standardized pixels)."""
+        return self.options.norm_pix
+
     def reconstruct(self, images: torch.Tensor, masks: Masks) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode each view and decode it. Returns (latent (B*N, 1+K, D), predictions (B*N, L, p*p*C))."""
         keep, _ = masks.flat()

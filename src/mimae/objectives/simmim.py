@@ -46,6 +46,7 @@ class SimMIM(Objective):
 
     default_mask_ratio = 0.5
     default_mask_unit = 2
+    norm_pix = False  # predicts the standardized pixels themselves
 
     def __init__(self, spec: RunSpec):
         super().__init__(spec)
@@ -67,17 +68,21 @@ class SimMIM(Objective):
     def reconstruct(self, images: torch.Tensor, masks: Masks) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode and predict every view of every image. images (B, C, H, W), masks with N views.
 
-        Returns the encoder output (B*N, 1+L, D) and the L1 loss on the masked pixels averaged over all views.
+        Returns the encoder output (B*N, 1+L, D) and the pixel predictions of every patch (B*N, L, p*p*C).
         """
-        n = masks.num_views
         _, mask = masks.flat()
-        tokens = self.encoder.patch_tokens(images).repeat_interleave(n, dim=0)
+        tokens = self.encoder.patch_tokens(images).repeat_interleave(masks.num_views, dim=0)
         latent = self.encode(tokens, mask)
-        target = patchify(images, self.spec.model.patch_size).repeat_interleave(n, dim=0)
-        return latent, masked_patch_l1(self.pixel_head(latent[:, 1:]), target, mask)
+        return latent, self.pixel_head(latent[:, 1:])
+
+    def reconstruction_loss(self, images: torch.Tensor, masks: Masks, pred: torch.Tensor) -> torch.Tensor:
+        """The L1 loss on the masked pixels, averaged over all views."""
+        target = patchify(images, self.spec.model.patch_size).repeat_interleave(masks.num_views, dim=0)
+        return masked_patch_l1(pred, target, masks.flat()[1])
 
     def forward(self, images: torch.Tensor, masks: Masks) -> dict[str, torch.Tensor]:
-        _, loss = self.reconstruct(images, masks)
+        _, pred = self.reconstruct(images, masks)
+        loss = self.reconstruction_loss(images, masks, pred)
         return {"loss": loss, "rec": loss.detach()}
 
 
@@ -110,7 +115,8 @@ class MISimMIM(SimMIM):
 
     def forward(self, images: torch.Tensor, masks: Masks) -> dict[str, torch.Tensor]:
         b, n = masks.keep.shape[:2]
-        latent, rec = self.reconstruct(images, masks)
+        latent, pred = self.reconstruct(images, masks)
+        rec = self.reconstruction_loss(images, masks, pred)
         z = self.mi.latent(latent, visible=1 - masks.flat()[1]).reshape(b, n, -1)
         terms = self.mi(z, self.approx_inputs(images, masks.keep))
         loss = self.mi_options.lambda_rec * rec + terms.pop("loss")

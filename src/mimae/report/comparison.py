@@ -1,20 +1,24 @@
 """The comparison of many runs: ``mimae report RUN... --out DIR`` (or a sweep's folder) as one page.
 
 Runs that differ only in ``train.seed`` form one group; a group's row holds n, the seeds, and the mean +- sample
-standard deviation over its seeds of every accuracy the runs measured (the kNN at the end of pretraining, of the raw
-pixels on the same bank and queries, and each ``eval_*.json``). The page states the budget and the protocol, draws
-the accuracies with their spread, and may carry reference numbers (a paper's), always in their own labelled column.
+standard deviation over its seeds of every measure the runs have (:mod:`mimae.report.measures`: the kNN at the end of
+pretraining and of the raw pixels on the same bank and queries, each evaluation's accuracy, corruption errors and
+the mCE against a baseline group, reconstruction quality). The page states the budget and the protocol, draws the
+measures with their spread (against a config key where the rows are a sweep of it, as the papers' figures), and may
+carry reference numbers (a paper's), always in their own labelled column.
 """
 
 from __future__ import annotations
 
 import json
 import statistics
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mimae.config import Config, flatten
-from mimae.plotting import plt, save_figure
+from mimae.plotting import legend_below, panel_grid, plt, save_figure
+from mimae.report.measures import describe, header, mean_corruption_errors, pixel_measure, read_measures
 from mimae.report.page import table, write_page
 from mimae.runs import read
 
@@ -27,24 +31,18 @@ class Run:
     run_dir: Path
     cfg: Config
     results: dict
-    accuracies: dict[str, float] = field(default_factory=dict)  # measure name -> top-1 %
+    measures: dict[str, float] = field(default_factory=dict)  # measure name -> value (mimae.report.measures)
+    corruption_errors: dict | None = None  # corruption -> severity -> error %, from eval_robustness.json
 
 
 def load_run(run_dir: Path) -> Run:
-    """A finished run's config, results and accuracies (kNN final and pixels, then each evaluation file)."""
+    """A finished run's config, results and measures."""
     results_file = run_dir / "results.json"
     if not results_file.is_file():
         raise FileNotFoundError(f"{run_dir} holds no finished run (no results.json)")
     results = json.loads(results_file.read_text())
-    accuracies = {key: results[key] for key in ("knn_final", "knn_pixels") if key in results}
-    for path in sorted(run_dir.glob("eval_*.json")):
-        result = json.loads(path.read_text())
-        name = path.stem.removeprefix("eval_")  # eval_knn_full.json -> knn_full
-        if "accuracy" in result:
-            accuracies[name] = result["accuracy"]
-        if "accuracy" in result.get("pixels", {}):
-            accuracies[f"{name} (pixels)"] = result["pixels"]["accuracy"]
-    return Run(run_dir.resolve(), read(run_dir).cfg, results, accuracies)
+    measures, errors = read_measures(run_dir, results)
+    return Run(run_dir.resolve(), read(run_dir).cfg, results, measures, errors)
 
 
 def run_folders(paths: list[str | Path]) -> list[Path]:
@@ -83,45 +81,54 @@ def spread(values: list[float]) -> tuple[float, float | None]:
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else None
 
 
-def cell(values: list[float]) -> str:
+def cell(values: list[float], unit: str = "%") -> str:
     if not values:
         return ""
+    digits = 2 if unit else 4
     mean, std = spread(values)
-    return f"{mean:.2f} ± {std:.2f}" if std is not None else f"{mean:.2f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if std is not None else f"{mean:.{digits}f}"
 
 
 def measures_of(runs: list[Run]) -> list[str]:
     names: list[str] = []
     for run in runs:
-        names += [n for n in run.accuracies if n not in names]
+        names += [n for n in run.measures if n not in names]
     return names
 
 
-def pixel_measure(measure: str) -> str:
-    """The name of the same protocol on the raw pixels."""
-    return "knn_pixels" if measure == "knn_final" else f"{measure} (pixels)"
+def add_mce(groups: dict[str, list[Run]], baseline: str) -> None:
+    """Each run's mCE (measure ``mce``) against the mean corruption errors of the group labelled ``baseline``."""
+    if baseline not in groups:
+        raise ValueError(f"the mCE baseline {baseline!r} is not a group of these runs: {', '.join(groups)}")
+    reference = [r.corruption_errors for r in groups[baseline] if r.corruption_errors is not None]
+    runs = [r for members in groups.values() for r in members]
+    for run, mce in zip(runs, mean_corruption_errors([r.corruption_errors for r in runs], reference)):
+        if mce is not None:
+            run.measures["mce"] = mce
 
 
 def baseline_row(runs: list[Run], measures: list[str]) -> tuple:
     """The raw-pixel row: each protocol's accuracy on the pixels (the same bank and queries as the runs')."""
     cells = []
     for m in measures:
-        values = [r.accuracies[pixel_measure(m)] for r in runs if pixel_measure(m) in r.accuracies]
-        cells.append(cell(values) if values else "")
+        values = [r.measures[pixel_measure(m)] for r in runs if pixel_measure(m) in r.measures]
+        cells.append(cell(values, describe(m).unit) if values else "")
     return ("raw pixels (baseline, same protocol)", len(runs), *cells)
 
 
 def summary(groups: dict[str, list[Run]]) -> list[dict]:
-    """Per group: label, n, seeds, and per measure the values, mean and std (the page's numbers, also as JSON)."""
+    """Per group: label, n, seeds, its config values, and per measure the values, mean and std (the page's
+    numbers, also as JSON)."""
     rows = []
     for label, runs in groups.items():
         measures = {}
         for name in measures_of(runs):
-            values = [r.accuracies[name] for r in runs if name in r.accuracies]
+            values = [r.measures[name] for r in runs if name in r.measures]
             mean, std = spread(values)
             measures[name] = {"values": values, "mean": mean, "std": std, "n": len(values)}
         rows.append({"group": label, "n": len(runs), "seeds": [r.cfg.train.seed for r in runs],
-                     "runs": [str(r.run_dir) for r in runs], "measures": measures})
+                     "runs": [str(r.run_dir) for r in runs], "config": flatten(runs[0].cfg.to_dict()),
+                     "measures": measures})
     return rows
 
 
@@ -134,20 +141,78 @@ def plot_groups(rows: list[dict], measure: str, path: Path, title: str) -> Path:
             continue
         ax.errorbar(m["mean"], y, xerr=m["std"] or 0, fmt="o", color="C0", capsize=4)
         ax.scatter(m["values"], [y] * len(m["values"]), color="C0", alpha=0.35, s=14)
-    pixels = [r["measures"]["knn_pixels"]["mean"] for r in rows if "knn_pixels" in r["measures"]]
-    if measure == "knn_final" and pixels:
+    pixels = [r["measures"][pixel_measure(measure)]["mean"] for r in rows if pixel_measure(measure) in r["measures"]]
+    if pixels:
         ax.axvline(statistics.mean(pixels), color="gray", linestyle="-.", label="raw pixels")
         ax.legend(fontsize=8, frameon=False, loc="best")
     ax.set_yticks(range(len(rows)), [r["group"] for r in rows], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("top-1 accuracy (%): mean ± std over seeds, dots: runs")
+    ax.set_xlabel(f"{header(measure)}: mean ± std over seeds, dots: runs")
     ax.grid(alpha=0.3, axis="x")
     return save_figure(fig, path, title)
 
 
-MEASURE_NAMES = {"knn_final": "kNN, end of pretraining", "knn_pixels": "kNN, raw pixels", "knn": "kNN (eval)",
-                 "knn_full": "kNN, full bank", "knn_full (pixels)": "kNN, full bank, raw pixels",
-                 "knn (pixels)": "kNN (eval), raw pixels", "linear": "linear probe", "lowshot": "1% fine-tune"}
+def curve_slices(rows: list[dict], keys: tuple[str, ...]) -> dict[str, list[dict]]:
+    """For each key, the groups that sweep it: those of the most common method whose other keys take their most
+    common value (paper 003's ratio rows at the common unit, its unit rows at the common ratio), by the key's value."""
+    fixed = ("method", *keys)
+    common = {k: Counter(json.dumps(r["config"].get(k)) for r in rows).most_common(1)[0][0] for k in fixed}
+    slices = {}
+    for key in keys:
+        members = [r for r in rows if all(json.dumps(r["config"].get(k)) == common[k] for k in fixed if k != key)]
+        members = [r for r in members if isinstance(r["config"].get(key), (int, float))]
+        if len({r["config"][key] for r in members}) > 1:
+            slices[key] = sorted(members, key=lambda r: r["config"][key])
+    return slices
+
+
+def plot_curves(rows: list[dict], keys: tuple[str, ...], measures: list[str], path: Path, title: str) -> Path | None:
+    """The papers' figure layout: each measure (a column) against each swept key (a row of panels), mean +- std
+    over seeds; the raw-pixel value of a protocol as a dotted line."""
+    slices = curve_slices(rows, keys)
+    if not slices:
+        return None
+    fig, axes = panel_grid(len(slices) * len(measures), columns=len(measures))
+    for i, (key, members) in enumerate(slices.items()):
+        for j, measure in enumerate(measures):
+            ax = axes[i * len(measures) + j]
+            points = [(r["config"][key], r["measures"][measure]) for r in members if measure in r["measures"]]
+            if points:
+                ax.errorbar([x for x, _ in points], [m["mean"] for _, m in points],
+                            yerr=[m["std"] or 0 for _, m in points], marker="o", capsize=3, label="mean ± std")
+            pixels = [r["measures"][pixel_measure(measure)]["mean"] for r in members
+                      if pixel_measure(measure) in r["measures"]]
+            if pixels:
+                ax.axhline(statistics.mean(pixels), color="gray", linestyle=":", label="raw pixels")
+            values = [r["config"][key] for r in members]
+            if min(values) > 0 and max(values) / min(values) > 20:
+                ax.set_xscale("log")
+            ax.set_xlabel(key)
+            ax.set_ylabel(header(measure))
+            ax.grid(alpha=0.3)
+    legend_below(fig, axes[0])
+    return save_figure(fig, path, title)
+
+
+def plot_along(rows: list[dict], path: Path, title: str) -> Path | None:
+    """The linear probe of each group along training (``linear_along @ epoch`` measures), mean +- std."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    drawn = False
+    for row in rows:
+        points = sorted((int(name.rsplit(" ", 1)[1]), m) for name, m in row["measures"].items()
+                        if name.startswith("linear_along @ "))
+        if points:
+            ax.errorbar([e for e, _ in points], [m["mean"] for _, m in points], yerr=[m["std"] or 0 for _, m in points],
+                        marker="o", capsize=3, label=row["group"])
+            drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_xlabel("pretraining epoch")
+    ax.set_ylabel("linear probe top-1 (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    return save_figure(fig, path, title)
 
 
 def budget_lines(runs: list[Run]) -> list[str]:
@@ -155,8 +220,8 @@ def budget_lines(runs: list[Run]) -> list[str]:
     facts = {
         "steps": {r.results.get("steps") for r in runs},
         "images per step": {r.results.get("effective_batch") for r in runs},
-        "(image, mask) samples": {(r.results.get("steps") or 0) * (r.results.get("effective_batch") or 0)
-                                  for r in runs},
+        "(image, mask) samples": {r.results.get("samples", (r.results.get("steps") or 0)
+                                                * (r.results.get("effective_batch") or 0)) for r in runs},
         "dataset": {f"{r.cfg.data.dataset}, {r.cfg.data.image_size} px" for r in runs},
         "kNN": {f"k={r.cfg.eval.knn_k}, T={r.cfg.eval.knn_temperature:g}, bank {r.cfg.eval.knn_bank_limit or 'all'}, "
                 f"queries {r.cfg.eval.knn_query_limit or 'all'} ([CLS], cosine)" for r in runs},
@@ -167,41 +232,54 @@ def budget_lines(runs: list[Run]) -> list[str]:
 
 def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Comparison of runs",
                      reference: dict[str, dict[str, float | str]] | None = None, reference_label: str = "paper",
-                     labels: dict[Path, str] | None = None, notes: list[str] | None = None) -> dict:
+                     labels: dict[Path, str] | None = None, notes: list[str] | None = None,
+                     mce_baseline: str | None = None, curve_keys: tuple[str, ...] = ()) -> dict:
     """``mimae report RUN... --out DIR``: ``DIR/report.md``, ``DIR/report.html``, ``DIR/comparison.json`` and the
-    figure. ``reference``: group label -> measure -> a number shown in its own column, labelled ``reference_label``
+    figures. ``reference``: group label -> measure -> a number shown in its own column, labelled ``reference_label``
     (never mixed into the measured means); ``labels``: run folder -> its group's label; ``notes``: paragraphs
-    under the table."""
+    under the table; ``mce_baseline``: the group whose corruption errors the mCE divides by; ``curve_keys``: config
+    keys the rows sweep, drawn on the x-axis."""
     out = Path(out)
     runs = [load_run(p) for p in run_folders(paths)]
     if not runs:
         raise FileNotFoundError("no runs to compare")
     groups = group_runs(runs, {Path(k).resolve(): v for k, v in (labels or {}).items()})
+    if mce_baseline and any(r.corruption_errors for r in runs):
+        add_mce(groups, mce_baseline)
     rows = summary(groups)
     every = measures_of(runs)
     measures = [m for m in every if m not in {pixel_measure(n) for n in every}]
-    header = ("runs", "n", *(f"{MEASURE_NAMES.get(m, m)} (%)" for m in measures))
-    cells = [(row["group"], row["n"], *(cell(row["measures"][m]["values"]) if m in row["measures"] else ""
-                                         for m in measures)) for row in rows]
+    head = ("runs", "n", *map(header, measures))
+    cells = [(row["group"], row["n"], *(cell(row["measures"][m]["values"], describe(m).unit)
+                                         if m in row["measures"] else "" for m in measures)) for row in rows]
     if any(pixel_measure(m) in every for m in measures):
         cells.append(baseline_row(runs, measures))
     if reference:
         ref_measures = list(dict.fromkeys(m for numbers in reference.values() for m in numbers))
-        header += tuple(f"{reference_label}: {m}" for m in ref_measures)
+        head += tuple(f"{reference_label}: {m}" for m in ref_measures)
         cells = [(*c, *(f"{reference.get(c[0], {}).get(m, '')}" for m in ref_measures)) for c in cells]
-    figures = out / "figures"
-    figure = plot_groups(rows, "knn_final" if "knn_final" in measures else measures[0], figures / "comparison.png",
-                         title)
+    figures_dir = out / "figures"
+    first = "knn_final" if "knn_final" in measures else measures[0]
+    figures = [plot_groups(rows, first, figures_dir / "comparison.png", title),
+               plot_curves(rows, curve_keys, [m for m in measures if not m.startswith("linear_along")],
+                           figures_dir / "curves.png", title),
+               plot_along(rows, figures_dir / "along.png", title)]
+    figures = [f for f in figures if f is not None]
+    lower = [header(m) for m in measures if not describe(m).higher_is_better]
     text = "\n".join([
         f"# {title}", "", f"{len(runs)} runs in {len(groups)} groups; each cell is mean ± sample standard deviation "
-        "over the group's seeds (n runs), top-1 accuracy in percent.", "",
-        *table(header, cells), "", *(f"{note}\n" for note in notes or []), "## Budget and protocol", "",
-        *budget_lines(runs), "",
-        f"![Accuracy per group]({figure.relative_to(out)})", "", "## Runs", "",
+        "over the group's seeds (n runs), in the unit of its column (accuracies: top-1 %)"
+        + (f"; lower is better for {', '.join(lower)}" if lower else "") + ".", "",
+        *table(head, cells), "", *(f"{note}\n" for note in notes or []),
+        *([f"The mCE divides each run's error under each corruption (summed over severities) by the mean error of "
+           f"the {mce_baseline!r} runs, as ImageNet-C's mCE does by AlexNet's: that row is 100 up to its seed "
+           "spread.\n"] if "mce" in measures else []),
+        "## Budget and protocol", "", *budget_lines(runs), "",
+        *(f"![{f.stem}]({f.relative_to(out)})\n" for f in figures), "## Runs", "",
         *table(("group", "seed", "run folder"), [(row["group"], seed, f"`{run}`") for row in rows
                                                  for seed, run in zip(row["seeds"], row["runs"])]), ""])
     md, page = write_page(text, out, title)
     data = out / "comparison.json"
     data.write_text(json.dumps({"title": title, "groups": rows, "reference": reference,
                                 "reference_label": reference_label}, indent=1) + "\n")
-    return {"markdown": md, "html": page, "json": data, "figure": figure, "groups": rows}
+    return {"markdown": md, "html": page, "json": data, "figure": figures[0], "figures": figures, "groups": rows}

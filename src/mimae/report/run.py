@@ -117,8 +117,10 @@ def markdown_page(run_dir: Path, cfg: Config, results: dict, figures: dict[str, 
     seconds, steps = results.get("train_seconds"), results.get("steps")
     if seconds and steps:
         images = steps * results.get("effective_batch", cfg.optim.batch_size)
-        lines.append(f"{steps} optimizer steps, {images} (image, mask) samples in {seconds:.0f} s of training: "
-                     f"{images / seconds:.0f} images/s. Skipped non-finite steps: {results.get('skipped_steps', 0)}.")
+        samples = results.get("samples", images)
+        lines.append(f"{steps} optimizer steps, {images} images, {samples} (image, mask) samples in {seconds:.0f} s "
+                     f"of training: {images / seconds:.0f} images/s. Skipped non-finite steps: "
+                     f"{results.get('skipped_steps', 0)}.")
         lines.append("")
     lines += ["![Training curves](figures/curves.png)", ""]
     if figures.get("reconstructions"):

@@ -1,0 +1,100 @@
+"""What a finished run measured, by name: the kNN of the run itself and every result file the evaluations and
+analyses of a sweep leave in its folder, each read into one or more named numbers with a label and a unit.
+
+``eval_<protocol>.json`` gives its ``accuracy`` (and, where it carries one, the same protocol on the raw pixels);
+``eval_robustness.json`` its clean and mean corruption errors (the per-corruption errors stay with the run for the
+mCE, which needs a baseline: :func:`mean_corruption_errors`); ``eval_linear_along.json`` the linear probe of each kept
+epoch checkpoint; ``analysis_reconstruct/reconstruct_metrics.json`` the decoded image's SSIM, FSIM, PSNR and MSE
+at the evaluation ratio nearest 0 (paper 003 Fig. 5: the validation images without masking).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from mimae.eval.robustness import mean_corruption_error
+
+RECONSTRUCT_FILE = "analysis_reconstruct/reconstruct_metrics.json"
+ROBUSTNESS_FILE = "eval_robustness.json"
+
+
+@dataclass(frozen=True)
+class Measure:
+    label: str
+    unit: str = "%"
+    higher_is_better: bool = True
+
+
+MEASURES = {
+    "knn_final": Measure("kNN, end of pretraining"), "knn_pixels": Measure("kNN, raw pixels"),
+    "knn": Measure("kNN (eval)"), "knn_full": Measure("kNN, full bank"), "linear": Measure("linear probe"),
+    "lowshot": Measure("1% fine-tune"), "finetune": Measure("fine-tune"),
+    "clean_error": Measure("robustness: clean error", higher_is_better=False),
+    "corruption_error": Measure("robustness: mean corruption error", higher_is_better=False),
+    "mce": Measure("mCE", higher_is_better=False),
+    "ssim": Measure("SSIM (no mask)", ""), "fsim": Measure("FSIM (no mask)", ""),
+    "psnr": Measure("PSNR (no mask)", "dB"), "mse": Measure("MSE (no mask)", "", higher_is_better=False),
+}
+
+
+def describe(name: str) -> Measure:
+    """The label and unit of a measure name, including the derived ones (``linear (pixels)``, ``linear @ 2``)."""
+    if name in MEASURES:
+        return MEASURES[name]
+    base, _, rest = name.partition(" ")
+    if rest == "(pixels)" and base in MEASURES:
+        return Measure(f"{MEASURES[base].label}, raw pixels", MEASURES[base].unit)
+    if base == "linear_along":
+        return Measure(f"linear probe, epoch {rest.removeprefix('@ ')}")
+    return Measure(name, "")
+
+
+def header(name: str) -> str:
+    measure = describe(name)
+    return f"{measure.label} ({measure.unit})" if measure.unit else measure.label
+
+
+def pixel_measure(name: str) -> str:
+    """The name of the same protocol on the raw pixels."""
+    return "knn_pixels" if name == "knn_final" else f"{name} (pixels)"
+
+
+def along_measure(epoch: int) -> str:
+    return f"linear_along @ {epoch}"
+
+
+def read_measures(run_dir: Path, results: dict) -> tuple[dict[str, float], dict | None]:
+    """A finished run's named numbers, and its corruption errors ({corruption: {severity: error %}}) if it has any."""
+    measures = {key: results[key] for key in ("knn_final", "knn_pixels") if results.get(key) is not None}
+    errors = None
+    for path in sorted(run_dir.glob("eval_*.json")):
+        result = json.loads(path.read_text())
+        name = path.stem.removeprefix("eval_")  # eval_knn_full.json -> knn_full
+        if isinstance(result.get("accuracy"), (int, float)) and "along" not in result:
+            measures[name] = result["accuracy"]
+        if "accuracy" in result.get("pixels", {}):
+            measures[pixel_measure(name)] = result["pixels"]["accuracy"]
+        for point in result.get("along", []):
+            measures[along_measure(point["epoch"])] = point["accuracy"]
+        if path.name == ROBUSTNESS_FILE:
+            measures["clean_error"] = result["clean_error"]
+            measures["corruption_error"] = result["mean_error"]
+            errors = result["errors"]
+    reconstruct = run_dir / RECONSTRUCT_FILE
+    if reconstruct.is_file():
+        checkpoint = json.loads(reconstruct.read_text())["checkpoints"][0]
+        unmasked = min(checkpoint["by_ratio"], key=lambda row: row["ratio"])
+        measures.update(unmasked["decoded"])
+    return measures, errors
+
+
+def mean_corruption_errors(errors: list[dict | None], baseline: list[dict]) -> list[float | None]:
+    """The mCE of each run's corruption errors against the mean errors of the baseline runs (per corruption and
+    severity), as ImageNet-C's mCE against AlexNet: 100 when a run errs exactly as the baseline's mean."""
+    if not baseline:
+        return [None] * len(errors)
+    mean = {c: {s: statistics.mean(b[c][s] for b in baseline) for s in baseline[0][c]} for c in baseline[0]}
+    return [mean_corruption_error(e, mean)["mce"] if e is not None else None for e in errors]
