@@ -50,7 +50,7 @@ def check_rows(exp, folder):
 def test_every_experiment_runs_at_smoke_scale(names, tmp_path):
     for name in names:
         exp = experiments()[name]
-        paths = run_experiment(exp, "smoke", tmp_path, say=lambda text: None)
+        paths = run_experiment(exp, "smoke", tmp_path, say=lambda text: None, runner=main)  # in this process
         text = paths["markdown"].read_text()
         assert text.startswith(f"# {exp.source}: {exp.title}") and paths["html"].is_file()
         if exp.command is not None:  # an analysis: its JSON and the figure the page shows

@@ -11,14 +11,12 @@ protocol (which at the smoke and cpu scales is not ours: the budget and protocol
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mimae.config import ConfigError
-from mimae.experiments.sweep import Point, run_sweep
+from mimae.experiments.sweep import Point, Runner, run_mimae, run_sweep
 from mimae.report.comparison import write_comparison
 from mimae.report.page import write_page
 
@@ -141,18 +139,19 @@ def describe(exp: Experiment) -> str:
 
 def run_experiment(exp: Experiment, scale: str, root: str | Path = "runs/experiments",
                    seeds: tuple[int, ...] | None = None, parallel: int = 1,
-                   say: Callable[[str], None] = print) -> dict:
-    """Run (or finish) every row x seed at ``scale`` and write the experiment's report; the report's paths."""
+                   say: Callable[[str], None] = print, runner: Runner = None) -> dict:
+    """Run (or finish) every row x seed at ``scale`` and write the experiment's report; the report's paths.
+    ``runner``: run the commands in this process (``mimae.cli.main``) instead of as subprocesses."""
     if exp.unavailable:
         raise ConfigError(f"experiment {exp.name} cannot run here: {exp.unavailable}")
     chosen = exp.scale(scale)
     folder = Path(root) / exp.name / scale
     intro = f"Reproduces {exp.source} at the {scale} scale: {chosen.budget}."
     if exp.command is not None:
-        return run_command(exp, chosen, folder, intro, say)
+        return run_command(exp, chosen, folder, intro, say, runner)
     runs = Path(root) / (exp.runs_of or exp.name) / scale
     sweep = run_sweep(runs, exp.points(scale, seeds), evaluations=list(chosen.evaluations), parallel=parallel,
-                      say=say, evaluation_args=chosen.evaluation_args)
+                      say=say, evaluation_args=chosen.evaluation_args, runner=runner)
     done = [p for p in sweep["points"] if p["results"] is not None and "failed" not in p]
     if not done:
         raise ConfigError(f"experiment {exp.name}: no run finished; see the sweep.log files in {runs}")
@@ -165,15 +164,15 @@ def run_experiment(exp: Experiment, scale: str, root: str | Path = "runs/experim
                             mce_baseline=exp.mce_baseline, curve_keys=exp.curves)
 
 
-def run_command(exp: Experiment, scale: Scale, folder: Path, intro: str, say: Callable[[str], None]) -> dict:
+def run_command(exp: Experiment, scale: Scale, folder: Path, intro: str, say: Callable[[str], None],
+                runner: Runner = None) -> dict:
     """An analysis experiment: its command (output in ``folder/sweep.log``), then its page."""
     folder.mkdir(parents=True, exist_ok=True)
     args = [a.replace("{out}", str(folder)) for a in (*exp.command.args, *scale.args)]
     say(f"{exp.name}: mimae {' '.join(args)}")
-    with (folder / "sweep.log").open("a") as log:
-        done = subprocess.run([sys.executable, "-m", "mimae.cli", *args], stdout=log, stderr=subprocess.STDOUT)
-    if done.returncode != 0:
-        raise ConfigError(f"experiment {exp.name} failed (exit {done.returncode}); see {folder / 'sweep.log'}")
+    code = run_mimae(args, folder / "sweep.log", runner=runner)
+    if code != 0:
+        raise ConfigError(f"experiment {exp.name} failed (exit {code}); see {folder / 'sweep.log'}")
     title = f"{exp.source}: {exp.title}"
     result = folder / exp.command.result
     text = "\n".join([f"# {title}", "", intro, "", exp.command.page(json.loads(result.read_text())), "",

@@ -9,6 +9,7 @@ point, finished before or now, are collected into ``ROOT/sweep.json``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -101,36 +102,57 @@ def finished(run_dir: Path, evaluations: list[str]) -> bool:
         (run_dir / EVALUATIONS[e][0]).is_file() for e in evaluations)
 
 
-def commands(point: Point, run_dir: Path, base: list[str], evaluations: list[str],
-             threads: int | None, evaluation_args: dict[str, tuple[str, ...]] | None = None) -> list[list[str]]:
-    """The mimae commands of one point, in order: pretraining (resumed if started), then each missing evaluation."""
-    mimae = [sys.executable, "-m", "mimae.cli"]
-    threads_arg = [f"train.threads={threads}"] if threads else []
+# runs one mimae command line in this process and returns its exit status (``mimae.cli.main``); None: a subprocess
+Runner = Callable[[list[str]], int] | None
+
+
+@dataclass
+class Settings:
+    """What every point of a sweep shares: arguments of every ``mimae pretrain``, the evaluations after it (with
+    more options per evaluation), the torch threads of each process, and how commands run."""
+
+    base: list[str] = field(default_factory=list)
+    evaluations: list[str] = field(default_factory=list)
+    evaluation_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    threads: int | None = None
+    runner: Runner = None
+
+
+def commands(point: Point, run_dir: Path, settings: Settings) -> list[list[str]]:
+    """The mimae arguments of each command of one point, in order: pretraining (resumed if started), then each
+    missing evaluation."""
     steps = []
     if not (run_dir / "results.json").is_file():
-        steps.append([*mimae, "pretrain", "--output-dir", str(run_dir), "--resume", "auto", *base,
-                      *point.overrides(), *threads_arg])
-    extra = evaluation_args or {}
-    steps += [[*mimae, *evaluation_command(name, run_dir, extra.get(name, ()))] for name in evaluations
-              if not (run_dir / EVALUATIONS[name][0]).is_file()]
+        steps.append(["pretrain", "--output-dir", str(run_dir), "--resume", "auto", *settings.base,
+                      *point.overrides(), *([f"train.threads={settings.threads}"] if settings.threads else [])])
+    steps += [evaluation_command(name, run_dir, settings.evaluation_args.get(name, ()))
+              for name in settings.evaluations if not (run_dir / EVALUATIONS[name][0]).is_file()]
     return steps
 
 
-def run_point(point: Point, run_dir: Path, base: list[str], evaluations: list[str], threads: int | None,
-              say: Callable[[str], None], evaluation_args: dict[str, tuple[str, ...]] | None = None) -> dict:
+def run_mimae(args: list[str], log: Path, threads: int | None = None, runner: Runner = None) -> int:
+    """``mimae ARGS`` with its output appended to ``log``: a subprocess (``threads``: its OMP threads), or
+    ``runner`` in this process; the exit status."""
+    with log.open("a") as out:
+        if runner is not None:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                return runner(args)
+        env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+        return subprocess.run([sys.executable, "-m", "mimae.cli", *args], stdout=out, stderr=subprocess.STDOUT,
+                              env=env).returncode
+
+
+def run_point(point: Point, run_dir: Path, settings: Settings, say: Callable[[str], None]) -> dict:
     """Run what a point still needs, its output appended to ``run_dir/sweep.log``; its record."""
     run_dir.mkdir(parents=True, exist_ok=True)
     log = run_dir / "sweep.log"
-    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
-    for command in commands(point, run_dir, base, evaluations, threads, evaluation_args):
-        say(f"{point.name}: {' '.join(command[3:5]) if command[3] != 'pretrain' else 'pretrain'}")
-        with log.open("a") as out:
-            done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-        if done.returncode != 0:
+    for command in commands(point, run_dir, settings):
+        say(f"{point.name}: {' '.join(command[:2]) if command[0] != 'pretrain' else 'pretrain'}")
+        code = run_mimae(command, log, settings.threads, settings.runner)
+        if code != 0:
             tail = log.read_text().strip().splitlines()[-3:]
-            say(f"{point.name}: failed (exit {done.returncode}); see {log}")
-            return {**record(point, run_dir), "failed": {"exit": done.returncode, "log": str(log),
-                                                                      "tail": tail}}
+            say(f"{point.name}: failed (exit {code}); see {log}")
+            return {**record(point, run_dir), "failed": {"exit": code, "log": str(log), "tail": tail}}
     return record(point, run_dir)
 
 
@@ -145,12 +167,14 @@ def record(point: Point, run_dir: Path) -> dict:
 
 def run_sweep(root: str | Path, points: list[Point], base: list[str] | None = None,
               evaluations: list[str] | None = None, parallel: int = 1, threads: int | None = None,
-              say: Callable[[str], None] = print, evaluation_args: dict[str, tuple[str, ...]] | None = None) -> dict:
+              say: Callable[[str], None] = print, evaluation_args: dict[str, tuple[str, ...]] | None = None,
+              runner: Runner = None) -> dict:
     """Run every point not yet finished (``parallel`` at a time) and write ``root/sweep.json``; its content.
 
     ``base`` are arguments of every ``mimae pretrain`` (``--method``, ``--config``, overrides); ``threads`` the torch
     threads of each process (default: the CPU cores shared among the parallel processes); ``evaluation_args``:
-    evaluation name -> more options of its command (``{"reconstruct": ("--images", "64")}``).
+    evaluation name -> more options of its command (``{"reconstruct": ("--images", "64")}``); ``runner``: run the
+    commands in this process (``mimae.cli.main``) instead of as subprocesses.
     """
     root = Path(root)
     evaluations = list(evaluations or [])
@@ -162,13 +186,14 @@ def run_sweep(root: str | Path, points: list[Point], base: list[str] | None = No
         raise ConfigError("two points of the sweep have the same name: a grid key is given twice")
     if threads is None and parallel > 1:
         threads = max(1, (os.cpu_count() or 1) // parallel)
+    if runner is not None and parallel > 1:
+        raise ConfigError("runs in this process go one at a time (parallel=1)")
+    settings = Settings(list(base or []), evaluations, dict(evaluation_args or {}), threads, runner)
     todo = [p for p in points if not finished(root / p.name, evaluations)]
     say(f"sweep {root}: {len(points)} points, {len(points) - len(todo)} finished before, {len(todo)} to run"
         + (f", {parallel} at a time" if parallel > 1 else ""))
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        ran = dict(zip((p.name for p in todo), pool.map(
-            lambda p: run_point(p, root / p.name, list(base or []), evaluations, threads, say, evaluation_args),
-            todo)))
+        ran = dict(zip((p.name for p in todo), pool.map(lambda p: run_point(p, root / p.name, settings, say), todo)))
     records = [ran.get(p.name) or record(p, root / p.name) for p in points]
     sweep = {"root": str(root.resolve()), "base": list(base or []), "evaluations": evaluations,
              "keys": sorted({k for p in points for k in p.values}), "points": records}
