@@ -125,3 +125,30 @@ def test_result_files_name_checkpoints_by_absolute_paths(tiny_run, tmp_path, cap
     run_cli(["tsne", "--checkpoint", tiny_run.name, "--output-dir", str(tmp_path), "--images", "5"], capsys)
     data, _ = outputs(tmp_path, "tsne")
     assert data["checkpoints"][0]["checkpoint"] == str((tiny_run / "checkpoint.pt").resolve())
+
+
+def test_linear_along_probes_every_kept_checkpoint(tiny_run, capsys):
+    small = ["linear.epochs=1", "linear.train_limit=64", "linear.test_limit=32", "linear.batch_size=16"]
+    assert main(["eval", "linear-along", "--checkpoint", str(tiny_run), *small]) == 0
+    result = json.loads((tiny_run / "eval_linear-along.json").read_text())
+    assert [p["epoch"] for p in result["along"]] == [0, 1, 2] and result["accuracy"] == result["along"][-1]["accuracy"]
+    assert main(["eval", "linear", "--checkpoint", str(tiny_run / "checkpoint-epoch1.pt"), *small]) == 0
+    one = json.loads((tiny_run / "eval_linear.json").read_text())
+    assert one["accuracy"] == result["along"][1]["accuracy"]  # the same probe as on that checkpoint alone
+    assert "| linear, epoch 2 |" in capsys.readouterr().out
+
+
+def test_linear_along_without_kept_checkpoints_says_how_to_get_them(tmp_path, capsys):
+    run = train_tiny(tmp_path / "plain")
+    assert main(["eval", "linear-along", "--checkpoint", str(run)]) == 2
+    assert "train.keep_checkpoints=true" in capsys.readouterr().err
+
+
+def test_mask_geometry_takes_overrides_without_a_checkpoint(tmp_path, capsys):
+    run_cli(["mask-geometry", "--output-dir", str(tmp_path), "--images", "20", "--ratios", "0", "0.5",
+             "--repeats", "1", "data.image_size=16", "model.patch_size=8"], capsys)
+    data, _ = outputs(tmp_path, "mask_geometry")
+    assert data["patch"] == 8 and data["unit"] == 8
+    assert main(["analyze", "mask-geometry", "--output-dir", str(tmp_path), "--checkpoint", str(tmp_path),
+                 "data.image_size=16"]) == 2
+    assert "not both" in capsys.readouterr().err

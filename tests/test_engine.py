@@ -119,3 +119,14 @@ def test_an_explicit_precision_the_device_lacks_is_refused(tmp_path):
     from mimae.config import ConfigError
     with pytest.raises(ConfigError, match="train.precision=fp16 trains on GPUs only"):
         Trainer(small(train__precision="fp16", train__device="cpu"), tmp_path)
+
+
+def test_results_count_image_mask_samples_of_a_multi_view_method(tmp_path):
+    """MI-MAE's N masks per image: (image, mask) samples = steps x images per step x N, equal to MAE's budget under
+    train.equal_samples."""
+    from tests.conftest import train_tiny
+    mi = json.loads((train_tiny(tmp_path / "mi", method="mimae", train__equal_samples=True, train__epochs=4)
+                     / "results.json").read_text())
+    mae = json.loads((train_tiny(tmp_path / "mae", train__epochs=4) / "results.json").read_text())
+    assert mi["views_per_image"] == 4 and mi["samples"] == mi["steps"] * mi["effective_batch"] * 4
+    assert mi["samples"] == mae["samples"] == mae["steps"] * mae["effective_batch"]

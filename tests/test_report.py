@@ -34,7 +34,9 @@ def test_every_run_ends_with_a_report_of_its_own_numbers(mae_run):
                       ("raw pixels (baseline)", "knn_pixels")):
         assert f"| {name} | {results[key]:.2f} |" in text
     assert "bank: 48 training images, queries: 64 test images" in text
-    assert f"{results['steps']} optimizer steps, {results['steps'] * 16} (image, mask) samples" in text
+    images = results["steps"] * 16
+    assert f"{results['steps']} optimizer steps, {images} images, {images} (image, mask) samples" in text
+    assert results["samples"] == images and results["views_per_image"] == 1
     assert "| schedule | 1 epoch, 4 steps of 16 images |" in text
     for figure in ("curves.png", "reconstructions.png"):
         assert f"](figures/{figure})" in text and (mae_run / "figures" / figure).stat().st_size > 5000
@@ -102,3 +104,36 @@ def test_a_comparison_gives_mean_std_and_n_per_group_and_labels_the_papers_colum
     assert "72.00 ± 2.00" in dom and "paper 000 (reported)" in dom
     assert main(["report", *map(str, folders), "--out", str(tmp_path / "cli")]) == 0
     assert "comparison of 4 runs" in capsys.readouterr().out
+
+
+def test_the_mce_divides_by_the_baseline_groups_mean_errors(tmp_path):
+    """Two corruptions x two severities: CE_c = 100 * sum_s E / sum_s mean_baseline E, mCE the mean over c."""
+    folders = synthetic_runs(tmp_path / "runs", {"0.5": [70.0, 72.0], "0.75": [60.0]})
+    errors = [{"fog": {"1": 10.0, "3": 30.0}, "blur": {"1": 20.0, "3": 20.0}},
+              {"fog": {"1": 30.0, "3": 30.0}, "blur": {"1": 20.0, "3": 40.0}},
+              {"fog": {"1": 40.0, "3": 40.0}, "blur": {"1": 15.0, "3": 15.0}}]
+    for folder, err in zip(folders, errors):
+        (folder / "eval_robustness.json").write_text(json.dumps({"clean_error": 5.0, "mean_error": 25.0,
+                                                                 "errors": err}))
+    result = write_comparison(folders, tmp_path / "cmp", "Robustness", mce_baseline="mask.ratio=0.5")
+    base = {"fog": 50.0, "blur": 50.0}  # the baseline group's mean errors, summed over the severities
+    expected = [100 * (40 / base["fog"] + 40 / base["blur"]) / 2, 100 * (60 / base["fog"] + 60 / base["blur"]) / 2,
+                100 * (80 / base["fog"] + 30 / base["blur"]) / 2]
+    groups = {g["group"]: g["measures"]["mce"] for g in result["groups"]}
+    assert groups["mask.ratio=0.5"]["values"] == pytest.approx(expected[:2])
+    assert groups["mask.ratio=0.5"]["mean"] == pytest.approx(100.0)
+    assert groups["mask.ratio=0.75"]["values"] == pytest.approx(expected[2:])
+    text = (tmp_path / "cmp" / "report.md").read_text()
+    assert "| mCE (%) |" in text.splitlines()[4] and "lower is better for" in text
+    assert "| mask.ratio=0.75 | 1 | 60.00 | 5.00 | 25.00 | 110.00 |" in text
+
+
+def test_a_sweep_of_a_key_is_drawn_against_it():
+    from mimae.report.comparison import curve_slices
+    rows = [{"group": f"r={r},u={u}", "config": {"method": "mae", "mask.ratio": r, "mask.unit": u}, "measures": {}}
+            for r, u in ((0.1, 8), (0.5, 8), (0.75, 8), (0.75, 4), (0.75, 16))]
+    rows.append({"group": "barlow", "config": {"method": "barlow", "mask.ratio": 0.0, "mask.unit": 8},
+                 "measures": {}})
+    slices = curve_slices(rows, ("mask.ratio", "mask.unit"))
+    assert [r["config"]["mask.ratio"] for r in slices["mask.ratio"]] == [0.1, 0.5, 0.75]  # at the common unit
+    assert [r["config"]["mask.unit"] for r in slices["mask.unit"]] == [4, 8, 16]  # at the common ratio

@@ -36,7 +36,7 @@ EVALUATIONS = {
     "lowshot": ("eval_lowshot.json", ["eval", "lowshot"]),
     "finetune": ("eval_finetune.json", ["eval", "finetune"]),
     "robustness": (ROBUSTNESS_FILE, ["eval", "robustness"]),
-    "linear-along": ("eval_linear_along.json", ["eval", "linear-along"]),
+    "linear-along": ("eval_linear-along.json", ["eval", "linear-along"]),
     "reconstruct": (RECONSTRUCT_FILE, ["analyze", "reconstruct", "--output-dir", "{run}/analysis_reconstruct",
                                        "--ratios", "0"]),
 }
