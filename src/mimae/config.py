@@ -74,6 +74,22 @@ class ModelConfig:
     decoder_heads: int | None = param(None, "decoder attention heads (None: from size)", low=1)
     mlp_ratio: float = param(4.0, "MLP hidden width / embed width", low=0.5)
     drop_path: float = param(0.0, "stochastic depth rate of the encoder", low=0.0, high=1.0)
+    backbone: str = param("vit", "encoder: vit, or swin (timm's Swin Transformer; simmim and mi-simmim only, as "
+                                 "paper 000's SimMIM rows: embed_dim and num_heads are its first stage's, doubling "
+                                 "per stage)", choices=("vit", "swin"))
+    swin_depths: str = param("2,2,2", "blocks per Swin stage, comma-separated (Swin-B: 2,2,18,2)")
+    swin_window: int = param(4, "Swin attention window side, tokens (SimMIM's Swin-B at 192 px: 6)", low=1)
+
+    def stage_depths(self) -> tuple[int, ...]:
+        """``swin_depths`` as numbers: "2,2,18,2" -> (2, 2, 18, 2)."""
+        try:
+            depths = tuple(int(d) for d in self.swin_depths.split(","))
+        except ValueError:
+            depths = ()
+        if not depths or min(depths) < 1:
+            raise ConfigError(f"model.swin_depths={self.swin_depths!r} is not a comma-separated list of block "
+                              "counts such as 2,2,18,2")
+        return depths
 
     def dims(self) -> dict[str, int]:
         """The resolved sizes: the named size with every explicit dim applied."""
@@ -91,7 +107,8 @@ class MaskConfig:
                                       "barlow)", low=0.0, high=0.99)
     unit: int | None = param(None, "masking unit side in pixels, a multiple of model.patch_size that tiles the "
                                    "image (None: the method's default: the patch; twice the patch for simmim and "
-                                   "mi-simmim, as SimMIM's 32 px units on 16 px patches)", low=1)
+                                   "mi-simmim, as SimMIM's 32 px units on 16 px patches; on a Swin, its output "
+                                   "stride)", low=1)
 
 
 @dataclass(frozen=True)
@@ -101,6 +118,7 @@ class MethodDefaults:
     mask_ratio: float
     mask_unit_patches: int = 1
     reconstructs_hidden: bool = True  # its loss averages over hidden patches: mask.ratio must hide at least one
+    backbones: tuple[str, ...] = ("vit",)  # the model.backbone values it trains
 
 
 # method name -> its defaults; filled by ``mimae.objectives`` as each objective registers
@@ -451,6 +469,8 @@ def resolve_method_defaults(cfg: Config) -> None:
         cfg.mask.ratio = spec.mask_ratio
     if cfg.mask.unit is None:
         cfg.mask.unit = spec.mask_unit_patches * cfg.model.patch_size
+        if cfg.model.backbone == "swin":  # SimMIM's Swin: a masking unit of the last stage's stride (32 px)
+            cfg.mask.unit = max(cfg.mask.unit, cfg.model.patch_size * 2 ** (len(cfg.model.stage_depths()) - 1))
 
 
 def validate(cfg: Config) -> Config:
@@ -471,6 +491,15 @@ def validate(cfg: Config) -> Config:
     p = cfg.model.patch_size
     if cfg.data.image_size % p:
         raise ConfigError(f"data.image_size={cfg.data.image_size} is not a multiple of model.patch_size={p}")
+    if cfg.model.backbone not in METHODS[cfg.method].backbones:
+        raise ConfigError(f"model.backbone={cfg.model.backbone} is not one {cfg.method} trains; it takes "
+                          f"{', '.join(METHODS[cfg.method].backbones)}")
+    if cfg.model.backbone == "swin":
+        stride = p * 2 ** (len(cfg.model.stage_depths()) - 1)
+        if cfg.data.image_size % stride or cfg.mask.unit % stride:
+            raise ConfigError(f"a Swin of {len(cfg.model.stage_depths())} stages on {p} px patches has an output "
+                              f"stride of {stride} px: data.image_size={cfg.data.image_size} and mask.unit="
+                              f"{cfg.mask.unit} must be multiples of it")
     for width, heads in (("embed_dim", "num_heads"), ("decoder_dim", "decoder_heads")):
         if dims[width] % dims[heads]:
             raise ConfigError(f"model.{width}={dims[width]} is not divisible by model.{heads}={dims[heads]}")

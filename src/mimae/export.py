@@ -22,10 +22,12 @@ from pathlib import Path
 import timm
 import torch
 from safetensors.torch import load_file, save_file
+from timm.models.swin_transformer import SwinTransformer
 from timm.models.vision_transformer import VisionTransformer
 
 from mimae.data import load_dataset
 from mimae.models import ViTEncoder
+from mimae.models.swin import SwinEncoder
 from mimae.runs import load_encoder
 
 # (embed_dim, depth, num_heads) -> timm's name for that size (patch and image size are model arguments).
@@ -35,10 +37,15 @@ TIMM_NAMES = {
     (768, 12, 12): "vit_base_patch16_224",
     (1024, 24, 16): "vit_large_patch16_224",
 }
+SWIN_ENTRY = "swin_base_patch4_window7_224"  # a Swin's registry entry; its model_args give every dimension
 
 
-def timm_model_args(encoder: ViTEncoder) -> dict:
-    """The ``VisionTransformer`` keyword arguments that rebuild ``encoder``'s architecture in timm."""
+def timm_model_args(encoder: ViTEncoder | SwinEncoder) -> dict:
+    """The ``VisionTransformer`` (or ``SwinTransformer``) keyword arguments that rebuild ``encoder``'s architecture
+    in timm."""
+    if isinstance(encoder, SwinEncoder):
+        return {**encoder.timm_args, "depths": list(encoder.timm_args["depths"]),
+                "num_heads": list(encoder.timm_args["num_heads"])}
     block = encoder.blocks[0]
     return {
         "img_size": encoder.patch_embed.img_size[0],
@@ -55,12 +62,18 @@ def timm_architecture(args: dict) -> str:
     """The timm registry entry ``timm.create_model`` is called with: the registered ViT of the same width, depth
     and heads, else the tiny one; ``model_args`` give every dimension explicitly, so the entry only picks the
     constructor."""
+    if "depths" in args:
+        return SWIN_ENTRY
     return TIMM_NAMES.get((args["embed_dim"], args["depth"], args["num_heads"]), "vit_tiny_patch16_224")
 
 
 def model_name(args: dict) -> str:
     """What the model is: timm's name when it is exactly a registered model (patch 16, 224 px, RGB), else e.g.
-    ``vit_128w_6d_4h_patch4_32px_1ch``."""
+    ``vit_128w_6d_4h_patch4_32px_1ch`` (a Swin: ``swin_64w_2-2-2d_2h_win4_patch4_32px_1ch``)."""
+    if "depths" in args:
+        depths = "-".join(map(str, args["depths"]))
+        return (f"swin_{args['embed_dim']}w_{depths}d_{args['num_heads'][0]}h_win{args['window_size']}_patch"
+                f"{args['patch_size']}_{args['img_size']}px_{args['in_chans']}ch")
     registered = TIMM_NAMES.get((args["embed_dim"], args["depth"], args["num_heads"]))
     if registered and (args["patch_size"], args["img_size"], args["in_chans"], args["mlp_ratio"]) == (16, 224, 3, 4):
         return registered
@@ -78,21 +91,26 @@ def create_model_call(arch: str, args: dict, pretrained_cfg: dict, file: str) ->
            f"pretrained_cfg_overlay=dict({overlay}))"
 
 
-def to_timm(encoder: ViTEncoder, num_classes: int = 0, global_pool: str = "token",
-            drop_path_rate: float = 0.0) -> VisionTransformer:
-    """A timm ``VisionTransformer`` holding ``encoder``'s weights.
+def to_timm(encoder: ViTEncoder | SwinEncoder, num_classes: int = 0, global_pool: str = "token",
+            drop_path_rate: float = 0.0) -> VisionTransformer | SwinTransformer:
+    """A timm ``VisionTransformer`` (a ``SwinTransformer`` for a Swin encoder) holding ``encoder``'s weights.
 
     ``global_pool="token"`` reads the [CLS] token after the final norm (the encoder's features);
     ``global_pool="avg"`` is MAE's fine-tuning head: mean of the patch tokens, then a fresh ``fc_norm`` (the
-    pretrained final norm is not used). A head of ``num_classes`` outputs is freshly initialized (none for 0).
+    pretrained final norm is not used). A Swin always reads the mean of its last stage after its final norm (its
+    features). A head of ``num_classes`` outputs is freshly initialized (none for 0).
     """
-    model = VisionTransformer(**timm_model_args(encoder), num_classes=num_classes, global_pool=global_pool,
-                              drop_path_rate=drop_path_rate)
-    state = {k: v for k, v in encoder.state_dict().items() if global_pool == "token" or not k.startswith("norm.")}
+    if isinstance(encoder, SwinEncoder):
+        model = SwinTransformer(**encoder.timm_args, num_classes=num_classes, drop_path_rate=drop_path_rate)
+        state = encoder.swin.state_dict()
+    else:
+        model = VisionTransformer(**timm_model_args(encoder), num_classes=num_classes, global_pool=global_pool,
+                                  drop_path_rate=drop_path_rate)
+        state = {k: v for k, v in encoder.state_dict().items() if global_pool == "token" or not k.startswith("norm.")}
     result = model.load_state_dict(state, strict=False)
     fresh = {k for k in model.state_dict() if k.startswith(("head.", "fc_norm."))}
     if result.unexpected_keys or set(result.missing_keys) - fresh:
-        raise RuntimeError(f"encoder does not fit timm's ViT: missing {result.missing_keys}, "
+        raise RuntimeError(f"encoder does not fit timm's model: missing {result.missing_keys}, "
                            f"unexpected {result.unexpected_keys}")
     return model
 
@@ -107,7 +125,8 @@ def export_timm(encoder: ViTEncoder, output: str | Path, mean: tuple[float, ...]
     output.parent.mkdir(parents=True, exist_ok=True)
     args = timm_model_args(encoder)
     arch, name = timm_architecture(args), model_name(args)
-    weights = {k: v.detach().contiguous().cpu() for k, v in encoder.state_dict().items()}
+    state = encoder.swin.state_dict() if isinstance(encoder, SwinEncoder) else encoder.state_dict()
+    weights = {k: v.detach().contiguous().cpu() for k, v in state.items()}
     save_file(weights, str(output), metadata={"format": "pt", "name": name, "architecture": arch, "source": source})
     output.chmod(0o644)
     pretrained_cfg = {"input_size": [args["in_chans"], args["img_size"], args["img_size"]],
@@ -117,8 +136,8 @@ def export_timm(encoder: ViTEncoder, output: str | Path, mean: tuple[float, ...]
         "name": name,
         "architecture": arch,
         "model_args": args,
-        "num_features": args["embed_dim"],
-        "global_pool": "token",
+        "num_features": encoder.embed_dim,
+        "global_pool": "avg" if isinstance(encoder, SwinEncoder) else "token",
         "pretrained_cfg": pretrained_cfg,
         "source": source,
         "mimae_config": run_config,

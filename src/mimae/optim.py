@@ -13,7 +13,7 @@ from timm.optim import param_groups_weight_decay
 
 from mimae.config import OptimConfig
 
-NO_WEIGHT_DECAY = ("cls_token", "mask_token", "pos_embed")
+NO_WEIGHT_DECAY = ("cls_token", "mask_token", "pos_embed", "relative_position_bias_table")  # (Swin: as timm)
 FUSED_DEVICES = ("cpu", "cuda")  # where torch's fused AdamW kernel exists (torch >= 2.4)
 
 

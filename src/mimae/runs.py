@@ -30,11 +30,13 @@ from safetensors.torch import load_file as load_safetensors
 from mimae.checkpoint import CHECKPOINT_NAME, PREVIOUS_NAME, CheckpointError, load_file
 from mimae.config import Config, config_from_dict, set_value, validate
 from mimae.models import ViTEncoder, build_encoder
+from mimae.models.swin import SwinEncoder
 from mimae.objectives import Objective, build_objective
 
 # encoder width -> heads of the standard ViT sizes (tiny, small, base, large, huge)
 HEADS_BY_WIDTH = {192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16}
-ENCODER_PREFIXES = ("patch_embed.", "cls_token", "pos_embed", "blocks.", "norm.")
+# the encoder's tensors in a checkpoint: a ViT's, a Swin's (under swin.), a timm Swin export's (layers.)
+ENCODER_PREFIXES = ("patch_embed.", "cls_token", "pos_embed", "blocks.", "norm.", "swin.", "layers.")
 
 
 @dataclass
@@ -115,8 +117,11 @@ def _read_timm(path: Path) -> Source:
     meta = path.with_suffix(".json")
     described = json.loads(meta.read_text()) if meta.is_file() else {}
     saved = described.get("mimae_config")
-    cfg, in_chans = config_for_encoder(state, config_from_dict(saved) if saved else None,
-                                       described.get("model_args", {}).get("num_heads"))
+    if saved and saved.get("model", {}).get("backbone") == "swin":  # the run's config describes the Swin exactly
+        cfg, in_chans = config_from_dict(saved), int(state["patch_embed.proj.weight"].shape[1])
+    else:
+        cfg, in_chans = config_for_encoder(state, config_from_dict(saved) if saved else None,
+                                           described.get("model_args", {}).get("num_heads"))
     return Source(path, "timm", validate(cfg), in_chans, encoder_weights(state))
 
 
@@ -172,8 +177,11 @@ def latest_checkpoint(run_dir: str | Path) -> Source | None:
 
 def load_encoder_weights(encoder: ViTEncoder, source: Source) -> None:
     """Copy ``source``'s encoder weights into ``encoder``; one line naming the file if they do not fit."""
+    state = source.encoder_state
+    if isinstance(encoder, SwinEncoder) and not any(k.startswith("swin.") for k in state):
+        state = {f"swin.{k}": v for k, v in state.items()}  # a timm export of a Swin: timm's own names
     try:
-        encoder.load_state_dict(source.encoder_state)
+        encoder.load_state_dict(state)
     except RuntimeError as exc:
         detail = " ".join(str(exc).split())[:300]
         raise CheckpointError(f"the encoder weights of {source.path} do not fit this encoder: {detail}") from None

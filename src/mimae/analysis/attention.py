@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from mimae.analysis.loading import Pretrained, labelled_test_images, load_pretrained, model_input, unit_images
+from mimae.config import ConfigError
 from mimae.models import ViTEncoder
 from mimae.plotting import plt, save_figure, show_image, write_json
 
@@ -118,6 +119,10 @@ def run_attention(checkpoints: list[str | Path], output_dir: str | Path, num_ima
     """
     output_dir = Path(output_dir)
     models = [load_pretrained(path, device, data_dir) for path in checkpoints]
+    for model in models:
+        if model.cfg.model.backbone != "vit":
+            raise ConfigError(f"{model.path}: attention maps read a ViT's [CLS] attention; this run's backbone is "
+                              f"{model.cfg.model.backbone}")
     images, labels, info = labelled_test_images(models[0].cfg, max(num_images, entropy_images))
     shown = images[:num_images]
     patch = models[0].cfg.model.patch_size

@@ -85,7 +85,8 @@ def reconstruct(model: Pretrained, images: torch.Tensor, info: DataInfo, masks: 
     masks = masks.to(device)
     _, pred = objective.reconstruct(inputs, masks)
     patch = model.cfg.model.patch_size
-    decoded = predictions_to_pixels(pred.float(), inputs, patch, objective.norm_pix, info).cpu()
+    stride = objective.encoder.output_stride  # the pixels each prediction covers (a Swin's last stage: a block)
+    decoded = predictions_to_pixels(pred.float(), inputs, stride, objective.norm_pix, info).cpu()
     original = unit_images(images)
     hidden = hidden_pixels(masks.mask[:, 0].cpu(), patch, objective.grid)
     return Reconstruction(original=original, masked=original * (1 - hidden) + HIDDEN_GRAY * hidden,

@@ -15,6 +15,7 @@ from torch import nn
 
 from mimae.config import ModelConfig
 from mimae.models.pos_embed import sincos_2d
+from mimae.models.swin import SwinEncoder
 
 
 def init_weights(module: nn.Module) -> None:
@@ -63,7 +64,8 @@ class ViTEncoder(nn.Module):
         super().__init__()
         self.patch_size = patch_size
         self.in_chans = in_chans
-        self.embed_dim = embed_dim
+        self.embed_dim = self.token_dim = embed_dim
+        self.output_stride = patch_size  # one output token per patch
         self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim)
         self.grid = self.patch_embed.grid_size
         self.num_patches = self.patch_embed.num_patches
@@ -75,6 +77,10 @@ class ViTEncoder(nn.Module):
         w = self.patch_embed.proj.weight
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))
         nn.init.normal_(self.cls_token, std=0.02)
+
+    def patch_positions(self) -> torch.Tensor:
+        """(1, L, D): the position embedding of each patch (what a mask token adds to stand for its position)."""
+        return self.pos_embed[:, 1:]
 
     def patch_tokens(self, images: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, L, D): patch embeddings plus position embeddings, no [CLS]."""
@@ -106,9 +112,12 @@ class ViTEncoder(nn.Module):
         return tokens[:, 0] if pool == "cls" else tokens[:, 1:].mean(dim=1)
 
 
-def build_encoder(model: ModelConfig, image_size: int, in_chans: int) -> ViTEncoder:
+def build_encoder(model: ModelConfig, image_size: int, in_chans: int) -> ViTEncoder | SwinEncoder:
     """The encoder a ``model`` section describes for ``image_size`` px inputs of ``in_chans`` channels, freshly
-    initialized."""
+    initialized: a ViT, or a Swin for ``model.backbone=swin``."""
     dims = model.dims()
+    if model.backbone == "swin":
+        return SwinEncoder(image_size, model.patch_size, in_chans, dims["embed_dim"], model.stage_depths(),
+                           dims["num_heads"], model.swin_window, model.mlp_ratio, model.drop_path)
     return ViTEncoder(image_size, model.patch_size, in_chans, dims["embed_dim"], dims["depth"], dims["num_heads"],
                       model.mlp_ratio, model.drop_path)

@@ -48,7 +48,8 @@ def register(name: str):
     def wrap(cls: type[Objective]) -> type[Objective]:
         REGISTRY[name] = cls
         cls.name = name
-        register_method(name, MethodDefaults(cls.default_mask_ratio, cls.default_mask_unit, cls.reconstructs_hidden))
+        register_method(name, MethodDefaults(cls.default_mask_ratio, cls.default_mask_unit, cls.reconstructs_hidden,
+                                             cls.backbones))
         return cls
     return wrap
 
@@ -68,6 +69,7 @@ class Objective(nn.Module):
     default_mask_ratio = 0.75
     default_mask_unit = 1
     reconstructs_hidden = True
+    backbones: tuple[str, ...] = ("vit",)  # the model.backbone values it trains
     sections: tuple[str, ...] = ()  # the config sections __init__ receives, by name
     unused_parameters = False  # True if some parameters get no gradient in some steps (tells DDP)
 

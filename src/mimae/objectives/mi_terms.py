@@ -163,7 +163,7 @@ class MutualInformationTerms(nn.Module):
     def for_encoder(cls, cfg: MIMAEConfig, encoder, patch_size: int, in_chans: int) -> MutualInformationTerms:
         """The MI terms for an encoder; q_theta's input is the mean visible patch embedding (``approx_input=embed``)
         or the mean visible pixel patch (patch*patch*in_chans values)."""
-        input_dim = encoder.embed_dim if cfg.approx_input == "embed" else patch_size * patch_size * in_chans
+        input_dim = encoder.token_dim if cfg.approx_input == "embed" else patch_size * patch_size * in_chans
         return cls(cfg, encoder.embed_dim, input_dim)
 
     # -- latent ---------------------------------------------------------------------------------------------------

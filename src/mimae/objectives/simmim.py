@@ -40,35 +40,50 @@ def masked_patch_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
     return (per_patch * mask).sum() / mask.sum()
 
 
+def coarse_mask(mask: torch.Tensor, grid: tuple[int, int], factor: int) -> torch.Tensor:
+    """A patch mask (V, L) on ``grid`` -> the mask of the blocks of ``factor`` x ``factor`` patches (V, L / f^2);
+    each block must be masked or visible as a whole (the masking unit a multiple of the block)."""
+    if factor == 1:
+        return mask
+    v = mask.shape[0]
+    return mask.reshape(v, grid[0] // factor, factor, grid[1] // factor, factor)[:, :, 0, :, 0].reshape(v, -1)
+
+
 @register("simmim")
 class SimMIM(Objective):
-    """Encoder on all tokens (masked ones replaced by a mask token), linear pixel head, L1 on masked pixels."""
+    """Encoder on all tokens (masked ones replaced by a mask token), linear pixel head, L1 on masked pixels.
+
+    On a ViT each output token predicts its patch; on a Swin (``model.backbone=swin``) each token of the last stage
+    predicts its block of ``output_stride`` pixels, as SimMIM's one-layer head (a 1x1 convolution and a pixel
+    shuffle) does.
+    """
 
     default_mask_ratio = 0.5
     default_mask_unit = 2
+    backbones = ("vit", "swin")
     norm_pix = False  # predicts the standardized pixels themselves
 
     def __init__(self, spec: RunSpec):
         super().__init__(spec)
-        dim = self.encoder.embed_dim
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, self.encoder.token_dim))
         nn.init.trunc_normal_(self.mask_token, std=0.02)
-        self.pixel_head = nn.Linear(dim, spec.patch_pixels)
+        self.pixel_head = nn.Linear(self.encoder.embed_dim, self.encoder.output_stride ** 2 * spec.in_chans)
 
     def draw_masks(self, batch: int, generator: torch.Generator | None = None, device=None) -> Masks:
         return draw_masks("block", batch, self.grid, self.spec.mask.ratio, 1, self.unit, generator, device)
 
     def encode(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Patch tokens (V, L, D) with position embeddings, mask (V, L) with 1 = masked -> encoder output
-        (V, 1+L, D) after the final norm, the masked tokens replaced by the mask token (plus position)."""
-        mask_tokens = (self.mask_token + self.encoder.pos_embed[:, 1:]).to(tokens.dtype)
+        (V, 1+T, D) after the final norm, the masked tokens replaced by the mask token (plus position)."""
+        mask_tokens = (self.mask_token + self.encoder.patch_positions().to(tokens.device)).to(tokens.dtype)
         tokens = torch.where(mask.bool().unsqueeze(-1), mask_tokens, tokens)
         return self.encoder.forward_tokens(tokens)
 
     def reconstruct(self, images: torch.Tensor, masks: Masks) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode and predict every view of every image. images (B, C, H, W), masks with N views.
 
-        Returns the encoder output (B*N, 1+L, D) and the pixel predictions of every patch (B*N, L, p*p*C).
+        Returns the encoder output (B*N, 1+T, D) and the pixel predictions of every output token
+        (B*N, T, s*s*C), s = the encoder's output stride (the patch for a ViT).
         """
         _, mask = masks.flat()
         tokens = self.encoder.patch_tokens(images).repeat_interleave(masks.num_views, dim=0)
@@ -77,8 +92,10 @@ class SimMIM(Objective):
 
     def reconstruction_loss(self, images: torch.Tensor, masks: Masks, pred: torch.Tensor) -> torch.Tensor:
         """The L1 loss on the masked pixels, averaged over all views."""
-        target = patchify(images, self.spec.model.patch_size).repeat_interleave(masks.num_views, dim=0)
-        return masked_patch_l1(pred, target, masks.flat()[1])
+        stride = self.encoder.output_stride
+        target = patchify(images, stride).repeat_interleave(masks.num_views, dim=0)
+        mask = coarse_mask(masks.flat()[1], self.grid, stride // self.spec.model.patch_size)
+        return masked_patch_l1(pred, target, mask)
 
     def forward(self, images: torch.Tensor, masks: Masks) -> dict[str, torch.Tensor]:
         _, pred = self.reconstruct(images, masks)
@@ -99,6 +116,7 @@ class MISimMIM(SimMIM):
     lr_scales = MIMAE.lr_scales
 
     sections = ("simmim", "mimae")
+    backbones = ("vit", "swin")
 
     def __init__(self, spec: RunSpec, simmim: SimMIMConfig, mimae: MIMAEConfig):
         super().__init__(spec)
@@ -117,7 +135,8 @@ class MISimMIM(SimMIM):
         b, n = masks.keep.shape[:2]
         latent, pred = self.reconstruct(images, masks)
         rec = self.reconstruction_loss(images, masks, pred)
-        z = self.mi.latent(latent, visible=1 - masks.flat()[1]).reshape(b, n, -1)
+        patchwise = self.encoder.output_stride == self.spec.model.patch_size  # a ViT: one output token per patch
+        z = self.mi.latent(latent, visible=1 - masks.flat()[1] if patchwise else None).reshape(b, n, -1)
         terms = self.mi(z, self.approx_inputs(images, masks.keep))
         loss = self.mi_options.lambda_rec * rec + terms.pop("loss")
         return {"loss": loss, "rec": rec.detach(), **terms}
