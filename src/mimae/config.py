@@ -146,13 +146,13 @@ def register_section(name: str, cls: type, description: str) -> None:
 class OptimConfig:
     batch_size: int = param(64, "images per process per micro-batch", low=1)
     accum_steps: int = param(1, "micro-batches accumulated per optimizer step", low=1)
-    base_lr: float = param(4e-3, "learning rate per 256 images; lr = base_lr * effective_batch / 256 (4e-3: lr 1e-3 "
-                                 "at the default batch of 64, docs/default_recipe.md)", low=0.0)
+    base_lr: float = param(3e-3, "learning rate per 256 images; lr = base_lr * effective_batch / 256 (3e-3: lr "
+                                 "7.5e-4 at the default batch of 64, docs/default_recipe.md)", low=0.0)
     min_lr: float = param(0.0, "learning rate at the end of the cosine schedule", low=0.0)
     weight_decay: float = param(0.05, "AdamW weight decay (none on biases, norms and tokens)", low=0.0)
     beta1: float = param(0.9, "AdamW beta1", low=0.0, high=1.0)
     beta2: float = param(0.95, "AdamW beta2", low=0.0, high=1.0)
-    warmup_epochs: float = param(0.2, "linear warmup length, epochs (applied per iteration)", low=0.0)
+    warmup_epochs: float = param(0.5, "linear warmup length, epochs (applied per iteration)", low=0.0)
     clip_grad: float | None = param(None, "clip the gradient norm to this value (None: no clipping)", low=0.0)
 
 
