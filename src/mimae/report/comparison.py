@@ -189,6 +189,7 @@ def plot_curves(rows: list[dict], keys: tuple[str, ...], measures: list[str], pa
                 ax.set_xscale("log")
             ax.set_xlabel(key)
             ax.set_ylabel(header(measure))
+            ax.ticklabel_format(axis="y", useOffset=False)  # values as they are, not as offsets of 1e-5
             ax.grid(alpha=0.3)
     legend_below(fig, axes[0])
     return save_figure(fig, path, title)
