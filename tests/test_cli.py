@@ -50,3 +50,11 @@ def test_options_and_overrides_in_any_order():
     assert args.overrides == ["mimae.views=5", "train.epochs=1", "optim.batch_size=8"]
     args = parse(["eval", "knn", "eval.knn_k=5", "--checkpoint", "runs/x", "--full", "eval.knn_temperature=0.1"])
     assert args.full and args.overrides == ["eval.knn_k=5", "eval.knn_temperature=0.1"]
+
+
+def test_an_override_after_an_option_of_many_values_is_an_override():
+    from mimae.cli import parse
+    args = parse(["hierarchy", "learned", "--output", "o", "--ratios", "0.1", "0.5", "train.epochs=1"])
+    assert args.ratios == [0.1, 0.5] and args.overrides == ["train.epochs=1"]
+    sweep = parse(["sweep", "--root", "r", "--grid", "optim.base_lr=1e-3,2e-3", "--seeds", "0", "1", "train.epochs=1"])
+    assert sweep.grid == ["optim.base_lr=1e-3,2e-3"] and sweep.seeds == [0, 1] and sweep.overrides == ["train.epochs=1"]

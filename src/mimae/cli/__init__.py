@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -186,17 +187,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+OVERRIDE = re.compile(r"[a-z_]+\.[a-z_0-9]+=.*")  # section.key=value
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     """The command line, with ``section.key=value`` overrides accepted anywhere after the command (argparse alone
     takes positionals only before the first option that follows them) and ``--resume auto`` read as one option."""
     tokens: list[str] = []
+    overrides: list[str] = []  # taken out first, so that no option of many values (--ratios 0.1 0.5) swallows one
     for token in sys.argv[1:] if argv is None else argv:
         if token == "auto" and tokens[-1:] == ["--resume"]:
             tokens[-1] = "--resume-auto"
+        elif OVERRIDE.fullmatch(token) and tokens[-1:] not in (["--grid"], ["--variant"]):
+            overrides.append(token)
         else:
             tokens.append(token)
     parser = build_parser()
     args, unknown = parser.parse_known_args(tokens)
+    unknown += overrides
     if unknown and (not hasattr(args, "overrides") or any(a.startswith("-") or "=" not in a for a in unknown)):
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if unknown:
