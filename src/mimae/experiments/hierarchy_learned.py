@@ -21,7 +21,7 @@ from mimae.hierarchy.graph import heights
 from mimae.hierarchy.probe import level_r2
 from mimae.hierarchy.theory import theory_curve
 from mimae.models import ViTEncoder, build_encoder
-from mimae.plotting import panel_grid, save_figure, write_json
+from mimae.plotting import legend_below, panel_grid, save_figure, write_json
 from mimae.runs import load_encoder
 
 LEARNED_RATIOS = (0.1, 0.5, 0.75, 0.9)
@@ -121,7 +121,8 @@ def plot_learned(result: dict, path: str | Path, top_level: int) -> Path:
     for lv in result["levels"]:
         ax_theory.plot(ratios, 100 * share[:, lv - 1], marker="o", color=colors[lv], label=f"level {lv}")
         learned = [result["r2"][f"{r:g}"][lv] for r in ratios]
-        ax_r2.plot(ratios, learned, marker="o", color=colors[lv], label=f"level {lv}")
+        label = f"latent level {lv}" + (" (lowest)" if lv == 1 else "")
+        ax_r2.plot(ratios, learned, marker="o", color=colors[lv], label=label)
         ax_r2.axhline(result["r2"]["random init"][lv], color=colors[lv], linestyle=":", linewidth=1)
     ax_theory.set_ylabel("% of dim(c) at the level")
     ax_theory.set_title(f"theory: c for unit {result['unit']}px", fontsize=9)
@@ -130,5 +131,5 @@ def plot_learned(result: dict, path: str | Path, top_level: int) -> Path:
     for ax in (ax_theory, ax_r2):
         ax.set_xlabel("mask ratio")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, title="latent level (1 = lowest)", title_fontsize=7)
+    legend_below(fig, ax_r2, columns=len(result["levels"]))
     return save_figure(fig, path, f"Which latent levels MAE recovers vs the theory ({top_level} latent levels)")
