@@ -130,3 +130,7 @@ def test_results_count_image_mask_samples_of_a_multi_view_method(tmp_path):
     mae = json.loads((train_tiny(tmp_path / "mae", train__epochs=4) / "results.json").read_text())
     assert mi["views_per_image"] == 4 and mi["samples"] == mi["steps"] * mi["effective_batch"] * 4
     assert mi["samples"] == mae["samples"] == mae["steps"] * mae["effective_batch"]
+    # two crops per image (SimCLR, MRCL): half the passes, and each crop is one sample
+    sim = json.loads((train_tiny(tmp_path / "simclr", method="simclr", train__equal_samples=True, train__epochs=4)
+                      / "results.json").read_text())
+    assert sim["samples_per_image"] == 2 and sim["steps"] == mae["steps"] // 2 and sim["samples"] == mae["samples"]

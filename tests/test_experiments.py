@@ -11,6 +11,7 @@ from mimae.cli import main
 from mimae.config import load_config, parse_overrides
 from mimae.experiments.catalog import experiments
 from mimae.experiments.spec import run_experiment
+from mimae.experiments.sweep import slug
 
 RUNNABLE = [name for name, exp in experiments().items() if not exp.unavailable]
 
@@ -95,3 +96,17 @@ def test_every_row_of_every_scale_makes_a_valid_config():
                 method = {"method": tokens[tokens.index("--method") + 1]} if "--method" in tokens else {}
                 load_config(config, {**parse_overrides([t for t in tokens if "=" in t and not t.startswith("-")]),
                                      **method})
+
+
+def test_a_row_that_shares_a_run_names_a_row_of_the_same_folder_with_the_same_arguments():
+    """``Row.run``: the shared run folder is trained by a row (of an experiment training into the same folder)
+    with that label and the very same arguments, so either table may train it first."""
+    shared = [(exp, row) for exp in experiments().values() for row in exp.rows if row.run]
+    assert len(shared) >= 5
+    for exp, row in shared:
+        assert exp.runs_of, exp.name
+        owners = [r for other in experiments().values() if (other.runs_of or other.name) == exp.runs_of
+                  for r in other.rows if r.label == row.run and not r.run]
+        assert len(owners) == 1 and owners[0].args == row.args, (exp.name, row.label)
+        point = exp.points("smoke")[exp.rows.index(row)]
+        assert point.name == f"{slug(owners[0].label)},seed=0"

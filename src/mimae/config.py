@@ -160,8 +160,9 @@ class OptimConfig:
 class TrainConfig:
     epochs: int = param(2, "pretraining epochs", low=1)
     equal_samples: bool = param(False, "count epochs in (image, mask) samples: a method that masks each image N "
-                                       "times (MI-MAE) trains epochs / N passes over the data, as many samples as "
-                                       "an MAE run of the same epochs (paper 000's fair budget)")
+                                       "times (MI-MAE) trains epochs / N passes over the data, one of two crops per "
+                                       "image (SimCLR, MRCL) epochs / 2, as many samples as an MAE run of the same "
+                                       "epochs (paper 000's fair budget)")
     seed: int = param(0, "seed of weights, data order, augmentation and masks", low=0)
     precision: str = param("auto", "autocast precision; auto: bf16 on GPUs that support it (else fp16 with a "
                                    "gradient scaler), and on CPUs with native bf16 (AVX512-BF16/AMX), else fp32",

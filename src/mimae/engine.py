@@ -123,12 +123,12 @@ class Trainer:
             raise ValueError(f"{len(self.dataset)} training images make no full optimizer step of "
                              f"{o.batch_size} x {o.accum_steps} x {self.dist.world_size} processes")
         # learning rate and, with train.equal_samples, the schedule count (image, mask) samples, so a method that
-        # masks each image N times trains on batch / N images with MAE's lr for epochs / N passes
-        views = self.objective.views_per_image
-        sample_epoch_steps = self.steps_per_epoch / views if cfg.train.equal_samples else self.steps_per_epoch
+        # masks each image N times trains with N x MAE's lr for epochs / N passes (two crops: epochs / 2 passes)
+        samples = self.objective.samples_per_image
+        sample_epoch_steps = self.steps_per_epoch / samples if cfg.train.equal_samples else self.steps_per_epoch
         self.total_steps = max(1, round(cfg.train.epochs * sample_epoch_steps))
         self.effective_batch = o.batch_size * o.accum_steps * self.dist.world_size
-        self.peak_lr = o.base_lr * self.effective_batch * views / 256
+        self.peak_lr = o.base_lr * self.effective_batch * self.objective.views_per_image / 256
         self.warmup_steps = round(o.warmup_epochs * sample_epoch_steps)
 
         # augmentation and masks draw from this process's generator; every rank's state is checkpointed
@@ -371,7 +371,8 @@ class Trainer:
             (self.run_dir / "results.json").write_text(json.dumps(
                 {"method": cfg.method, "steps": self.step, "effective_batch": self.effective_batch,
                  "views_per_image": self.objective.views_per_image,
-                 "samples": self.step * self.effective_batch * self.objective.views_per_image,
+                 "samples_per_image": self.objective.samples_per_image,
+                 "samples": self.step * self.effective_batch * self.objective.samples_per_image,
                  "skipped_steps": self.skipped_steps, **self.results}, indent=2))
         return self.results
 

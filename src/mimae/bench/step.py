@@ -59,7 +59,7 @@ class StepBench:
         self.augment = BatchAugment(kind.augmentation if augment else "none", info, size, cfg.data.crop_scale_min,
                                     kind.crops)
         self.fixed = None if augment else self.augment(self.images)
-        self.samples_per_step = batch * self.objective.views_per_image
+        self.samples_per_step = batch * self.objective.samples_per_image
 
     def prepare(self):
         images = self.fixed if self.fixed is not None else self.augment(self.images, self.generator)

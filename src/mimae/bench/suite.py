@@ -163,7 +163,7 @@ def data(overrides: dict, device: torch.device, dtype: torch.dtype | None, batch
             channels = train_test_sets(case.data)[2].channels
             bench = StepBench(case, device, case.optim.batch_size, dtype, channels=channels)
             consumed = statistics.median(alternate({"step": bench}, steps, rounds)["step"]) / bench.objective \
-                .views_per_image
+                .samples_per_image
             rows.append({**delivered, "train_images_per_s": consumed,
                          "delivered_over_consumed": delivered["images_per_s"] / consumed})
     return {"method": case.method, "dtype": dtype_name(dtype), "cases": rows}

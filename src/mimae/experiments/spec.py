@@ -39,6 +39,7 @@ class Row:
     args: tuple[str, ...]
     paper: dict[str, float | str] = field(default_factory=dict)
     paper_scale_args: tuple[str, ...] | None = None  # the row's arguments at the paper scale, where they differ
+    run: str | None = None  # the label of the row of ``runs_of``'s experiment that trains the same run: shared
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class Experiment:
         chosen = self.scale(scale)
         def row_args(row: Row) -> tuple[str, ...]:
             return row.paper_scale_args if scale == "paper" and row.paper_scale_args is not None else row.args
-        return [Point({}, seed, [*chosen.args, *row_args(row)], row.label) for seed in seeds or chosen.seeds
+        return [Point({}, seed, [*chosen.args, *row_args(row)], row.label, row.run) for seed in seeds or chosen.seeds
                 for row in self.rows]
 
     def scale(self, name: str) -> Scale:
@@ -124,7 +125,8 @@ def describe(exp: Experiment) -> str:
         lines.append(f"  (trains into, and shares the runs of, {exp.runs_of})")
     for row in exp.rows:
         paper = ", ".join(f"{k} {v}" for k, v in row.paper.items())
-        lines.append(f"  {row.label:<24} {' '.join(row.args)}" + (f"   [paper: {paper}]" if paper else ""))
+        lines.append(f"  {row.label:<24} {' '.join(row.args)}" + (f"   [paper: {paper}]" if paper else "")
+                     + (f"   (shares the run of the row {row.run!r})" if row.run else ""))
         if row.paper_scale_args is not None:
             lines.append(f"  {'':<24} at the paper scale: {' '.join(row.paper_scale_args)}")
     lines += ["", "scales:"]
@@ -156,10 +158,11 @@ def run_experiment(exp: Experiment, scale: str, root: str | Path = "runs/experim
     if not done:
         raise ConfigError(f"experiment {exp.name}: no run finished; see the sweep.log files in {runs}")
     labels = {Path(p["run_dir"]): p["label"] for p in done}
+    reference = {row.label: row.paper for row in exp.rows if row.paper}
     notes = [f"{intro} The paper's column is the paper's own number ({exp.paper_protocol}), not a measurement of "
-             "this library.", *exp.notes]
+             "this library." if reference else intro, *exp.notes]
     return write_comparison([p["run_dir"] for p in done], folder, f"{exp.source}: {exp.title}",
-                            reference={row.label: row.paper for row in exp.rows if row.paper},
+                            reference=reference,
                             reference_label=f"{exp.source} (paper)", labels=labels, notes=notes,
                             mce_baseline=exp.mce_baseline, curve_keys=exp.curves)
 

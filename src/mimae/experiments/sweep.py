@@ -59,12 +59,14 @@ class Point:
     seed: int
     extra: list[str] = field(default_factory=list)  # arguments before the values: shared ones, a row's own
     label: str | None = None  # the name of a row of a named experiment, instead of its values
+    run_label: str | None = None  # the label of another experiment's row whose run folder this point shares
 
     @property
     def name(self) -> str:
         """``optim.base_lr=0.002,mask.ratio=0.5,seed=0`` (every value that tells the point apart), or for a label
         such as ``(b) L_rec + l_max`` the folder-friendly ``b_L_rec_l_max,seed=0``."""
-        parts = [slug(self.label)] if self.label else [f"{k}={format_value(v)}" for k, v in self.values.items()]
+        label = self.run_label or self.label
+        parts = [slug(label)] if label else [f"{k}={format_value(v)}" for k, v in self.values.items()]
         return ",".join([*parts, f"seed={self.seed}"])
 
     def overrides(self) -> list[str]:

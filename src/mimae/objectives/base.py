@@ -85,6 +85,12 @@ class Objective(nn.Module):
         """(image, mask) samples one image gives per step: the N of objectives that mask each image N times."""
         return 1
 
+    @property
+    def samples_per_image(self) -> int:
+        """(view, mask) samples one image gives per step, what ``train.equal_samples`` counts: augmented crops x
+        masks per crop (MAE 1, MI-MAE N, SimCLR and MRCL 2)."""
+        return self.crops * self.views_per_image
+
     def draw_masks(self, batch: int, generator: torch.Generator | None = None, device=None) -> Masks:
         """One random mask per image at ``mask.ratio`` with ``mask.unit``; objectives with views override this."""
         return draw_masks("random", batch, self.grid, self.spec.mask.ratio, 1, self.unit, generator, device)

@@ -1,0 +1,31 @@
+"""The five methods side by side: MAE, MI-MAE (the library's losses and the paper's literal lambda3 = 10), U-MAE,
+SimCLR and MR-SimCLR, every one trained on the same number of (view, mask) samples (``train.equal_samples``: MI-MAE's
+4 masks per image and SimCLR's 2 crops count as 4 and 2 samples), read by the kNN and the linear probe beside the
+raw pixels under the same protocol.
+
+Not a table of one paper: the question a user asks first (which method, at my budget?). The MAE and MI-MAE rows are
+the runs of paper000-tab3a and paper000-tab3c, shared with them.
+"""
+
+from __future__ import annotations
+
+from mimae.experiments.paper000 import LITERAL, SCALES, TAB3A_ALL, TAB3A_MAE
+from mimae.experiments.spec import Experiment, Row, register
+
+register(Experiment(
+    name="methods", source="papers 000-002", title="MAE, MI-MAE, U-MAE, SimCLR and MR-SimCLR at equal samples",
+    rows=(
+        Row("MAE", ("--method", "mae"), run=TAB3A_MAE),
+        Row("MI-MAE, library losses (lambda3 = 0)", ("--method", "mimae"), run="orthogonal, library default losses"),
+        Row("MI-MAE, the paper's losses (lambda3 = 10)", LITERAL, run=TAB3A_ALL),
+        Row("U-MAE", ("--method", "umae")),
+        Row("SimCLR", ("--method", "simclr")),
+        Row("MR-SimCLR", ("--method", "mr-simclr")),
+    ),
+    scales={name: SCALES[name] for name in ("smoke", "cpu")},
+    paper_protocol="none (the papers compare these methods only in pairs, each under its own recipe)",
+    runs_of="paper000-tab3a",
+    notes=("Each row trains its own method's defaults (learning rate, augmentation: SimCLR and MR-SimCLR crop and "
+           "colour-distort two views per image, the masked autoencoders see one crop), on one budget of (view, mask) "
+           "samples; at the cpu scale MI-MAE sees each image once per 4 samples and SimCLR once per 2.",),
+))
