@@ -110,3 +110,11 @@ def test_a_row_that_shares_a_run_names_a_row_of_the_same_folder_with_the_same_ar
         assert len(owners) == 1 and owners[0].args == row.args, (exp.name, row.label)
         point = exp.points("smoke")[exp.rows.index(row)]
         assert point.name == f"{slug(owners[0].label)},seed=0"
+
+
+def test_every_claim_names_two_rows_of_its_experiment():
+    claims = [(exp, claim) for exp in experiments().values() for claim in exp.claims]
+    assert len(claims) >= 15
+    for exp, claim in claims:
+        labels = [row.label for row in exp.rows]
+        assert claim.better in labels and claim.worse in labels and claim.better != claim.worse, (exp.name, claim)

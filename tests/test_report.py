@@ -104,6 +104,11 @@ def test_a_comparison_gives_mean_std_and_n_per_group_and_labels_the_papers_colum
     assert "72.00 ± 2.00" in dom and "paper 000 (reported)" in dom
     assert main(["report", *map(str, folders), "--out", str(tmp_path / "cli")]) == 0
     assert "comparison of 4 runs" in capsys.readouterr().out
+    for folder in folders:  # archived without their weights: the small files are the run
+        for weights in folder.glob("checkpoint*.pt"):
+            weights.unlink()
+    write_comparison(folders, tmp_path / "archived", "Mask ratio")
+    assert "| mask.ratio=0.5 | 3 | 72.00 ± 2.00 |" in (tmp_path / "archived" / "report.md").read_text()
 
 
 def test_the_mce_divides_by_the_baseline_groups_mean_errors(tmp_path):
@@ -137,3 +142,28 @@ def test_a_sweep_of_a_key_is_drawn_against_it():
     slices = curve_slices(rows, ("mask.ratio", "mask.unit"))
     assert [r["config"]["mask.ratio"] for r in slices["mask.ratio"]] == [0.1, 0.5, 0.75]  # at the common unit
     assert [r["config"]["mask.unit"] for r in slices["mask.unit"]] == [4, 8, 16]  # at the common ratio
+
+
+def test_a_claim_is_checked_by_the_difference_of_the_means_against_twice_its_standard_error():
+    from mimae.report.claims import Claim, check
+    groups = {"A": {"knn_final": {"mean": 72.0, "std": 2.0, "n": 3}, "mse": {"mean": 0.10, "std": 0.01, "n": 2}},
+              "B": {"knn_final": {"mean": 70.0, "std": 1.0, "n": 2}, "mse": {"mean": 0.20, "std": 0.01, "n": 2}},
+              "C": {"knn_final": {"mean": 80.0, "std": None, "n": 1}}}
+    knn, mse = check(Claim("A beats B", "A", "B"), groups, ["knn_final", "mse"])
+    se = (4 / 3 + 1 / 2) ** 0.5  # 1.354: d = 2 < 2 se
+    assert knn["difference"] == 2.0 and abs(knn["se"] - se) < 1e-12 and knn["verdict"] == "within noise"
+    assert abs(mse["difference"] - 0.1) < 1e-12 and mse["verdict"] == "holds"  # lower is better for the MSE
+    assert check(Claim("B beats A", "B", "A"), groups, ["mse"])[0]["verdict"] == "does not hold"
+    assert check(Claim("C beats B", "C", "B"), groups, ["knn_final"])[0]["verdict"] == "no spread (n < 2)"
+    assert check(Claim("D beats B", "D", "B"), groups, ["knn_final"]) == []
+
+
+def test_the_comparison_page_shows_the_claims_with_their_verdicts(tmp_path):
+    from mimae.report.claims import Claim
+    folders = synthetic_runs(tmp_path / "runs", {"0.5": [70.0, 72.0, 74.0], "0.75": [60.0, 61.0]})
+    result = write_comparison(folders, tmp_path / "cmp", "Mask ratio",
+                              claims=(Claim("0.5 beats 0.75", "mask.ratio=0.5", "mask.ratio=0.75"),))
+    text = (tmp_path / "cmp" / "report.md").read_text()
+    assert "## The paper's claims, measured" in text
+    assert "| 0.5 beats 0.75 | kNN, end of pretraining (%) | 72.00 | 60.50 | 3 / 2 | +11.50 ± 1.26 | holds |" in text
+    assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["claims"] == result["claims"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from mimae.experiments.paper000 import LITERAL, SCALES, TAB3A_ALL, TAB3A_MAE
 from mimae.experiments.spec import Experiment, Row, register
+from mimae.report.claims import Claim
 
 register(Experiment(
     name="methods", source="papers 000-002", title="MAE, MI-MAE, U-MAE, SimCLR and MR-SimCLR at equal samples",
@@ -25,6 +26,12 @@ register(Experiment(
     scales={name: SCALES[name] for name in ("smoke", "cpu")},
     paper_protocol="none (the papers compare these methods only in pairs, each under its own recipe)",
     runs_of="paper000-tab3a",
+    claims=(
+        Claim("MI-MAE beats MAE (paper 000)", "MI-MAE, the paper's losses (lambda3 = 10)", "MAE"),
+        Claim("MI-MAE beats MAE (the library's losses)", "MI-MAE, library losses (lambda3 = 0)", "MAE"),
+        Claim("U-MAE beats MAE (paper 001)", "U-MAE", "MAE"),
+        Claim("MR-SimCLR beats SimCLR (paper 002)", "MR-SimCLR", "SimCLR"),
+    ),
     notes=("Each row trains its own method's defaults (learning rate, augmentation: SimCLR and MR-SimCLR crop and "
            "colour-distort two views per image, the masked autoencoders see one crop), on one budget of (view, mask) "
            "samples; at the cpu scale MI-MAE sees each image once per 4 samples and SimCLR once per 2.",),

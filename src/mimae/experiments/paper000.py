@@ -10,6 +10,7 @@ different protocol, shown for its direction only.
 from __future__ import annotations
 
 from mimae.experiments.spec import SMOKE, Experiment, Row, Scale, register
+from mimae.report.claims import Claim
 
 PAPER_PROTOCOL = "ImageNet-1K, ViT-B pretrained 50 epochs (MAE 200), fine-tuned 100 epochs, top-1 %"
 EQUAL = ("train.equal_samples=true",)
@@ -44,6 +45,14 @@ register(Experiment(
         Row(TAB3A_ALL, LITERAL, {"fine-tune": 82.8}),
     ),
     scales=SCALES, paper_protocol=PAPER_PROTOCOL,
+    claims=(
+        Claim("MI-MAE's losses beat MAE", TAB3A_ALL, TAB3A_MAE),
+        Claim("L_max on top of L_rec helps", "(b) L_rec + l_max", TAB3A_MAE),
+        Claim("adding l_min and L_approx helps", TAB3A_ALL, "(b) L_rec + l_max"),
+        Claim("L_approx is needed (q_theta trained)", TAB3A_ALL, "(d) + l_min, no L_approx"),
+        Claim("l_max is needed", TAB3A_ALL, "(e) L_rec + l_min + L_approx"),
+        Claim("l_max alone collapses (is far below MAE)", TAB3A_MAE, "(c) l_max only"),
+    ),
     notes=("Row (c) trains L_max alone, so its gate opens at once (mimae.eps_l=1e9): with L_rec off the running "
            "L_rec would never fall below eps_l.",),
 ))
@@ -66,6 +75,7 @@ register(Experiment(
         Row("MAE, same samples", ("--method", "mae"), run=TAB3A_MAE),
     ),
     scales=SCALES, paper_protocol=PAPER_PROTOCOL, runs_of="paper000-tab3a",
+    claims=(Claim("orthogonal masks beat independent ones", "orthogonal", "independent"),),
     notes=("Orthogonal masks are the default (mimae.masking=orthogonal); that row and the MAE row are the runs of "
            "paper000-tab3a's rows (f) and (a), which this table shares.",
            "The last two rows are not in the paper: MI-MAE with the library's default losses (lambda3 = 0) and "
@@ -102,6 +112,7 @@ register(Experiment(
                          "samples per run, scored by the in-training kNN and the linear probe"),
             "paper": SCALES["paper"]},
     paper_protocol="ImageNet-1K, fine-tune and linear probe top-1 %",
+    claims=(Claim("MI-MAE beats MAE on ViT-S", "ViT-S, MI-MAE", "ViT-S, MAE"),),
     notes=("At the smoke scale model.size is overridden by the explicit tiny dimensions.",),
 ))
 
@@ -117,6 +128,9 @@ TAB1_PAPER = ("--config", "configs/paper000_ablation.yaml", *EQUAL, "train.epoch
 SWIN = ("model.backbone=swin", "model.swin_depths=2,2")
 SWIN_B = ("model.backbone=swin", "model.patch_size=4", "model.embed_dim=128", "model.num_heads=4",
           "model.swin_depths=2,2,18,2", "model.swin_window=6", "data.image_size=192", "mask.unit=32")
+
+MAE_VS_MIMAE = (Claim("MI-MAE beats MAE", "MI-MAE", "MAE"),)
+
 
 def mae_vs_mimae(mae: dict[str, float], mimae: dict[str, float]) -> tuple[Row, ...]:
     """MAE and MI-MAE with the paper's losses, carrying the paper's numbers, and MI-MAE with the library's default
@@ -146,6 +160,7 @@ register(Experiment(
                        "the paper's recipe (configs/paper000_ablation.yaml) at 800 MAE-epochs of samples (MI-MAE: "
                        "200 epochs of N = 4 masks); needs GPUs and an ImageNet folder"),
     },
+    claims=(*MAE_VS_MIMAE, Claim("MI-SimMIM beats SimMIM", "MI-SimMIM (Swin)", "SimMIM (Swin)")),
     paper_protocol="ImageNet-1K top-1 %: FT fine-tune, LIN linear probe, FT 1% fine-tune on 1% of the labels; "
                    "ViT-B (MAE 800 epochs, MI-MAE 200), SimMIM rows on Swin-B (SimMIM 800 epochs, MI-SimMIM 400)",
     notes=("The paper's SimMIM and MI-SimMIM rows are Swin-B (mask tokens before the first stage, as SimMIM); "
@@ -172,6 +187,7 @@ register(Experiment(
                        "the paper's recipe; the fine-tuned model scored on the ImageNet validation images under "
                        "mimae's ImageNet-C corruptions; needs GPUs and ImageNet"),
     },
+    claims=MAE_VS_MIMAE,
     paper_protocol="ImageNet-1K and ImageNet-A top-1 %, ImageNet-C mCE (against AlexNet, lower is better) of "
                    "fine-tuned ViT-B",
     mce_baseline="MAE",

@@ -10,6 +10,7 @@ set, shown for their direction.
 from __future__ import annotations
 
 from mimae.experiments.spec import SMOKE, SMOKE_SCALE, Command, Experiment, Row, Scale, register
+from mimae.report.claims import Claim
 from mimae.report.page import table
 
 CPU_LINEAR = Scale(("train.epochs=2",), ("linear",), (0, 1, 2),
@@ -31,6 +32,9 @@ register(Experiment(
                        "the paper's CIFAR-10 / ViT-Tiny recipe (configs/paper001_cifar10_vit_tiny.yaml: 2000 "
                        "epochs, batch 4096); needs GPUs"),
     },
+    claims=(Claim("U-MAE beats MAE in the linear probe", "U-MAE (paper text: weight 0.001)", "MAE"),
+            Claim("U-MAE beats MAE in the linear probe (the library's weight)", "U-MAE (library: weight 0.01)",
+                  "MAE")),
     paper_protocol="CIFAR-10, ViT-Tiny, 2000 epochs; linear evaluation and fine-tuning top-1 %",
     notes=("The library's U-MAE weight is 0.01, as the authors' released code; the paper's text says 0.001 (both "
            "rows are run).",),

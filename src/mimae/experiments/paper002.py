@@ -10,6 +10,7 @@ set, shown for its direction.
 from __future__ import annotations
 
 from mimae.experiments.spec import SMOKE_SCALE, Experiment, Row, Scale, register
+from mimae.report.claims import Claim
 
 PAPER_SCALE = Scale(("--config", "configs/paper002_imagenet_vitb.yaml"), ("linear",), (0,),
                     "the paper's ImageNet recipe (configs/paper002_imagenet_vitb.yaml: ViT-B/16, 600 epochs, "
@@ -33,6 +34,8 @@ register(Experiment(
         "cpu": CPU_SCALE,
         "paper": PAPER_SCALE,
     },
+    claims=tuple(Claim(f"masked reconstruction improves {name}", f"MR-{name}", name)
+                 for name in ("SimCLR", "Barlow Twins", "BYOL")),
     paper_protocol="ImageNet-1K linear probe, ViT-B, 600 epochs, top-1 %",
     notes=("The BYOL pair has no ViT-B number in the paper's Tab. 1 (its BYOL row is a ResNet-50).",),
 ))

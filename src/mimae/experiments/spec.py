@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mimae.config import ConfigError
 from mimae.experiments.sweep import Point, Runner, run_mimae, run_sweep
+from mimae.report.claims import Claim
 from mimae.report.comparison import write_comparison
 from mimae.report.page import write_page
 
@@ -82,6 +83,7 @@ class Experiment:
     mce_baseline: str | None = None  # the row whose corruption errors the mCE divides by
     runs_of: str | None = None  # train into (and share the runs of) this experiment's folder
     command: Command | None = None
+    claims: tuple[Claim, ...] = ()  # the paper's "row A beats row B", checked on the report
 
     def points(self, scale: str, seeds: tuple[int, ...] | None = None) -> list[Point]:
         chosen = self.scale(scale)
@@ -164,7 +166,7 @@ def run_experiment(exp: Experiment, scale: str, root: str | Path = "runs/experim
     return write_comparison([p["run_dir"] for p in done], folder, f"{exp.source}: {exp.title}",
                             reference=reference,
                             reference_label=f"{exp.source} (paper)", labels=labels, notes=notes,
-                            mce_baseline=exp.mce_baseline, curve_keys=exp.curves)
+                            mce_baseline=exp.mce_baseline, curve_keys=exp.curves, claims=exp.claims)
 
 
 def run_command(exp: Experiment, scale: Scale, folder: Path, intro: str, say: Callable[[str], None],

@@ -16,8 +16,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mimae.config import Config, flatten
+from mimae.config import Config, flatten, load_config
 from mimae.plotting import legend_below, panel_grid, plt, save_figure
+from mimae.report.claims import RULE, Claim, check, claim_rows
 from mimae.report.measures import describe, header, mean_corruption_errors, pixel_measure, read_measures
 from mimae.report.page import table, write_page
 from mimae.runs import read
@@ -36,13 +37,16 @@ class Run:
 
 
 def load_run(run_dir: Path) -> Run:
-    """A finished run's config, results and measures."""
+    """A finished run's config (its ``config.yaml``, else its checkpoint's), results and measures: the small files
+    alone are enough, so a run archived without its weights is reported as it was."""
     results_file = run_dir / "results.json"
     if not results_file.is_file():
         raise FileNotFoundError(f"{run_dir} holds no finished run (no results.json)")
     results = json.loads(results_file.read_text())
     measures, errors = read_measures(run_dir, results)
-    return Run(run_dir.resolve(), read(run_dir).cfg, results, measures, errors)
+    config_file = run_dir / "config.yaml"
+    cfg = load_config(config_file) if config_file.is_file() else read(run_dir).cfg
+    return Run(run_dir.resolve(), cfg, results, measures, errors)
 
 
 def run_folders(paths: list[str | Path]) -> list[Path]:
@@ -234,12 +238,14 @@ def budget_lines(runs: list[Run]) -> list[str]:
 def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Comparison of runs",
                      reference: dict[str, dict[str, float | str]] | None = None, reference_label: str = "paper",
                      labels: dict[Path, str] | None = None, notes: list[str] | None = None,
-                     mce_baseline: str | None = None, curve_keys: tuple[str, ...] = ()) -> dict:
+                     mce_baseline: str | None = None, curve_keys: tuple[str, ...] = (),
+                     claims: tuple[Claim, ...] = ()) -> dict:
     """``mimae report RUN... --out DIR``: ``DIR/report.md``, ``DIR/report.html``, ``DIR/comparison.json`` and the
     figures. ``reference``: group label -> measure -> a number shown in its own column, labelled ``reference_label``
     (never mixed into the measured means); ``labels``: run folder -> its group's label; ``notes``: paragraphs
     under the table; ``mce_baseline``: the group whose corruption errors the mCE divides by; ``curve_keys``: config
-    keys the rows sweep, drawn on the x-axis."""
+    keys the rows sweep, drawn on the x-axis; ``claims``: the paper's "A beats B", each checked per measure
+    (:mod:`mimae.report.claims`)."""
     out = Path(out)
     runs = [load_run(p) for p in run_folders(paths)]
     if not runs:
@@ -266,6 +272,8 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
                            figures_dir / "curves.png", title),
                plot_along(rows, figures_dir / "along.png", title)]
     figures = [f for f in figures if f is not None]
+    by_group = {row["group"]: row["measures"] for row in rows}
+    checked = [record for claim in claims for record in check(claim, by_group, measures)]
     lower = [header(m) for m in measures if not describe(m).higher_is_better]
     text = "\n".join([
         f"# {title}", "", f"{len(runs)} runs in {len(groups)} groups; each cell is mean ± sample standard deviation "
@@ -275,6 +283,8 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
         *([f"The mCE divides each run's error under each corruption (summed over severities) by the mean error of "
            f"the {mce_baseline!r} runs, as ImageNet-C's mCE does by AlexNet's: that row is 100 up to its seed "
            "spread.\n"] if "mce" in measures else []),
+        *(["## The paper's claims, measured", "", "A is the row the paper says is better, B the other. " + RULE, "",
+           *table(*claim_rows(checked)), ""] if checked else []),
         "## Budget and protocol", "", *budget_lines(runs), "",
         *(f"![{f.stem}]({f.relative_to(out)})\n" for f in figures), "## Runs", "",
         *table(("group", "seed", "run folder"), [(row["group"], seed, f"`{run}`") for row in rows
@@ -282,5 +292,6 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
     md, page = write_page(text, out, title)
     data = out / "comparison.json"
     data.write_text(json.dumps({"title": title, "groups": rows, "reference": reference,
-                                "reference_label": reference_label}, indent=1) + "\n")
-    return {"markdown": md, "html": page, "json": data, "figure": figures[0], "figures": figures, "groups": rows}
+                                "reference_label": reference_label, "claims": checked}, indent=1) + "\n")
+    return {"markdown": md, "html": page, "json": data, "figure": figures[0], "figures": figures, "groups": rows,
+            "claims": checked}
