@@ -118,3 +118,25 @@ def test_every_claim_names_two_rows_of_its_experiment():
     for exp, claim in claims:
         labels = [row.label for row in exp.rows]
         assert claim.better in labels and claim.worse in labels and claim.better != claim.worse, (exp.name, claim)
+
+
+def test_an_archived_experiment_has_no_weights_nor_absolute_paths_and_its_runs_count_as_finished(tmp_path,
+                                                                                                 monkeypatch):
+    import shutil
+    monkeypatch.chdir(tmp_path)
+    exp = experiments()["paper001-tab1"]
+    run_experiment(exp, "smoke", "runs", say=lambda text: None, runner=main)
+    assert main(["experiment", "archive", exp.name, "--scale", "smoke", "--root", "runs", "--out", "kept"]) == 0
+    kept = tmp_path / "kept"
+    files = [f for f in kept.rglob("*") if f.is_file()]
+    assert not [f for f in files if f.suffix == ".pt"] and len(list((kept / "runs").iterdir())) == len(exp.rows)
+    assert all(str(tmp_path) not in f.read_text() for f in files if f.suffix in {".md", ".html", ".json", ".yaml"})
+    assert (kept / "report.html").is_file() and (kept / "figures").is_dir()
+    assert main(["report", "kept/runs", "--out", "again"]) == 0  # the small files alone make the page
+    assert "MAE" in (tmp_path / "again" / "report.md").read_text()
+    shutil.rmtree("runs")
+    shutil.copytree(kept / "runs", f"runs/{exp.name}/smoke")  # restored: nothing is trained again
+    lines = []
+    run_experiment(exp, "smoke", "runs", say=lines.append, runner=main)
+    assert f"{len(exp.rows)} finished before, 0 to run" in lines[0]
+    assert main(["experiment", "archive", "paper000-tab3a", "--scale", "smoke", "--root", "runs", "--out", "x"]) == 2

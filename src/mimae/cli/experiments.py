@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 EPILOG = """\
 Examples:
@@ -36,6 +37,7 @@ Examples:
   mimae experiment show paper000-tab3a
   mimae experiment run paper000-tab3a --scale smoke
   mimae experiment run paper000-tab3a --scale cpu --seeds 0 1 2      # resumable; the report at the end
+  mimae experiment archive paper000-tab3a --scale cpu --out docs/results/paper000-tab3a   # report + runs, no weights
 """
 
 
@@ -54,6 +56,13 @@ def add_experiment_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--root", default="runs/experiments", help="runs go to ROOT/NAME/SCALE/")
     run.add_argument("--parallel", type=int, default=1, help="runs at a time")
     run.set_defaults(func=cmd_experiment_run)
+    keep = commands.add_parser("archive", help="copy a run experiment's report and its runs' small files (no "
+                                               "weights), paths made relative, to a folder to commit or share")
+    keep.add_argument("name")
+    keep.add_argument("--scale", required=True, choices=("smoke", "cpu", "paper"))
+    keep.add_argument("--root", default="runs/experiments", help="where it ran (ROOT/NAME/SCALE/)")
+    keep.add_argument("--out", required=True, help="the archive folder, e.g. docs/results/NAME")
+    keep.set_defaults(func=cmd_experiment_archive)
 
 
 def cmd_experiment_list(args: argparse.Namespace) -> int:
@@ -77,6 +86,16 @@ def cmd_experiment_run(args: argparse.Namespace) -> int:
     paths = run_experiment(experiment(args.name), args.scale, args.root, tuple(args.seeds) if args.seeds else None,
                            args.parallel)
     print(f"report: {paths['html']} and {paths['markdown'].name}, numbers in {paths['json'].name}")
+    return 0
+
+
+def cmd_experiment_archive(args: argparse.Namespace) -> int:
+    from mimae.experiments.archive import archive
+    from mimae.experiments.catalog import experiments  # noqa: F401  (registers them)
+    from mimae.experiments.spec import experiment
+    experiment(args.name)
+    runs = archive(Path(args.root) / args.name / args.scale, args.out)
+    print(f"archived the report and {len(runs)} runs (no weights) in {args.out}")
     return 0
 
 

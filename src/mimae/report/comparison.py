@@ -50,12 +50,16 @@ def load_run(run_dir: Path) -> Run:
 
 
 def run_folders(paths: list[str | Path]) -> list[Path]:
-    """Run folders from run folders and sweep folders (each point of ``sweep.json``)."""
+    """Run folders from run folders, sweep folders (each point of ``sweep.json``) and folders of run folders (an
+    archive's ``runs``)."""
     folders = []
     for path in map(Path, paths):
         sweep = path / SWEEP_FILE
+        inside = sorted(p.parent for p in path.glob("*/results.json"))
         if sweep.is_file():
             folders += [Path(p["run_dir"]) for p in json.loads(sweep.read_text())["points"]]
+        elif inside and not (path / "results.json").is_file():
+            folders += inside
         else:
             folders.append(path)
     return folders

@@ -1,0 +1,52 @@
+"""``mimae experiment archive``: an experiment's report with the small files of every run behind it (config,
+results, metrics, evaluation JSON; no weights), with paths made relative, into a folder that can be committed or
+shared.
+
+The archived run folders are complete for the report: ``mimae report DIR/runs`` redraws the page from them, and
+copied back into ``ROOT/NAME/SCALE/`` they count as finished runs, so ``mimae experiment run`` adds seeds or rows to
+them instead of training them again.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from mimae.config import ConfigError
+
+REPORT_FILES = ("report.md", "report.html", "comparison.json")
+RUN_FILES = ("config.yaml", "results.json", "metrics.jsonl", "eval_*.json", "analysis_reconstruct/*.json")
+
+
+def archive(folder: str | Path, out: str | Path) -> list[Path]:
+    """Copy the report of the experiment folder ``folder`` (``ROOT/NAME/SCALE``) and its runs' small files into
+    ``out`` (runs under ``out/runs/<run name>``); absolute paths of the runs and of the working directory become
+    relative. The archived run folders."""
+    folder, out = Path(folder), Path(out)
+    if not (folder / "comparison.json").is_file():
+        raise ConfigError(f"{folder} has no experiment report to archive (run `mimae experiment run` first)")
+    out.mkdir(parents=True, exist_ok=True)
+    for name in REPORT_FILES:
+        shutil.copy2(folder / name, out / name)
+    if (folder / "figures").is_dir():
+        shutil.copytree(folder / "figures", out / "figures", dirs_exist_ok=True)
+    groups = json.loads((folder / "comparison.json").read_text())["groups"]
+    runs = [Path(run) for group in groups for run in group["runs"]]
+    copied = []
+    for run in runs:
+        target = out / "runs" / run.name
+        for pattern in RUN_FILES:
+            for file in run.glob(pattern):
+                (target / file.relative_to(run)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(file, target / file.relative_to(run))
+        copied.append(target)
+    prefixes = {f"{run.parent.resolve()}/": "runs/" for run in runs} | {f"{Path.cwd().resolve()}/": ""}
+    for file in out.rglob("*"):
+        if file.suffix in {".md", ".html", ".json", ".jsonl", ".yaml"}:
+            text = original = file.read_text()
+            for prefix, relative in prefixes.items():
+                text = text.replace(prefix, relative)
+            if text != original:
+                file.write_text(text)
+    return copied
