@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 from mimae.cli import main
 from tests.conftest import train_tiny
@@ -56,3 +57,23 @@ def test_robustness_of_the_finetuned_classifier(run):
                       "robustness.severities=5")
     assert result["classifier"] == "finetune" and result["classifier_result"]["protocol"] == "finetune"
     assert 0 <= result["errors"]["contrast"]["5"] <= 100 and 0 <= result["clean_error"] <= 100
+
+
+def test_the_linear_probe_has_the_raw_pixels_beside_it_under_the_same_protocol(run, capsys):
+    """The pixel probe: the first linear.train_limit / test_limit images, standardized and flattened, through the
+    same probe (its epochs, lr, batch and seed)."""
+    from mimae.config import load_config, parse_overrides
+    from mimae.data import first, normalize, train_test_sets
+    from mimae.eval.linear import linear_probe_features
+    result = evaluate(run, "linear")
+    pixels = result["pixels"]
+    assert (pixels["feature"], pixels["train_images"], pixels["test_images"]) == ("pixels", 128, 64)
+    assert "| linear on the raw pixels (baseline) | 128 | 64 |" in capsys.readouterr().out
+    cfg = load_config(run / "config.yaml", parse_overrides(SMALL))
+    train, test, info = train_test_sets(cfg.data)
+    def flat(dataset, n):
+        images = [first(dataset, n)[i] for i in range(n)]
+        return (normalize(torch.stack([x for x, _ in images]), info).flatten(1),
+                torch.tensor([int(y) for _, y in images]))
+    _, accuracy = linear_probe_features(*flat(train, 128), *flat(test, 64), cfg.linear, info.num_classes)
+    assert pixels["accuracy"] == accuracy

@@ -3,7 +3,7 @@ import torch
 
 from mimae.config import LinearConfig
 from mimae.eval.knn import knn_accuracy
-from mimae.eval.linear import LinearProbe, cached_batches, linear_probe_features
+from mimae.eval.linear import LinearProbe, cached_batches, linear_probe_features, probe_optimizer
 
 
 def blobs(n=1200, classes=4, dim=16, seed=0):
@@ -16,10 +16,11 @@ def blobs(n=1200, classes=4, dim=16, seed=0):
 PROBE = LinearConfig(epochs=20, warmup_epochs=2, batch_size=64)
 
 
-@pytest.mark.parametrize("optimizer", ["lars", "sgd"])
-def test_separable_features_are_solved_by_the_probe_and_knn(optimizer):
+@pytest.mark.parametrize("optimizer, base_lr", [("lars", 5.0), ("sgd", 0.1)])
+def test_separable_features_are_solved_by_the_probe_and_knn(optimizer, base_lr):
+    """LARS moves a weight by lr x 0.001 x its norm per step: 20 short epochs need a larger lr than MAE's 0.1."""
     feats, labels, _ = blobs()
-    cfg = LinearConfig(**{**PROBE.__dict__, "optimizer": optimizer})
+    cfg = LinearConfig(**{**PROBE.__dict__, "optimizer": optimizer, "base_lr": base_lr})
     _, acc = linear_probe_features(feats[:1000], labels[:1000], feats[1000:], labels[1000:], cfg, 4)
     assert acc >= 99.0
     assert knn_accuracy(feats[:1000], labels[:1000], feats[1000:], labels[1000:]) >= 99.0
@@ -44,3 +45,33 @@ def test_cached_batches_cover_each_feature_once_per_epoch():
     batches, steps = cached_batches(feats, torch.arange(10), 3)
     seen = torch.cat([f for f, _ in batches(torch.Generator().manual_seed(0))]).flatten()
     assert steps == 3 and len(seen) == 9 and len(set(seen.tolist())) == 9  # last partial batch dropped
+
+
+def mae_lars_steps(weight, bias, grads, lr, weight_decay=0.0, momentum=0.9, trust=0.001):
+    """MAE's LARS (util/lars.py, from MoCo v3) written out: for a matrix, d = g + wd w scaled by
+    trust ||w|| / ||d||; vectors unscaled, no decay; mu = momentum mu + d; p -= lr mu."""
+    params, mus = [weight.clone(), bias.clone()], [torch.zeros_like(weight), torch.zeros_like(bias)]
+    for step_grads in grads:
+        for i, (p, g) in enumerate(zip(params, step_grads)):
+            if p.ndim > 1:
+                g = g + weight_decay * p
+                g = g * (trust * p.norm() / g.norm())
+            mus[i] = momentum * mus[i] + g
+            params[i] = p - lr * mus[i]
+    return params
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.05])
+def test_the_lars_probe_takes_maes_lars_steps(weight_decay):
+    """Three steps of the probe's optimizer move the weight and bias exactly as MAE's LARS does (trust 0.001)."""
+    probe = LinearProbe(6, 3)
+    weight, bias = probe.head.weight.detach().clone(), probe.head.bias.detach().clone()
+    optimizer = probe_optimizer(probe, LinearConfig(base_lr=0.5, weight_decay=weight_decay))
+    gen = torch.Generator().manual_seed(0)
+    grads = [(torch.randn(3, 6, generator=gen), torch.randn(3, generator=gen)) for _ in range(3)]
+    for g_weight, g_bias in grads:
+        probe.head.weight.grad, probe.head.bias.grad = g_weight.clone(), g_bias.clone()
+        optimizer.step()
+    expected_weight, expected_bias = mae_lars_steps(weight, bias, grads, 0.5, weight_decay)
+    torch.testing.assert_close(probe.head.weight.detach(), expected_weight)
+    torch.testing.assert_close(probe.head.bias.detach(), expected_bias)

@@ -109,10 +109,13 @@ def pixel_knn_eval(cfg: Config) -> dict:
     """The same kNN on the pixels themselves (standardized as the encoder's input, flattened): the baseline that
     learned features have to beat, on the same bank and queries as :func:`knn_eval`."""
     train, test, info = knn_sets(cfg)
+    batch = feature_batch(cfg, "cpu")
+    return knn_result(cfg, "pixels", *pixel_features(train, info, batch), *pixel_features(test, info, batch), info)
 
-    def pixels(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
-        batches = [(normalize(images, info).flatten(1), labels) for images, labels in
-                   DataLoader(dataset, batch_size=feature_batch(cfg, "cpu"))]
-        return torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches]).long()
 
-    return knn_result(cfg, "pixels", *pixels(train), *pixels(test), info)
+def pixel_features(dataset: Dataset, info: DataInfo, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images themselves as features: standardized as the encoder's input and flattened, (N, C*H*W), with
+    their labels (N,)."""
+    batches = [(normalize(images, info).flatten(1), labels) for images, labels in
+               DataLoader(dataset, batch_size=batch_size)]
+    return torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches]).long()

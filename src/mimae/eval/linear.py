@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from mimae.config import Config, LinearConfig
 from mimae.data import BatchAugment, DataInfo, first, train_test_sets
 from mimae.data.augment import match_channels
-from mimae.eval.knn import encoder_input, extract_features, feature_batch
+from mimae.eval.knn import encoder_input, extract_features, feature_batch, pixel_features
 from mimae.models import ViTEncoder
 from mimae.optim import learning_rate, set_learning_rate
 from mimae.precision import autocast, autocast_dtype
@@ -49,7 +49,7 @@ def probe_optimizer(probe: LinearProbe, cfg: LinearConfig) -> torch.optim.Optimi
     biases = [p for p in probe.parameters() if p.ndim <= 1]
     if cfg.optimizer == "lars":
         return Lars([{"params": weights, "always_adapt": True}, {"params": biases, "weight_decay": 0.0}],
-                    lr=cfg.base_lr, momentum=0.9, weight_decay=cfg.weight_decay, trust_coeff=1.0)
+                    lr=cfg.base_lr, momentum=0.9, weight_decay=cfg.weight_decay, trust_coeff=0.001)
     return torch.optim.SGD([{"params": weights}, {"params": biases, "weight_decay": 0.0}], lr=cfg.base_lr,
                            momentum=0.9, weight_decay=cfg.weight_decay)
 
@@ -186,3 +186,16 @@ def linear_eval(encoder: ViTEncoder, cfg: Config, device: torch.device, progress
               "encode_seconds": features["seconds"], "probe_seconds": probe_seconds,
               "seconds": features["seconds"] + probe_seconds}
     return probe, result
+
+
+def pixel_linear_eval(cfg: Config) -> dict:
+    """The same probe (``cfg.linear``, on cached features) on the pixels themselves, standardized and flattened,
+    of the first ``linear.train_limit`` / ``linear.test_limit`` images: the baseline learned features must beat."""
+    lin = cfg.linear
+    train, test, info = train_test_sets(cfg.data)
+    batch = feature_batch(cfg, "cpu")
+    train_x, train_y = pixel_features(first(train, lin.train_limit), info, batch)
+    test_x, test_y = pixel_features(first(test, lin.test_limit), info, batch)
+    _, accuracy = linear_probe_features(train_x, train_y, test_x, test_y, lin, info.num_classes)
+    return {"protocol": "linear", "feature": "pixels", "train_images": len(train_x), "test_images": len(test_x),
+            "accuracy": accuracy}

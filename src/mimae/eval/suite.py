@@ -21,7 +21,7 @@ from mimae.data.augment import match_channels, standardize
 from mimae.distributed import pick_device
 from mimae.eval.finetune import finetune
 from mimae.eval.knn import feature_batch, knn_eval, knn_result, pixel_knn_eval
-from mimae.eval.linear import frozen_features, linear_eval
+from mimae.eval.linear import frozen_features, linear_eval, pixel_linear_eval
 from mimae.eval.lowshot import lowshot_train_set
 from mimae.eval.robustness import (
     corruption_errors,
@@ -118,14 +118,15 @@ def linear_along_run(encoder: ViTEncoder, cfg: Config, device: torch.device, run
 
 def all_run(encoder: ViTEncoder, cfg: Config, device: torch.device, subset_file: Path,
             progress: bool = True) -> dict:
-    """kNN and the cached linear probe on the same encoded images, then 1% low-shot fine-tuning."""
+    """kNN and the cached linear probe on the same encoded images, then 1% low-shot fine-tuning; the linear probe
+    of the raw pixels beside them (``pixels``)."""
     limits = {"train": cfg.linear.train_limit, "test": cfg.linear.test_limit}
     features = frozen_features(encoder, cfg, device, limits, progress)
     knn = knn_from_features(features, cfg)
     cfg.linear.reextract = False
     _, linear = linear_eval(encoder, cfg, device, progress, features)
     lowshot = lowshot_run(encoder, cfg, device, subset_file, progress)
-    return {"protocol": "all", "knn": knn, "linear": linear, "lowshot": lowshot}
+    return {"protocol": "all", "knn": knn, "linear": linear, "lowshot": lowshot, "pixels": pixel_linear_eval(cfg)}
 
 
 def table(result: dict) -> str:
@@ -165,7 +166,7 @@ def evaluate(protocol: str, checkpoint: str | Path, overrides: dict[str, Any] | 
     subset_file = Path(cfg.lowshot.subset_file or path.parent / "lowshot_subset.json").resolve()
     runs = {
         "knn": lambda: knn_run(encoder, cfg, dev, progress),
-        "linear": lambda: linear_eval(encoder, cfg, dev, progress)[1],
+        "linear": lambda: {**linear_eval(encoder, cfg, dev, progress)[1], "pixels": pixel_linear_eval(cfg)},
         "finetune": lambda: finetune_run(encoder, cfg, dev, progress)[1],
         "lowshot": lambda: lowshot_run(encoder, cfg, dev, subset_file, progress),
         "robustness": lambda: robustness_run(encoder, cfg, dev, progress),
