@@ -205,7 +205,9 @@ class LinearConfig:
     epochs: int = param(90, "linear-probe epochs (MAE: 90)", low=1)
     warmup_epochs: float = param(10.0, "linear warmup of the probe, epochs (MAE: 10)", low=0.0)
     batch_size: int = param(256, "probe batch size (MAE: 16384 on ImageNet; lr scales with it)", low=1)
-    base_lr: float = param(0.1, "probe learning rate per 256 images (MAE: 0.1 with LARS)", low=0.0)
+    base_lr: float = param(6.4, "probe learning rate per 256 images; 6.4 at the default batch of 256 is the lr "
+                                "MAE's probe runs at (0.1 per 256 at its batch of 16,384), which LARS needs on "
+                                "small data", low=0.0)
     optimizer: str = param("lars", "LARS (MAE's probe) or SGD with momentum 0.9", choices=("lars", "sgd"))
     weight_decay: float = param(0.0, "probe weight decay (MAE: 0)", low=0.0)
     reextract: bool = param(False, "re-encode the training images every epoch with RandomResizedCrop + flip, as "
