@@ -120,6 +120,20 @@ def test_every_claim_names_two_rows_of_its_experiment():
         assert claim.better in labels and claim.worse in labels and claim.better != claim.worse, (exp.name, claim)
 
 
+def test_git_keeps_the_runs_of_an_archive_under_docs_results():
+    """Only the top-level runs/ folder is ignored: an archive's runs/ under docs/results/ is committed."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    def ignored(path: str) -> bool:
+        return subprocess.run(["git", "check-ignore", "-q", path], cwd=root).returncode == 0
+    assert ignored("runs/mae/checkpoint.pt")
+    assert not ignored("docs/results/paper000-tab3a/runs/a,seed=0/results.json")
+
+
 def test_an_archived_experiment_has_no_weights_nor_absolute_paths_and_its_runs_count_as_finished(tmp_path,
                                                                                                  monkeypatch):
     import shutil
