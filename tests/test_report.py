@@ -99,7 +99,7 @@ def test_a_comparison_gives_mean_std_and_n_per_group_and_labels_the_papers_colum
     assert "| raw pixels (baseline, same protocol) | 4 | 80.00 ± 0.00 |  |" in text
     group = result["groups"][0]["measures"]["knn_final"]
     assert (group["mean"], group["std"], group["n"]) == (72.0, 2.0, 3)
-    assert "- (image, mask) samples: 16" in text
+    assert "- (image, mask) samples: 16" in text and "- linear probe" not in text  # no run has one
     dom = rendered(out / "report.html", tmp_path)
     assert "72.00 ± 2.00" in dom and "paper 000 (reported)" in dom
     assert main(["report", *map(str, folders), "--out", str(tmp_path / "cli")]) == 0
@@ -109,6 +109,20 @@ def test_a_comparison_gives_mean_std_and_n_per_group_and_labels_the_papers_colum
             weights.unlink()
     write_comparison(folders, tmp_path / "archived", "Mask ratio")
     assert "| mask.ratio=0.5 | 3 | 72.00 ± 2.00 |" in (tmp_path / "archived" / "report.md").read_text()
+
+
+def test_the_budget_states_how_the_linear_probe_was_trained_and_flags_a_difference(tmp_path):
+    folders = synthetic_runs(tmp_path / "runs", {"0.5": [70.0], "0.75": [60.0]})
+    probe = {"protocol": "linear", "optimizer": "lars", "lr": 6.4, "batch_size": 256, "epochs": 90,
+             "train_images": 100, "test_images": 50, "features": "cached (un-augmented, encoded once)", "accuracy": 1.0}
+    for folder, lr in zip(folders, (6.4, 0.1)):
+        (folder / "eval_linear.json").write_text(json.dumps({**probe, "lr": lr}))
+    write_comparison(folders[:1], tmp_path / "one", "Probe")
+    line = "- linear probe: LARS, lr 6.4 (batch 256), 90 epochs, 100 / 50 images, cached (un-augmented, encoded once)"
+    assert line in (tmp_path / "one" / "report.md").read_text().splitlines()
+    write_comparison(folders, tmp_path / "two", "Probe")
+    assert "lr 0.1 (batch 256)" in (tmp_path / "two" / "report.md").read_text()
+    assert "encoded once) (differs)" in (tmp_path / "two" / "report.md").read_text()
 
 
 def test_the_mce_divides_by_the_baseline_groups_mean_errors(tmp_path):

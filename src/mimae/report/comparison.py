@@ -224,6 +224,16 @@ def plot_along(rows: list[dict], path: Path, title: str) -> Path | None:
     return save_figure(fig, path, title)
 
 
+def linear_protocol(run_dir: Path) -> str | None:
+    """How a run's linear probe was trained, from its ``eval_linear.json`` (None without one)."""
+    path = run_dir / "eval_linear.json"
+    if not path.is_file():
+        return None
+    p = json.loads(path.read_text())
+    return (f"{p['optimizer'].upper()}, lr {p['lr']:g} (batch {p['batch_size']}), {p['epochs']} epochs, "
+            f"{p['train_images']} / {p['test_images']} images, {p['features']}")
+
+
 def budget_lines(runs: list[Run]) -> list[str]:
     """The budget and protocol, once where every run shares it."""
     facts = {
@@ -235,6 +245,9 @@ def budget_lines(runs: list[Run]) -> list[str]:
         "kNN": {f"k={r.cfg.eval.knn_k}, T={r.cfg.eval.knn_temperature:g}, bank {r.cfg.eval.knn_bank_limit or 'all'}, "
                 f"queries {r.cfg.eval.knn_query_limit or 'all'} ([CLS], cosine)" for r in runs},
     }
+    probes = {linear_protocol(r.run_dir) for r in runs} - {None}
+    if probes:
+        facts["linear probe"] = probes
     return [f"- {name}: {', '.join(map(str, sorted(values, key=str)))}" + ("" if len(values) == 1 else " (differs)")
             for name, values in facts.items()]
 
