@@ -42,7 +42,7 @@ def test_official_mae_layout_reads_as_an_encoder_with_its_architecture(tmp_path)
 
 def test_eval_linear_on_an_official_mae_checkpoint(tmp_path, capsys):
     official_mae_file(tmp_path / "mae.pth")  # RGB weights; Fashion-MNIST's gray channel is repeated
-    args = ["eval", "linear", "--checkpoint", str(tmp_path / "mae.pth"), "linear.epochs=10",
+    args = ["eval", "linear", "--checkpoint", str(tmp_path / "mae.pth"), "linear.epochs=50",
             "linear.warmup_epochs=0", "linear.batch_size=64",
             "linear.train_limit=256", "linear.test_limit=128", "train.precision=fp32"]
     assert main(args) == 0
