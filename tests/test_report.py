@@ -170,6 +170,8 @@ def test_a_claim_is_checked_by_the_difference_of_the_means_against_twice_its_sta
     assert check(Claim("B beats A", "B", "A"), groups, ["mse"])[0]["verdict"] == "does not hold"
     assert check(Claim("C beats B", "C", "B"), groups, ["knn_final"])[0]["verdict"] == "no spread (n < 2)"
     assert check(Claim("D beats B", "D", "B"), groups, ["knn_final"]) == []
+    only_mse = check(Claim("A reconstructs better", "A", "B", measures=("mse",)), groups, ["knn_final", "mse"])
+    assert [r["measure"] for r in only_mse] == ["mse"]
 
 
 def test_the_comparison_page_shows_the_claims_with_their_verdicts(tmp_path):
@@ -181,3 +183,10 @@ def test_the_comparison_page_shows_the_claims_with_their_verdicts(tmp_path):
     assert "## The paper's claims, measured" in text
     assert "| 0.5 beats 0.75 | kNN, end of pretraining (%) | 72.00 | 60.50 | 3 / 2 | +11.50 ± 1.26 | holds |" in text
     assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["claims"] == result["claims"]
+
+
+def test_a_cell_with_fewer_values_than_its_row_has_runs_shows_its_own_n():
+    from mimae.report.comparison import cell
+    assert cell([70.0, 72.0], "%", runs=3) == "71.00 ± 1.41 (n=2)"
+    assert cell([70.0, 72.0], "%", runs=2) == "71.00 ± 1.41"
+    assert cell([0.5], "", runs=1) == "0.5000"

@@ -4,6 +4,12 @@ recorded, everything collected into sweep.json."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +60,34 @@ def test_an_interrupted_point_resumes_and_a_failing_one_is_recorded(tmp_path):
              if '"loss"' in line]
     assert steps == [1, 2, 3, 4]  # continued after step 2, none repeated
     assert bad["failed"]["exit"] == 2 and "mask.ratio" in " ".join(bad["failed"]["tail"])
+
+
+def processes_naming(text: str) -> list[int]:
+    """The live processes whose command line contains ``text``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and text in (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode():
+                found.append(int(proc.name))
+        except OSError:  # gone meanwhile
+            pass
+    return found
+
+
+def test_a_sigterm_to_the_sweep_stops_its_running_trainer_with_a_checkpoint_and_starts_nothing_more(tmp_path):
+    args = ["sweep", "--root", str(tmp_path), "--seeds", "0", "1", *COMMON, "train.epochs=500"]  # 2,000 steps each
+    sweep = subprocess.Popen([sys.executable, "-m", "mimae.cli", *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    metrics = tmp_path / "seed=0" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.is_file() and '"loss"' in metrics.read_text()):
+        assert time.monotonic() < deadline and sweep.poll() is None, "the first point never started training"
+        time.sleep(0.2)
+    sweep.send_signal(signal.SIGTERM)
+    out, _ = sweep.communicate(timeout=120)
+    assert sweep.returncode == 128 + signal.SIGTERM and "stopped by SIGTERM" in out
+    assert processes_naming(str(tmp_path)) == []  # the trainer stopped with the sweep
+    assert (tmp_path / "seed=0" / "checkpoint.pt").is_file() and not (tmp_path / "seed=0" / "results.json").exists()
+    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines() if '"loss"' in line]
+    assert steps[-1] < 2000
+    assert not (tmp_path / "seed=1").exists()  # the next point never started

@@ -5,6 +5,10 @@ Every point trains into ``ROOT/<point name>`` with ``mimae pretrain --resume aut
 ``results.json`` and every evaluation file present) is not run again, an interrupted one continues from its last
 checkpoint. A point that fails is recorded with the tail of its log and the others go on. The results of every
 point, finished before or now, are collected into ``ROOT/sweep.json``.
+
+A SIGTERM or SIGINT to the sweep stops it: each running command gets a SIGTERM (a trainer finishes its step, writes a
+checkpoint and stops), no further command starts, and the sweep exits with 128 + the signal; the same command run
+again resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ import itertools
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -108,6 +114,49 @@ def finished(run_dir: Path, evaluations: list[str]) -> bool:
 Runner = Callable[[list[str]], int] | None
 
 
+class Children:
+    """The mimae subprocesses a sweep has running, and whether a stop signal arrived: :meth:`stop` passes a SIGTERM
+    to each and keeps :meth:`run` from starting more."""
+
+    def __init__(self) -> None:
+        self.running: set[subprocess.Popen] = set()
+        self.stop_signal: int | None = None
+        self.lock = threading.RLock()  # reentrant: the handler runs on the main thread, maybe inside a signal
+
+    def run(self, argv: list[str], **popen) -> int | None:
+        """Run ``argv`` to its end; its exit status, None when the sweep was stopped before it started."""
+        with self.lock:
+            if self.stop_signal is not None:
+                return None
+            process = subprocess.Popen(argv, **popen)
+            self.running.add(process)
+        try:
+            return process.wait()
+        finally:
+            with self.lock:
+                self.running.discard(process)
+
+    def stop(self, signum: int, _frame=None) -> None:
+        with self.lock:
+            self.stop_signal = signum
+            for process in self.running:
+                process.send_signal(signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def stop_on_signals(children: Children):
+    """Route SIGTERM and SIGINT to ``children.stop`` while the block runs (only the main thread can)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handlers = {sig: signal.signal(sig, children.stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
 @dataclass
 class Settings:
     """What every point of a sweep shares: arguments of every ``mimae pretrain``, the evaluations after it (with
@@ -118,6 +167,7 @@ class Settings:
     evaluation_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
     threads: int | None = None
     runner: Runner = None
+    children: Children = field(default_factory=Children)
 
 
 def commands(point: Point, run_dir: Path, settings: Settings) -> list[list[str]]:
@@ -132,25 +182,30 @@ def commands(point: Point, run_dir: Path, settings: Settings) -> list[list[str]]
     return steps
 
 
-def run_mimae(args: list[str], log: Path, threads: int | None = None, runner: Runner = None) -> int:
+def run_mimae(args: list[str], log: Path, threads: int | None = None, runner: Runner = None,
+              children: Children | None = None) -> int | None:
     """``mimae ARGS`` with its output appended to ``log``: a subprocess (``threads``: its OMP threads), or
-    ``runner`` in this process; the exit status."""
+    ``runner`` in this process; the exit status (None: not started, the sweep was stopped)."""
     with log.open("a") as out:
         if runner is not None:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
                 return runner(args)
         env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
-        return subprocess.run([sys.executable, "-m", "mimae.cli", *args], stdout=out, stderr=subprocess.STDOUT,
-                              env=env).returncode
+        return (children or Children()).run([sys.executable, "-m", "mimae.cli", *args], stdout=out,
+                                            stderr=subprocess.STDOUT, env=env)
 
 
 def run_point(point: Point, run_dir: Path, settings: Settings, say: Callable[[str], None]) -> dict:
     """Run what a point still needs, its output appended to ``run_dir/sweep.log``; its record."""
+    if settings.children.stop_signal is not None:
+        return record(point, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     log = run_dir / "sweep.log"
     for command in commands(point, run_dir, settings):
         say(f"{point.name}: {' '.join(command[:2]) if command[0] != 'pretrain' else 'pretrain'}")
-        code = run_mimae(command, log, settings.threads, settings.runner)
+        code = run_mimae(command, log, settings.threads, settings.runner, settings.children)
+        if settings.children.stop_signal is not None:
+            return record(point, run_dir)
         if code != 0:
             tail = log.read_text().strip().splitlines()[-3:]
             say(f"{point.name}: failed (exit {code}); see {log}")
@@ -194,8 +249,12 @@ def run_sweep(root: str | Path, points: list[Point], base: list[str] | None = No
     todo = [p for p in points if not finished(root / p.name, evaluations)]
     say(f"sweep {root}: {len(points)} points, {len(points) - len(todo)} finished before, {len(todo)} to run"
         + (f", {parallel} at a time" if parallel > 1 else ""))
-    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+    with stop_on_signals(settings.children), ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         ran = dict(zip((p.name for p in todo), pool.map(lambda p: run_point(p, root / p.name, settings, say), todo)))
+    if settings.children.stop_signal is not None:
+        name = signal.Signals(settings.children.stop_signal).name
+        say(f"sweep {root}: stopped by {name}; run the same command again to resume")
+        raise SystemExit(128 + settings.children.stop_signal)
     records = [ran.get(p.name) or record(p, root / p.name) for p in points]
     sweep = {"root": str(root.resolve()), "base": list(base or []), "evaluations": evaluations,
              "keys": sorted({k for p in points for k in p.values}), "points": records}

@@ -20,11 +20,13 @@ RULE = ("d: the difference of the means in the claim's direction (positive: as t
 
 @dataclass(frozen=True)
 class Claim:
-    """The paper says row ``better`` beats row ``worse`` (their labels); ``text`` says it in the paper's words."""
+    """The paper says row ``better`` beats row ``worse`` (their labels); ``text`` says it in the paper's words.
+    ``measures`` names the measures the claim is about (empty: every measure both rows have)."""
 
     text: str
     better: str
     worse: str
+    measures: tuple[str, ...] = ()
 
 
 def verdict(d: float, se: float | None) -> str:
@@ -34,12 +36,14 @@ def verdict(d: float, se: float | None) -> str:
 
 
 def check(claim: Claim, groups: dict[str, dict], measures: list[str]) -> list[dict]:
-    """One record per measure both rows have: ``groups`` maps a label to its measures (name -> values, mean, std,
-    n, as :func:`mimae.report.comparison.summary` gives them)."""
+    """One record per measure of the claim that both rows have: ``groups`` maps a label to its measures (name ->
+    values, mean, std, n, as :func:`mimae.report.comparison.summary` gives them)."""
     if claim.better not in groups or claim.worse not in groups:
         return []
     records = []
     for name in measures:
+        if claim.measures and name not in claim.measures:
+            continue
         a, b = groups[claim.better].get(name), groups[claim.worse].get(name)
         if a is None or b is None:
             continue

@@ -89,12 +89,14 @@ def spread(values: list[float]) -> tuple[float, float | None]:
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else None
 
 
-def cell(values: list[float], unit: str = "%") -> str:
+def cell(values: list[float], unit: str = "%", runs: int | None = None) -> str:
+    """mean ± std of ``values``; with ``runs`` (the row's run count) more than the values, their own n."""
     if not values:
         return ""
     digits = 2 if unit else 4
     mean, std = spread(values)
-    return f"{mean:.{digits}f} ± {std:.{digits}f}" if std is not None else f"{mean:.{digits}f}"
+    text = f"{mean:.{digits}f} ± {std:.{digits}f}" if std is not None else f"{mean:.{digits}f}"
+    return f"{text} (n={len(values)})" if runs is not None and len(values) < runs else text
 
 
 def measures_of(runs: list[Run]) -> list[str]:
@@ -274,7 +276,7 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
     every = measures_of(runs)
     measures = [m for m in every if m not in {pixel_measure(n) for n in every}]
     head = ("runs", "n", *map(header, measures))
-    cells = [(row["group"], row["n"], *(cell(row["measures"][m]["values"], describe(m).unit)
+    cells = [(row["group"], row["n"], *(cell(row["measures"][m]["values"], describe(m).unit, row["n"])
                                          if m in row["measures"] else "" for m in measures)) for row in rows]
     if any(pixel_measure(m) in every for m in measures):
         cells.append(baseline_row(runs, measures))
