@@ -91,3 +91,21 @@ def test_a_sigterm_to_the_sweep_stops_its_running_trainer_with_a_checkpoint_and_
     steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines() if '"loss"' in line]
     assert steps[-1] < 2000
     assert not (tmp_path / "seed=1").exists()  # the next point never started
+
+
+def test_a_sigterm_to_an_analysis_experiment_stops_its_command_too(tmp_path):
+    root = tmp_path / "experiments"
+    experiment = subprocess.Popen([sys.executable, "-m", "mimae.cli", "experiment", "run", "paper003-hierarchy",
+                                   "--scale", "cpu", "--root", str(root)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while len(processes_naming(f"learned --output {root}")) == 0:  # the command's own process
+        assert time.monotonic() < deadline and experiment.poll() is None, "the analysis command never started"
+        time.sleep(0.2)
+    experiment.send_signal(signal.SIGTERM)
+    out, _ = experiment.communicate(timeout=60)
+    assert experiment.returncode == 128 + signal.SIGTERM and "stopped by SIGTERM" in out
+    deadline = time.monotonic() + 30
+    while processes_naming(str(root)):
+        assert time.monotonic() < deadline, "the analysis command outlived the experiment"
+        time.sleep(0.2)

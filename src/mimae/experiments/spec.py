@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mimae.config import ConfigError
-from mimae.experiments.sweep import Point, Runner, run_mimae, run_sweep
+from mimae.experiments.sweep import Children, Point, Runner, exit_if_stopped, run_mimae, run_sweep, stop_on_signals
 from mimae.report.claims import Claim
 from mimae.report.comparison import write_comparison
 from mimae.report.page import write_page
@@ -175,7 +175,10 @@ def run_command(exp: Experiment, scale: Scale, folder: Path, intro: str, say: Ca
     folder.mkdir(parents=True, exist_ok=True)
     args = [a.replace("{out}", str(folder)) for a in (*exp.command.args, *scale.args)]
     say(f"{exp.name}: mimae {' '.join(args)}")
-    code = run_mimae(args, folder / "sweep.log", runner=runner)
+    children = Children()
+    with stop_on_signals(children):
+        code = run_mimae(args, folder / "sweep.log", runner=runner, children=children)
+    exit_if_stopped(children, f"experiment {exp.name}", say)
     if code != 0:
         raise ConfigError(f"experiment {exp.name} failed (exit {code}); see {folder / 'sweep.log'}")
     title = f"{exp.source}: {exp.title}"

@@ -157,6 +157,13 @@ def stop_on_signals(children: Children):
             signal.signal(sig, handler)
 
 
+def exit_if_stopped(children: Children, what: str, say: Callable[[str], None]) -> None:
+    """After a stop signal: say so and exit with 128 + the signal."""
+    if children.stop_signal is not None:
+        say(f"{what}: stopped by {signal.Signals(children.stop_signal).name}; run the same command again to resume")
+        raise SystemExit(128 + children.stop_signal)
+
+
 @dataclass
 class Settings:
     """What every point of a sweep shares: arguments of every ``mimae pretrain``, the evaluations after it (with
@@ -251,10 +258,7 @@ def run_sweep(root: str | Path, points: list[Point], base: list[str] | None = No
         + (f", {parallel} at a time" if parallel > 1 else ""))
     with stop_on_signals(settings.children), ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         ran = dict(zip((p.name for p in todo), pool.map(lambda p: run_point(p, root / p.name, settings, say), todo)))
-    if settings.children.stop_signal is not None:
-        name = signal.Signals(settings.children.stop_signal).name
-        say(f"sweep {root}: stopped by {name}; run the same command again to resume")
-        raise SystemExit(128 + settings.children.stop_signal)
+    exit_if_stopped(settings.children, f"sweep {root}", say)
     records = [ran.get(p.name) or record(p, root / p.name) for p in points]
     sweep = {"root": str(root.resolve()), "base": list(base or []), "evaluations": evaluations,
              "keys": sorted({k for p in points for k in p.values}), "points": records}
