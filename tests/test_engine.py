@@ -122,15 +122,16 @@ def test_an_explicit_precision_the_device_lacks_is_refused(tmp_path):
 
 
 def test_results_count_image_mask_samples_of_a_multi_view_method(tmp_path):
-    """MI-MAE's N masks per image: (image, mask) samples = steps x images per step x N, equal to MAE's budget under
-    train.equal_samples."""
+    """Under train.equal_samples MI-MAE (4 masks) takes a quarter of MAE's images per step and SimCLR (2 crops)
+    half, for the same steps, samples and peak lr; results.json says so."""
     from tests.conftest import train_tiny
-    mi = json.loads((train_tiny(tmp_path / "mi", method="mimae", train__equal_samples=True, train__epochs=4)
-                     / "results.json").read_text())
-    mae = json.loads((train_tiny(tmp_path / "mae", train__epochs=4) / "results.json").read_text())
-    assert mi["views_per_image"] == 4 and mi["samples"] == mi["steps"] * mi["effective_batch"] * 4
-    assert mi["samples"] == mae["samples"] == mae["steps"] * mae["effective_batch"]
-    # two crops per image (SimCLR, MRCL): half the passes, and each crop is one sample
-    sim = json.loads((train_tiny(tmp_path / "simclr", method="simclr", train__equal_samples=True, train__epochs=4)
-                      / "results.json").read_text())
-    assert sim["samples_per_image"] == 2 and sim["steps"] == mae["steps"] // 2 and sim["samples"] == mae["samples"]
+    runs = {method: json.loads((train_tiny(tmp_path / method, method=method, train__equal_samples=True,
+                                           train__epochs=4) / "results.json").read_text())
+            for method in ("mae", "mimae", "simclr")}
+    mae, mi, sim = runs["mae"], runs["mimae"], runs["simclr"]
+    assert mi["views_per_image"] == 4 and mi["effective_batch"] * 4 == mae["effective_batch"]
+    assert sim["samples_per_image"] == 2 and sim["effective_batch"] * 2 == mae["effective_batch"]
+    for other in (mi, sim):
+        assert other["steps"] == mae["steps"] and other["samples"] == mae["samples"]
+        assert other["peak_lr"] == pytest.approx(mae["peak_lr"])
+    assert mi["images_seen"] * 4 == mae["images_seen"] == mae["samples"] == mae["steps"] * mae["effective_batch"]

@@ -60,7 +60,7 @@ def test_every_experiment_runs_at_smoke_scale(names, tmp_path):
         sweep = check_rows(exp, tmp_path / (exp.runs_of or name) / "smoke")
         lines = [line for line in text.splitlines() if line.startswith("| ")]
         assert [line.split(" | ")[0][2:] for line in lines[1:len(exp.rows) + 1]] == [r.label for r in exp.rows]
-        assert "raw pixels (baseline, same protocol)" in text
+        assert "baseline, same protocol (raw pixels; fine-tuning: the same ViT from scratch)" in text
         if any(row.paper for row in exp.rows):
             assert f"{exp.source} (paper)" in lines[0]
         header = lines[0]

@@ -247,10 +247,13 @@ def test_masks_orthogonal_independent_and_complete():
 
 
 def test_equal_samples_budget_matches_mae(tmp_path):
-    common = dict(data__train_limit=256, train__equal_samples=True, train__epochs=4)
-    mae = Trainer(tiny_config(optim__batch_size=16, **common), tmp_path / "mae")
-    mimae = Trainer(tiny_config(method="mimae", optim__batch_size=4, **common), tmp_path / "mimae")
+    """Under train.equal_samples the batch counts samples: MI-MAE takes a quarter of MAE's images per step, the
+    same steps, warmup and peak lr."""
+    common = dict(data__train_limit=256, train__equal_samples=True, train__epochs=4, optim__batch_size=16)
+    mae = Trainer(tiny_config(**common), tmp_path / "mae")
+    mimae = Trainer(tiny_config(method="mimae", **common), tmp_path / "mimae")
     assert mimae.total_steps == mae.total_steps == 64
+    assert mimae.effective_batch == 4 and mae.effective_batch == 16
     assert mimae.peak_lr == pytest.approx(mae.peak_lr)
     assert mimae.warmup_steps == mae.warmup_steps
 

@@ -37,7 +37,9 @@ def test_every_run_ends_with_a_report_of_its_own_numbers(mae_run):
     images = results["steps"] * 16
     assert f"{results['steps']} optimizer steps, {images} images, {images} (image, mask) samples" in text
     assert results["samples"] == images and results["views_per_image"] == 1
-    assert "| schedule | 1 epoch, 4 steps of 16 images |" in text
+    assert "| schedule | 1 epoch, 4 steps of 16 images x 1 sample per image |" in text
+    assert "None" not in text  # the model's dimensions are the resolved ones
+    assert f"(peak lr {results['peak_lr']:.3g})" in text
     for figure in ("curves.png", "reconstructions.png"):
         assert f"](figures/{figure})" in text and (mae_run / "figures" / figure).stat().st_size > 5000
     assert f"mimae eval linear --checkpoint {mae_run.resolve()}" in text
@@ -96,10 +98,12 @@ def test_a_comparison_gives_mean_std_and_n_per_group_and_labels_the_papers_colum
     assert "| runs | n | kNN, end of pretraining (%) | paper 000 (reported): fine-tune |" in text
     assert "| mask.ratio=0.5 | 3 | 72.00 ± 2.00 | 99.9 |" in text
     assert "| mask.ratio=0.75 | 1 | 60.00 |  |" in text
-    assert "| raw pixels (baseline, same protocol) | 4 | 80.00 ± 0.00 |  |" in text
+    baseline = "baseline, same protocol (raw pixels; fine-tuning: the same ViT from scratch)"
+    assert f"| {baseline} | 4 | 80.00 ± 0.00 |  |" in text
     group = result["groups"][0]["measures"]["knn_final"]
     assert (group["mean"], group["std"], group["n"]) == (72.0, 2.0, 3)
-    assert "- (image, mask) samples: 16" in text and "- linear probe" not in text  # no run has one
+    assert "| mask.ratio=0.5 | 1 | 16 x 1 | 16 | 16 |" in text and "Equal budget: every group" in text
+    assert "- linear probe" not in text  # no run has one
     dom = rendered(out / "report.html", tmp_path)
     assert "72.00 ± 2.00" in dom and "paper 000 (reported)" in dom
     assert main(["report", *map(str, folders), "--out", str(tmp_path / "cli")]) == 0
@@ -158,20 +162,37 @@ def test_a_sweep_of_a_key_is_drawn_against_it():
     assert [r["config"]["mask.unit"] for r in slices["mask.unit"]] == [4, 8, 16]  # at the common ratio
 
 
-def test_a_claim_is_checked_by_the_difference_of_the_means_against_twice_its_standard_error():
+def test_a_claim_pairs_the_rows_by_seed_against_a_hand_computation():
+    """A - B per seed: 2, 3, 1 -> d = 2, sd = 1, se = 1 / sqrt(3) = 0.577: holds (d > 2 se = 1.155), where the
+    unpaired rule (se = sqrt(s_A^2 / 3 + s_B^2 / 3) = 1.70) would call it noise; a seed only one row has is left
+    out."""
+    import math
+
     from mimae.report.claims import Claim, check
-    groups = {"A": {"knn_final": {"mean": 72.0, "std": 2.0, "n": 3}, "mse": {"mean": 0.10, "std": 0.01, "n": 2}},
-              "B": {"knn_final": {"mean": 70.0, "std": 1.0, "n": 2}, "mse": {"mean": 0.20, "std": 0.01, "n": 2}},
-              "C": {"knn_final": {"mean": 80.0, "std": None, "n": 1}}}
+
+    def measure(values, seeds):
+        return {"values": values, "seeds": seeds, "mean": sum(values) / len(values), "n": len(values)}
+
+    groups = {"A": {"knn_final": measure([72.0, 75.0, 70.0], [0, 1, 2]), "mse": measure([0.10, 0.12], [0, 1])},
+              "B": {"knn_final": measure([70.0, 72.0, 69.0, 99.0], [0, 1, 2, 3]),
+                    "mse": measure([0.20, 0.21], [0, 1])},
+              "C": {"knn_final": measure([80.0], [0])}}
     knn, mse = check(Claim("A beats B", "A", "B"), groups, ["knn_final", "mse"])
-    se = (4 / 3 + 1 / 2) ** 0.5  # 1.354: d = 2 < 2 se
-    assert knn["difference"] == 2.0 and abs(knn["se"] - se) < 1e-12 and knn["verdict"] == "within noise"
-    assert abs(mse["difference"] - 0.1) < 1e-12 and mse["verdict"] == "holds"  # lower is better for the MSE
+    assert knn["differences"] == [2.0, 3.0, 1.0] and knn["seeds"] == [0, 1, 2] and knn["n"] == 3
+    assert knn["difference"] == 2.0 and math.isclose(knn["se"], 1 / math.sqrt(3))
+    assert math.isclose(knn["resolvable"], 2 / math.sqrt(3)) and knn["verdict"] == "holds"
+    assert math.isclose(mse["difference"], 0.095) and math.isclose(mse["se"], 0.005)  # lower is better
+    assert mse["verdict"] == "holds"
     assert check(Claim("B beats A", "B", "A"), groups, ["mse"])[0]["verdict"] == "does not hold"
     assert check(Claim("C beats B", "C", "B"), groups, ["knn_final"])[0]["verdict"] == "no spread (n < 2)"
     assert check(Claim("D beats B", "D", "B"), groups, ["knn_final"]) == []
     only_mse = check(Claim("A reconstructs better", "A", "B", measures=("mse",)), groups, ["knn_final", "mse"])
     assert [r["measure"] for r in only_mse] == ["mse"]
+    # the paper's effect of 0.3 is below the 1.155 this experiment resolves: no verdict
+    small = check(Claim("A beats B", "A", "B"), groups, ["knn_final"], paper_effect=0.3)[0]
+    assert small["verdict"] == "below resolution"
+    collapsed = check(Claim("A beats B", "A", "B"), groups, ["knn_final"], collapsed={"B"})[0]
+    assert collapsed["verdict"] == "collapsed run: no verdict" and collapsed["collapsed"] == ["B"]
 
 
 def test_the_comparison_page_shows_the_claims_with_their_verdicts(tmp_path):
@@ -181,7 +202,9 @@ def test_the_comparison_page_shows_the_claims_with_their_verdicts(tmp_path):
                               claims=(Claim("0.5 beats 0.75", "mask.ratio=0.5", "mask.ratio=0.75"),))
     text = (tmp_path / "cmp" / "report.md").read_text()
     assert "## The paper's claims, measured" in text
-    assert "| 0.5 beats 0.75 | kNN, end of pretraining (%) | 72.00 | 60.50 | 3 / 2 | +11.50 ± 1.26 | holds |" in text
+    # seeds 0 and 1 pair: 70 - 60, 72 - 61 -> d = 10.5, se = 0.5
+    assert ("| 0.5 beats 0.75 | kNN, end of pretraining (%) | 72.00 | 60.50 | 2 | +10.50 ± 0.50 | 1.00 |  | holds |"
+            in text)
     assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["claims"] == result["claims"]
 
 

@@ -146,7 +146,8 @@ def register_section(name: str, cls: type, description: str) -> None:
 class OptimConfig:
     batch_size: int = param(64, "images per process per micro-batch", low=1)
     accum_steps: int = param(1, "micro-batches accumulated per optimizer step", low=1)
-    base_lr: float = param(3e-3, "learning rate per 256 images; lr = base_lr * effective_batch / 256 (3e-3: lr "
+    base_lr: float = param(3e-3, "learning rate per 256 (view, mask) samples; lr = base_lr * samples per step / 256, "
+                                 "samples = images x crops x masks per image (3e-3: lr "
                                  "7.5e-4 at the default batch of 64, docs/default_recipe.md)", low=0.0)
     min_lr: float = param(0.0, "learning rate at the end of the cosine schedule", low=0.0)
     weight_decay: float = param(0.05, "AdamW weight decay (none on biases, norms and tokens)", low=0.0)
@@ -159,10 +160,11 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     epochs: int = param(2, "pretraining epochs", low=1)
-    equal_samples: bool = param(False, "count epochs in (image, mask) samples: a method that masks each image N "
-                                       "times (MI-MAE) trains epochs / N passes over the data, one of two crops per "
-                                       "image (SimCLR, MRCL) epochs / 2, as many samples as an MAE run of the same "
-                                       "epochs (paper 000's fair budget)")
+    equal_samples: bool = param(False, "count the budget in (view, mask) samples, as paper 000: optim.batch_size "
+                                       "is samples per micro-batch, so a method with N samples per image (MI-MAE's "
+                                       "N masks, the 2 crops of SimCLR and MRCL) takes batch_size / N images per "
+                                       "step, and every method takes the same steps at the same peak lr for the "
+                                       "same epochs (mimae.budget)")
     seed: int = param(0, "seed of weights, data order, augmentation and masks", low=0)
     precision: str = param("auto", "autocast precision; auto: bf16 on GPUs that support it (else fp16 with a "
                                    "gradient scaler), and on CPUs with native bf16 (AVX512-BF16/AMX), else fp32",
@@ -217,6 +219,14 @@ class LinearConfig:
     train_limit: int | None = param(10000, "training images the probe learns from (None: all)", low=1)
     test_limit: int | None = param(5000, "test images it is scored on (None: all)", low=1)
     seed: int = param(0, "seed of the probe's initialization, data order and augmentation", low=0)
+
+
+@dataclass
+class AlongConfig:
+    epochs: str = param("all", "the kept epoch checkpoints `mimae eval along` scores: all, or a list such as "
+                               "0,1,2,4,8,16")
+    probe_lrs: str = param("0.1,0.3,1,3,6.4", "the linear probe's base_lr values (per 256) tried on every checkpoint "
+                                              "and on the raw pixels; each accuracy is kept and the best is read off")
 
 
 @dataclass
@@ -319,6 +329,8 @@ class Config:
     eval: EvalConfig = param(None, "evaluation", default_factory=EvalConfig)
     linear: LinearConfig = param(None, "linear probe", default_factory=LinearConfig)
     finetune: FinetuneConfig = param(None, "fine-tuning", default_factory=FinetuneConfig)
+    along: AlongConfig = param(None, "the budget curve: scores of a run's kept epoch checkpoints",
+                               default_factory=AlongConfig)
     lowshot: LowShotConfig = param(None, "low-shot fine-tuning", default_factory=LowShotConfig)
     robustness: RobustnessConfig = param(None, "corruption robustness", default_factory=RobustnessConfig)
     hierarchy: HierarchyConfig = param(None, "synthetic hierarchical latent model (paper 003)",
@@ -561,7 +573,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
 # reads its data from, and the evaluation protocols; the rest would make it another run
 SAFE_ON_RESUME = ("train.epochs", "train.log_every", "train.eval_every", "train.save_every", "train.save_every_steps",
                   "train.save_every_minutes", "train.keep_checkpoints", "train.knn_at_init", "train.max_bad_steps",
-                  "train.device", "train.threads", "data.data_dir", "data.num_workers", "eval.", "linear.",
+                  "train.device", "train.threads", "data.data_dir", "data.num_workers", "eval.", "linear.", "along.",
                   "finetune.", "lowshot.", "robustness.")
 
 

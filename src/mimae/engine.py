@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from mimae import checkpoint as ckpt
 from mimae import distributed, run_folder
+from mimae.budget import budget
 from mimae.config import Config, load_config, resume_config, save_config
 from mimae.data import BatchAugment, pretraining_set, skipped_images
 from mimae.data.loader import training_loader
@@ -100,8 +101,6 @@ class Trainer:
             if resumed is None:  # --resume auto with nothing to resume starts over: no checkpoint is lost
                 run_folder.check_fresh_start(self.run_dir, overwrite or resume == "auto")
         distributed.barrier()
-        torch.manual_seed(cfg.train.seed)  # identical initial weights in every process
-
         objective_cls = objective_class(cfg.method)
         check_precision(cfg.train.precision, self.device)
         self.dataset, self.info, cropped = pretraining_set(cfg.data, objective_cls.augmentation, objective_cls.crops,
@@ -110,26 +109,22 @@ class Trainer:
         self.skipped_reported = self.skipped_start = skipped_images(self.dataset)
         self.augment = BatchAugment(objective_cls.augmentation, self.info, cfg.data.image_size,
                                     cfg.data.crop_scale_min, objective_cls.crops, cropped)
-        self.objective: Objective = build_objective(cfg, self.info.channels).to(self.device)
+        # identical initial weights in every process
+        self.objective: Objective = build_objective(cfg, self.info.channels, cfg.train.seed).to(self.device)
         self.optimizer = make_optimizer(self.objective, cfg.optim, self.objective.lr_scales())
 
         o = cfg.optim
+        self.budget = budget(cfg, len(self.dataset), self.dist.world_size, self.objective.samples_per_image)
+        images = self.budget.images_per_micro_batch
         self.sampler = ResumableSampler(self.dataset, self.dist.world_size, self.dist.rank, shuffle=True,
                                         seed=cfg.train.seed, drop_last=True)
-        self.loader = training_loader(self.dataset, o.batch_size, self.sampler, cfg.data.num_workers,
+        self.loader = training_loader(self.dataset, images, self.sampler, cfg.data.num_workers,
                                       pin_memory=self.device.type == "cuda")
-        self.steps_per_epoch = (len(self.dataset) // self.dist.world_size // o.batch_size) // o.accum_steps
-        if self.steps_per_epoch < 1:
-            raise ValueError(f"{len(self.dataset)} training images make no full optimizer step of "
-                             f"{o.batch_size} x {o.accum_steps} x {self.dist.world_size} processes")
-        # learning rate and, with train.equal_samples, the schedule count (image, mask) samples, so a method that
-        # masks each image N times trains with N x MAE's lr for epochs / N passes (two crops: epochs / 2 passes)
-        samples = self.objective.samples_per_image
-        sample_epoch_steps = self.steps_per_epoch / samples if cfg.train.equal_samples else self.steps_per_epoch
-        self.total_steps = max(1, round(cfg.train.epochs * sample_epoch_steps))
-        self.effective_batch = o.batch_size * o.accum_steps * self.dist.world_size
-        self.peak_lr = o.base_lr * self.effective_batch * self.objective.views_per_image / 256
-        self.warmup_steps = round(o.warmup_epochs * sample_epoch_steps)
+        self.steps_per_epoch = self.budget.steps_per_epoch
+        self.total_steps = self.budget.steps
+        self.effective_batch = self.budget.images_per_step
+        self.peak_lr = self.budget.peak_lr
+        self.warmup_steps = self.budget.warmup_steps
 
         # augmentation and masks draw from this process's generator; every rank's state is checkpointed
         self.generator = torch.Generator(self.device).manual_seed(cfg.train.seed * 7919 + self.dist.rank)
@@ -322,7 +317,8 @@ class Trainer:
         while self.step < stop_at and not stopped:
             epoch = self.step // self.steps_per_epoch
             done_in_epoch = self.step % self.steps_per_epoch
-            self.sampler.set_position(epoch, done_in_epoch * cfg.optim.batch_size * cfg.optim.accum_steps)
+            self.sampler.set_position(epoch, done_in_epoch * self.budget.images_per_micro_batch
+                                      * cfg.optim.accum_steps)
             if hasattr(self.dataset, "set_epoch"):  # crops taken as the files are read are drawn per epoch
                 self.dataset.set_epoch(epoch)
             micro: list[torch.Tensor] = []
@@ -372,7 +368,8 @@ class Trainer:
                 {"method": cfg.method, "steps": self.step, "effective_batch": self.effective_batch,
                  "views_per_image": self.objective.views_per_image,
                  "samples_per_image": self.objective.samples_per_image,
-                 "samples": self.step * self.effective_batch * self.objective.samples_per_image,
+                 "samples": self.step * self.budget.samples_per_step, "peak_lr": self.peak_lr,
+                 "images_seen": self.step * self.effective_batch,
                  "skipped_steps": self.skipped_steps, **self.results}, indent=2))
         return self.results
 

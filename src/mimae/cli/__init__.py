@@ -32,8 +32,13 @@ EVAL_PROTOCOLS = {
     "linear": "linear probe on the frozen [CLS] feature (MAE protocol; cached features by default)",
     "finetune": "end-to-end fine-tuning (MAE protocol: layer decay, drop path, mixup/cutmix, RandAugment)",
     "lowshot": "fine-tuning on a seeded class-balanced 1%% of the training labels (saved for reuse)",
+    "finetune-scratch": "the same fine-tuning of the same ViT from its random initialization at the run's seed "
+                        "(the baseline fine-tuning a pretrained encoder has to beat)",
+    "lowshot-scratch": "the 1%% low-shot fine-tuning from the random initialization at the run's seed",
     "robustness": "error under the 15 ImageNet-C corruptions x 5 severities, mCE against a baseline",
     "linear-along": "linear probe of every kept epoch checkpoint of a run (train.keep_checkpoints=true)",
+    "along": "the budget curve: kNN (bank slice and full bank) and the linear probe at several lrs of every kept "
+             "epoch checkpoint, beside the raw pixels (along.epochs, along.probe_lrs)",
     "all": "kNN + linear probe + 1%% low-shot fine-tuning, one table",
 }
 

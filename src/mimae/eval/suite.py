@@ -19,6 +19,7 @@ from mimae.config import Config, ConfigError, set_value, validate
 from mimae.data import first, train_test_sets
 from mimae.data.augment import match_channels, standardize
 from mimae.distributed import pick_device
+from mimae.eval.along import along_run
 from mimae.eval.finetune import finetune
 from mimae.eval.knn import feature_batch, knn_eval, knn_result, pixel_knn_eval
 from mimae.eval.linear import frozen_features, linear_eval, pixel_linear_eval
@@ -31,9 +32,11 @@ from mimae.eval.robustness import (
     relative_mean_corruption_error,
 )
 from mimae.models import ViTEncoder
+from mimae.objectives import build_objective
 from mimae.runs import epoch_checkpoints, epoch_of, load_encoder, load_encoder_weights, read
 
-PROTOCOLS = ("knn", "linear", "finetune", "lowshot", "robustness", "linear-along", "all")
+PROTOCOLS = ("knn", "linear", "finetune", "lowshot", "finetune-scratch", "lowshot-scratch", "robustness",
+             "linear-along", "along", "all")
 
 
 def knn_from_features(features: dict, cfg: Config) -> dict:
@@ -164,11 +167,19 @@ def evaluate(protocol: str, checkpoint: str | Path, overrides: dict[str, Any] | 
     cfg.data.train_limit = cfg.data.test_limit = None
     cfg = configure(cfg, overrides or {})
     subset_file = Path(cfg.lowshot.subset_file or path.parent / "lowshot_subset.json").resolve()
+
+    def scratch() -> ViTEncoder:
+        """The same ViT untrained: the initialization a pretraining run at this seed starts from."""
+        return build_objective(cfg, source.in_chans, cfg.train.seed).encoder.to(dev)
+
     runs = {
         "knn": lambda: knn_run(encoder, cfg, dev, progress),
         "linear": lambda: {**linear_eval(encoder, cfg, dev, progress)[1], "pixels": pixel_linear_eval(cfg)},
         "finetune": lambda: finetune_run(encoder, cfg, dev, progress)[1],
         "lowshot": lambda: lowshot_run(encoder, cfg, dev, subset_file, progress),
+        "finetune-scratch": lambda: {**finetune_run(scratch(), cfg, dev, progress)[1], "init": "scratch"},
+        "lowshot-scratch": lambda: {**lowshot_run(scratch(), cfg, dev, subset_file, progress), "init": "scratch"},
+        "along": lambda: along_run(encoder, cfg, dev, path.parent, progress),
         "robustness": lambda: robustness_run(encoder, cfg, dev, progress),
         "linear-along": lambda: linear_along_run(encoder, cfg, dev, path.parent, progress),
         "all": lambda: all_run(encoder, cfg, dev, subset_file, progress),

@@ -15,8 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mimae.config import ConfigError
+from mimae.budget import images_per_micro_batch, sample_epochs
+from mimae.config import Config, ConfigError, load_config, parse_overrides
 from mimae.experiments.sweep import Children, Point, Runner, exit_if_stopped, run_mimae, run_sweep, stop_on_signals
+from mimae.objectives.base import samples_per_image
 from mimae.report.claims import Claim
 from mimae.report.comparison import write_comparison
 from mimae.report.page import write_page
@@ -41,6 +43,7 @@ class Row:
     paper: dict[str, float | str] = field(default_factory=dict)
     paper_scale_args: tuple[str, ...] | None = None  # the row's arguments at the paper scale, where they differ
     run: str | None = None  # the label of the row of ``runs_of``'s experiment that trains the same run: shared
+    differs: str | None = None  # why this row's budget differs from the other rows' (what it measures): checked
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ class Scale:
     seeds: tuple[int, ...]
     budget: str
     evaluation_args: dict[str, tuple[str, ...]] = field(default_factory=dict)  # evaluation -> more options
+    # evaluations of the initialization (finetune-scratch, lowshot-scratch): the same for every row at a seed, so
+    # run once per seed, on the first row's run
+    per_seed: tuple[str, ...] = ()
 
 
 SMOKE_SCALE = Scale(SMOKE, (), (0,), "seconds: a 2-block ViT, 64 images of 16 px, one epoch")
@@ -89,13 +95,102 @@ class Experiment:
         chosen = self.scale(scale)
         def row_args(row: Row) -> tuple[str, ...]:
             return row.paper_scale_args if scale == "paper" and row.paper_scale_args is not None else row.args
-        return [Point({}, seed, [*chosen.args, *row_args(row)], row.label, row.run) for seed in seeds or chosen.seeds
-                for row in self.rows]
+        return [Point({}, seed, [*chosen.args, *row_args(row)], row.label, row.run,
+                      chosen.per_seed if row is self.rows[0] else ())
+                for seed in seeds or chosen.seeds for row in self.rows]
+
+    def budgets(self, scale: str) -> list[RowBudget]:
+        """Each row's budget at ``scale``, from its resolved config (nothing trains)."""
+        points = {p.label: p for p in self.points(scale, (0,))}
+        return [row_budget(row.label, tuple(points[row.label].overrides()), row.differs) for row in self.rows]
+
+    def compared_pairs(self) -> tuple[tuple[str, str], ...]:
+        return tuple((claim.better, claim.worse) for claim in self.claims)
 
     def scale(self, name: str) -> Scale:
         if name not in self.scales:
             raise ConfigError(f"experiment {self.name} has no scale {name!r}; it has {', '.join(self.scales)}")
         return self.scales[name]
+
+
+def resolved_config(args: tuple[str, ...] | list[str]) -> Config:
+    """The config ``mimae pretrain ARGS`` trains with (defaults < ``--config`` < ``--method`` and overrides)."""
+    path, overrides, rest = None, {}, list(args)
+    while rest:
+        token = rest.pop(0)
+        if token in ("--config", "--method", "--epochs"):
+            if not rest:
+                raise ConfigError(f"{token} needs a value")
+            value = rest.pop(0)
+            if token == "--config":
+                path = value
+            else:
+                overrides.update(parse_overrides([f"{'method' if token == '--method' else 'train.epochs'}={value}"]))
+        else:
+            overrides.update(parse_overrides([token]))
+    return load_config(path, overrides)
+
+
+@dataclass(frozen=True)
+class RowBudget:
+    """What fixes a row's budget apart from the number of training images: on the same data, rows with equal
+    samples per step, peak lr and epochs of samples train the same steps on the same (view, mask) samples."""
+
+    label: str
+    images_per_step: int
+    samples_per_image: int
+    peak_lr: float
+    sample_epochs: float
+    data: str
+    differs: str | None
+
+    @property
+    def samples_per_step(self) -> int:
+        return self.images_per_step * self.samples_per_image
+
+    def key(self) -> tuple:
+        return self.samples_per_step, round(self.peak_lr, 12), self.sample_epochs, self.data
+
+    def describe(self) -> str:
+        return (f"{self.images_per_step} images x {self.samples_per_image} samples = {self.samples_per_step} "
+                f"samples per step, peak lr {self.peak_lr:.3g}, {self.sample_epochs:g} epochs of samples, "
+                f"{self.data}")
+
+
+def row_budget(label: str, args: tuple[str, ...], differs: str | None = None) -> RowBudget:
+    cfg = resolved_config(args)
+    per_image = samples_per_image(cfg)
+    images = images_per_micro_batch(cfg, per_image) * cfg.optim.accum_steps
+    d = cfg.data
+    return RowBudget(label, images, per_image, cfg.optim.base_lr * images * per_image / 256,
+                     sample_epochs(cfg, per_image),
+                     f"{d.dataset} at {d.image_size} px" + (f", first {d.train_limit} images" if d.train_limit else ""),
+                     differs)
+
+
+def check_budgets(budgets: list[RowBudget], name: str, pairs: tuple[tuple[str, str], ...] = ()) -> str:
+    """Refuse rows whose budgets differ, unless a row declares its difference (``Row.differs``), and any pair of
+    rows a claim compares (``pairs``) whose budgets differ; the page's line saying what is equal."""
+    by_label = {b.label: b for b in budgets}
+    compared = [b for b in budgets if b.differs is None]
+    unequal = [(by_label[a], by_label[b]) for a, b in pairs
+               if a in by_label and b in by_label and by_label[a].key() != by_label[b].key()]
+    if len({b.key() for b in compared}) > 1 or unequal:
+        shown = compared if len({b.key() for b in compared}) > 1 else [b for pair in unequal for b in pair]
+        lines = "; ".join(f"{b.label}: {b.describe()}" for b in shown)
+        raise ConfigError(f"experiment {name}: rows it compares would train unequal budgets (samples per step, "
+                          f"peak lr, epochs of samples and data must be equal, or a row must declare why it "
+                          f"differs): {lines}")
+    declared = [f"{b.label}: {b.differs}" for b in budgets if b.differs is not None]
+    if not compared:
+        return "Budgets differ by design: " + "; ".join(declared) + "."
+    first = compared[0]
+    images = ", ".join(f"{b.label} {b.images_per_step} x {b.samples_per_image}" for b in compared)
+    line = (f"Equal budget: every row compared trains {first.samples_per_step} (view, mask) samples per step at a "
+            f"peak lr of {first.peak_lr:.3g} for {first.sample_epochs:g} epoch(s) of samples on {first.data}, so the "
+            f"same optimizer steps; a method with N samples per image takes 1/N of the images per step (images x "
+            f"samples per image: {images}).")
+    return line + (f" Declared differences: {'; '.join(declared)}." if declared else "")
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
@@ -132,11 +227,17 @@ def describe(exp: Experiment) -> str:
         if row.paper_scale_args is not None:
             lines.append(f"  {'':<24} at the paper scale: {' '.join(row.paper_scale_args)}")
     lines += ["", "scales:"]
+    runnable = exp.command is None and not exp.unavailable
     for name, scale in exp.scales.items():
         what = (f"arguments {' '.join(scale.args)}" if exp.command is not None else
                 f"seeds {' '.join(map(str, scale.seeds))}; evaluations "
                 f"{', '.join(scale.evaluations) or 'the in-training kNN'}")
         lines.append(f"  {name}: {what}; {scale.budget}")
+        if runnable:
+            try:
+                lines.append(f"    {check_budgets(exp.budgets(name), exp.name, exp.compared_pairs())}")
+            except ConfigError as error:
+                lines.append(f"    refused: {error}")
     lines += ["", *exp.notes]
     return "\n".join(lines).rstrip()
 
@@ -153,6 +254,7 @@ def run_experiment(exp: Experiment, scale: str, root: str | Path = "runs/experim
     intro = f"Reproduces {exp.source} at the {scale} scale: {chosen.budget}."
     if exp.command is not None:
         return run_command(exp, chosen, folder, intro, say, runner)
+    equal = check_budgets(exp.budgets(scale), exp.name, exp.compared_pairs())
     runs = Path(root) / (exp.runs_of or exp.name) / scale
     sweep = run_sweep(runs, exp.points(scale, seeds), evaluations=list(chosen.evaluations), parallel=parallel,
                       say=say, evaluation_args=chosen.evaluation_args, runner=runner)
@@ -162,7 +264,7 @@ def run_experiment(exp: Experiment, scale: str, root: str | Path = "runs/experim
     labels = {Path(p["run_dir"]): p["label"] for p in done}
     reference = {row.label: row.paper for row in exp.rows if row.paper}
     notes = [f"{intro} The paper's column is the paper's own number ({exp.paper_protocol}), not a measurement of "
-             "this library." if reference else intro, *exp.notes]
+             "this library." if reference else intro, equal, *exp.notes]
     return write_comparison([p["run_dir"] for p in done], folder, f"{exp.source}: {exp.title}",
                             reference=reference,
                             reference_label=f"{exp.source} (paper)", labels=labels, notes=notes,

@@ -41,6 +41,9 @@ EVALUATIONS = {
     "linear": ("eval_linear.json", ["eval", "linear"]),
     "lowshot": ("eval_lowshot.json", ["eval", "lowshot"]),
     "finetune": ("eval_finetune.json", ["eval", "finetune"]),
+    "finetune-scratch": ("eval_finetune-scratch.json", ["eval", "finetune-scratch"]),
+    "lowshot-scratch": ("eval_lowshot-scratch.json", ["eval", "lowshot-scratch"]),
+    "along": ("eval_along.json", ["eval", "along"]),
     "robustness": (ROBUSTNESS_FILE, ["eval", "robustness"]),
     "linear-along": ("eval_linear-along.json", ["eval", "linear-along"]),
     "reconstruct": (RECONSTRUCT_FILE, ["analyze", "reconstruct", "--output-dir", "{run}/analysis_reconstruct",
@@ -66,6 +69,7 @@ class Point:
     extra: list[str] = field(default_factory=list)  # arguments before the values: shared ones, a row's own
     label: str | None = None  # the name of a row of a named experiment, instead of its values
     run_label: str | None = None  # the label of another experiment's row whose run folder this point shares
+    evaluations: tuple[str, ...] = ()  # evaluations of this point only, after the sweep's
 
     @property
     def name(self) -> str:
@@ -185,7 +189,7 @@ def commands(point: Point, run_dir: Path, settings: Settings) -> list[list[str]]
         steps.append(["pretrain", "--output-dir", str(run_dir), "--resume", "auto", *settings.base,
                       *point.overrides(), *([f"train.threads={settings.threads}"] if settings.threads else [])])
     steps += [evaluation_command(name, run_dir, settings.evaluation_args.get(name, ()))
-              for name in settings.evaluations if not (run_dir / EVALUATIONS[name][0]).is_file()]
+              for name in [*settings.evaluations, *point.evaluations] if not (run_dir / EVALUATIONS[name][0]).is_file()]
     return steps
 
 
@@ -242,7 +246,7 @@ def run_sweep(root: str | Path, points: list[Point], base: list[str] | None = No
     """
     root = Path(root)
     evaluations = list(evaluations or [])
-    unknown = [e for e in evaluations if e not in EVALUATIONS]
+    unknown = [e for e in [*evaluations, *(e for p in points for e in p.evaluations)] if e not in EVALUATIONS]
     if unknown:
         raise ConfigError(f"unknown evaluation {unknown[0]!r}; one of {', '.join(EVALUATIONS)}")
     names = [p.name for p in points]
@@ -253,7 +257,7 @@ def run_sweep(root: str | Path, points: list[Point], base: list[str] | None = No
     if runner is not None and parallel > 1:
         raise ConfigError("runs in this process go one at a time (parallel=1)")
     settings = Settings(list(base or []), evaluations, dict(evaluation_args or {}), threads, runner)
-    todo = [p for p in points if not finished(root / p.name, evaluations)]
+    todo = [p for p in points if not finished(root / p.name, [*evaluations, *p.evaluations])]
     say(f"sweep {root}: {len(points)} points, {len(points) - len(todo)} finished before, {len(todo)} to run"
         + (f", {parallel} at a time" if parallel > 1 else ""))
     with stop_on_signals(settings.children), ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:

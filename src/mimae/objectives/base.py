@@ -80,6 +80,12 @@ class Objective(nn.Module):
         self.grid = self.encoder.grid
         self.unit = spec.mask.unit // spec.model.patch_size  # in patches
 
+    @classmethod
+    def masks_per_crop(cls, mask: MaskConfig, **sections) -> int:
+        """Masks drawn per crop, from the run's (resolved) mask section and the method's own ``sections``: the N of
+        objectives that mask each image N times, else 1."""
+        return 1
+
     @property
     def views_per_image(self) -> int:
         """(image, mask) samples one image gives per step: the N of objectives that mask each image N times."""
@@ -115,8 +121,18 @@ def objective_class(method: str) -> type[Objective]:
     return REGISTRY[method]
 
 
-def build_objective(cfg: Config, in_chans: int) -> Objective:
-    """The objective of ``cfg.method`` for ``in_chans``-channel images, given its run spec and its own sections."""
+def samples_per_image(cfg: Config) -> int:
+    """(view, mask) samples one image gives per step under ``cfg`` (crops x masks), without building the model."""
     cls = objective_class(cfg.method)
+    return cls.crops * cls.masks_per_crop(cfg.mask, **{name: getattr(cfg, name) for name in cls.sections})
+
+
+def build_objective(cfg: Config, in_chans: int, seed: int | None = None) -> Objective:
+    """The objective of ``cfg.method`` for ``in_chans``-channel images, given its run spec and its own sections.
+    With ``seed`` torch's generator is seeded first: the weights a pretraining run at ``train.seed = seed`` starts
+    from (the encoder is built first, so it is the same for every method at a seed)."""
+    cls = objective_class(cfg.method)
+    if seed is not None:
+        torch.manual_seed(seed)
     spec = RunSpec(cfg.model, cfg.data.image_size, in_chans, cfg.mask)
     return cls(spec, **{name: getattr(cfg, name) for name in cls.sections})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from mimae.config import MaskConfig
 from mimae.masking import Masks, complete_masking_views, draw_masks
 from mimae.models.patches import normalized_pixel_target
 from mimae.objectives.base import RunSpec, register
@@ -32,9 +33,13 @@ class MIMAE(MAE):
         self.mi_options = mimae
         self.mi = MutualInformationTerms.for_encoder(mimae, self.encoder, spec.model.patch_size, spec.in_chans)
 
+    @classmethod
+    def masks_per_crop(cls, mask: MaskConfig, mimae: MIMAEConfig, **_) -> int:
+        return mimae_views(mimae, mask.ratio)
+
     @property
     def views_per_image(self) -> int:
-        return mimae_views(self.mi_options, self.spec.mask.ratio)
+        return self.masks_per_crop(self.spec.mask, self.mi_options)
 
     def lr_scales(self) -> dict[str, float]:
         return {"mi.approx.": self.mi_options.approx_lr_scale}

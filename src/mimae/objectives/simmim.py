@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from mimae.config import param, register_section
+from mimae.config import MaskConfig, param, register_section
 from mimae.masking import Masks, draw_masks
 from mimae.models.patches import patchify
 from mimae.objectives.base import Objective, RunSpec, register
@@ -122,6 +122,10 @@ class MISimMIM(SimMIM):
         super().__init__(spec)
         self.views, self.mi_options = simmim.mi_views, mimae
         self.mi = MutualInformationTerms.for_encoder(mimae, self.encoder, spec.model.patch_size, spec.in_chans)
+
+    @classmethod
+    def masks_per_crop(cls, mask: MaskConfig, simmim: SimMIMConfig, **_) -> int:
+        return simmim.mi_views
 
     @property
     def views_per_image(self) -> int:

@@ -1,21 +1,26 @@
-"""A paper's directional claims ("row A beats row B") checked against measured groups: for every measure both rows
-have, the difference of the means with its standard error and a verdict.
+"""A paper's directional claims ("row A beats row B") checked against measured groups, seed by seed.
 
-The verdict rule (stated on every page that shows one): with d the difference in the claim's direction (A - B, or
-B - A for a measure where lower is better) and se = sqrt(s_A^2 / n_A + s_B^2 / n_B) from the sample standard
-deviations over seeds, the claim *holds* if d > 2 se, *does not hold* if d < -2 se (the opposite is measured), and is
-*within noise* otherwise; with fewer than two seeds in either row there is no spread and no verdict.
+Rows at one seed share their initial weights and data order, so a claim pairs them by seed (the rule, stated on every
+page that shows one): with d_k the difference at seed k in the claim's direction (A - B, or B - A for a measure where
+lower is better), d the mean over the n seeds both rows have and se = sd(d_k) / sqrt(n), the claim *holds* if
+d > 2 se, *does not hold* if d < -2 se (the opposite is measured), and is *within noise* otherwise. 2 se is the
+smallest difference the experiment resolves; where the paper's own effect is smaller, the claim is *below
+resolution* and gets no verdict. A claim on a collapsed run gets none either (:mod:`mimae.report.collapse`), nor one
+with fewer than two paired seeds.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 
 from mimae.report.measures import describe, header
 
-RULE = ("d: the difference of the means in the claim's direction (positive: as the paper says); se = "
-        "sqrt(s_A^2/n_A + s_B^2/n_B) over seeds; holds if d > 2 se, does not hold if d < -2 se, within noise between.")
+RULE = ("Paired by seed (rows at a seed share initial weights and data order): d = mean over the n seeds of the "
+        "per-seed difference in the claim's direction (positive: as the paper says), se = sd / sqrt(n); holds if "
+        "d > 2 se, does not hold if d < -2 se, within noise between. 2 se is the smallest difference the experiment "
+        "resolves: a claim whose paper effect is smaller is below resolution, not judged.")
 
 
 @dataclass(frozen=True)
@@ -29,15 +34,28 @@ class Claim:
     measures: tuple[str, ...] = ()
 
 
-def verdict(d: float, se: float | None) -> str:
+def paired(a: dict, b: dict, sign: int) -> tuple[list[float], list[int]]:
+    """The per-seed differences sign * (a - b) over the seeds both measures have, and those seeds."""
+    bs = dict(zip(b["seeds"], b["values"]))
+    seeds = [s for s in a["seeds"] if s in bs]
+    return [sign * (va - bs[s]) for s, va in zip(a["seeds"], a["values"]) if s in bs], seeds
+
+
+def verdict(d: float, se: float | None, paper_effect: float | None = None, collapsed: bool = False) -> str:
+    if collapsed:
+        return "collapsed run: no verdict"
     if se is None:
         return "no spread (n < 2)"
+    if paper_effect is not None and abs(paper_effect) < 2 * se:
+        return "below resolution"
     return "holds" if d > 2 * se else "does not hold" if d < -2 * se else "within noise"
 
 
-def check(claim: Claim, groups: dict[str, dict], measures: list[str]) -> list[dict]:
+def check(claim: Claim, groups: dict[str, dict], measures: list[str], collapsed: set[str] = frozenset(),
+          paper_effect: float | None = None) -> list[dict]:
     """One record per measure of the claim that both rows have: ``groups`` maps a label to its measures (name ->
-    values, mean, std, n, as :func:`mimae.report.comparison.summary` gives them)."""
+    values, seeds, mean, std, n, as :func:`mimae.report.comparison.summary` gives them); ``collapsed``: the labels
+    with a collapsed run; ``paper_effect``: the paper's own difference between the two rows, if it prints one."""
     if claim.better not in groups or claim.worse not in groups:
         return []
     records = []
@@ -47,24 +65,31 @@ def check(claim: Claim, groups: dict[str, dict], measures: list[str]) -> list[di
         a, b = groups[claim.better].get(name), groups[claim.worse].get(name)
         if a is None or b is None:
             continue
-        sign = 1 if describe(name).higher_is_better else -1
-        d = sign * (a["mean"] - b["mean"])
-        se = (math.sqrt(a["std"] ** 2 / a["n"] + b["std"] ** 2 / b["n"])
-              if a["n"] > 1 and b["n"] > 1 else None)
+        differences, seeds = paired(a, b, 1 if describe(name).higher_is_better else -1)
+        if not differences:
+            continue
+        d = statistics.mean(differences)
+        se = statistics.stdev(differences) / math.sqrt(len(differences)) if len(differences) > 1 else None
         records.append({"claim": claim.text, "better": claim.better, "worse": claim.worse, "measure": name,
-                        "better_mean": a["mean"], "worse_mean": b["mean"], "n": [a["n"], b["n"]],
-                        "difference": d, "se": se, "verdict": verdict(d, se)})
+                        "better_mean": a["mean"], "worse_mean": b["mean"], "n": len(differences), "seeds": seeds,
+                        "differences": differences, "difference": d, "se": se,
+                        "resolvable": 2 * se if se is not None else None, "paper_effect": paper_effect,
+                        "collapsed": sorted({claim.better, claim.worse} & set(collapsed)),
+                        "verdict": verdict(d, se, paper_effect, bool({claim.better, claim.worse} & set(collapsed)))})
     return records
 
 
 def claim_rows(records: list[dict]) -> tuple[tuple[str, ...], list[tuple]]:
     """The page's table: head and rows."""
-    head = ("claim (the paper's)", "measure", "A (mean)", "B (mean)", "n A / B", "d ± se", "verdict")
+    head = ("claim (the paper's)", "measure", "A (mean)", "B (mean)", "n", "paired d ± se", "resolves (2 se)",
+            "paper's effect", "verdict")
     rows = []
     for r in records:
         digits = 2 if describe(r["measure"]).unit else 4
         spread = f" ± {r['se']:.{digits}f}" if r["se"] is not None else ""
+        resolves = f"{r['resolvable']:.{digits}f}" if r["resolvable"] is not None else ""
+        effect = f"{r['paper_effect']:+g}" if r["paper_effect"] is not None else ""
         rows.append((r["claim"], header(r["measure"]), f"{r['better_mean']:.{digits}f}",
-                     f"{r['worse_mean']:.{digits}f}", f"{r['n'][0]} / {r['n'][1]}",
-                     f"{r['difference']:+.{digits}f}{spread}", r["verdict"]))
+                     f"{r['worse_mean']:.{digits}f}", r["n"], f"{r['difference']:+.{digits}f}{spread}", resolves,
+                     effect, r["verdict"] + (f" ({', '.join(r['collapsed'])})" if r["collapsed"] else "")))
     return head, rows

@@ -19,7 +19,9 @@ from pathlib import Path
 from mimae.config import Config, flatten, load_config
 from mimae.plotting import legend_below, panel_grid, plt, save_figure
 from mimae.report.claims import RULE, Claim, check, claim_rows
-from mimae.report.measures import describe, header, mean_corruption_errors, pixel_measure, read_measures
+from mimae.report.collapse import RULE as COLLAPSE_RULE
+from mimae.report.collapse import collapse
+from mimae.report.measures import baseline_measure, describe, header, mean_corruption_errors, read_measures
 from mimae.report.page import table, write_page
 from mimae.runs import read
 
@@ -34,6 +36,7 @@ class Run:
     results: dict
     measures: dict[str, float] = field(default_factory=dict)  # measure name -> value (mimae.report.measures)
     corruption_errors: dict | None = None  # corruption -> severity -> error %, from eval_robustness.json
+    collapsed: str | None = None  # why its latent counts as collapsed (mimae.report.collapse), None if healthy
 
 
 def load_run(run_dir: Path) -> Run:
@@ -46,7 +49,7 @@ def load_run(run_dir: Path) -> Run:
     measures, errors = read_measures(run_dir, results)
     config_file = run_dir / "config.yaml"
     cfg = load_config(config_file) if config_file.is_file() else read(run_dir).cfg
-    return Run(run_dir.resolve(), cfg, results, measures, errors)
+    return Run(run_dir.resolve(), cfg, results, measures, errors, collapse(run_dir, results))
 
 
 def run_folders(paths: list[str | Path]) -> list[Path]:
@@ -121,9 +124,9 @@ def baseline_row(runs: list[Run], measures: list[str]) -> tuple:
     """The raw-pixel row: each protocol's accuracy on the pixels (the same bank and queries as the runs')."""
     cells = []
     for m in measures:
-        values = [r.measures[pixel_measure(m)] for r in runs if pixel_measure(m) in r.measures]
+        values = [r.measures[baseline_measure(m)] for r in runs if baseline_measure(m) in r.measures]
         cells.append(cell(values, describe(m).unit) if values else "")
-    return ("raw pixels (baseline, same protocol)", len(runs), *cells)
+    return ("baseline, same protocol (raw pixels; fine-tuning: the same ViT from scratch)", len(runs), *cells)
 
 
 def summary(groups: dict[str, list[Run]]) -> list[dict]:
@@ -135,10 +138,12 @@ def summary(groups: dict[str, list[Run]]) -> list[dict]:
         for name in measures_of(runs):
             values = [r.measures[name] for r in runs if name in r.measures]
             mean, std = spread(values)
-            measures[name] = {"values": values, "mean": mean, "std": std, "n": len(values)}
+            measures[name] = {"values": values, "seeds": [r.cfg.train.seed for r in runs if name in r.measures],
+                              "mean": mean, "std": std, "n": len(values)}
         rows.append({"group": label, "n": len(runs), "seeds": [r.cfg.train.seed for r in runs],
                      "runs": [str(r.run_dir) for r in runs], "config": flatten(runs[0].cfg.to_dict()),
-                     "measures": measures})
+                     "collapsed": {r.cfg.train.seed: r.collapsed for r in runs if r.collapsed},
+                     "budget": run_budget(runs[0]), "measures": measures})
     return rows
 
 
@@ -151,9 +156,10 @@ def plot_groups(rows: list[dict], measure: str, path: Path, title: str) -> Path:
             continue
         ax.errorbar(m["mean"], y, xerr=m["std"] or 0, fmt="o", color="C0", capsize=4)
         ax.scatter(m["values"], [y] * len(m["values"]), color="C0", alpha=0.35, s=14)
-    pixels = [r["measures"][pixel_measure(measure)]["mean"] for r in rows if pixel_measure(measure) in r["measures"]]
+    base = baseline_measure(measure)
+    pixels = [r["measures"][base]["mean"] for r in rows if base in r["measures"]]
     if pixels:
-        ax.axvline(statistics.mean(pixels), color="gray", linestyle="-.", label="raw pixels")
+        ax.axvline(statistics.mean(pixels), color="gray", linestyle="-.", label="baseline, same protocol")
         ax.legend(fontsize=8, frameon=False, loc="best")
     ax.set_yticks(range(len(rows)), [r["group"] for r in rows], fontsize=8)
     ax.invert_yaxis()
@@ -190,8 +196,8 @@ def plot_curves(rows: list[dict], keys: tuple[str, ...], measures: list[str], pa
             if points:
                 ax.errorbar([x for x, _ in points], [m["mean"] for _, m in points],
                             yerr=[m["std"] or 0 for _, m in points], marker="o", capsize=3, label="mean ± std")
-            pixels = [r["measures"][pixel_measure(measure)]["mean"] for r in members
-                      if pixel_measure(measure) in r["measures"]]
+            pixels = [r["measures"][baseline_measure(measure)]["mean"] for r in members
+                      if baseline_measure(measure) in r["measures"]]
             if pixels:
                 ax.axhline(statistics.mean(pixels), color="gray", linestyle=":", label="raw pixels")
             values = [r["config"][key] for r in members]
@@ -236,13 +242,33 @@ def linear_protocol(run_dir: Path) -> str | None:
             f"{p['train_images']} / {p['test_images']} images, {p['features']}")
 
 
+def run_budget(run: Run) -> dict:
+    """What a run trained on, from its results (older runs lack the peak lr and the images seen: derived)."""
+    r, o = run.results, run.cfg.optim
+    images, per_image, steps = r.get("effective_batch"), r.get("samples_per_image", 1), r.get("steps")
+    return {"steps": steps, "images_per_step": images, "samples_per_image": per_image,
+            "samples": r.get("samples", (steps or 0) * (images or 0) * per_image),
+            "images_seen": r.get("images_seen", (steps or 0) * (images or 0)),
+            "peak_lr": r.get("peak_lr", o.base_lr * (images or 0) * per_image / 256)}
+
+
+def budget_table(rows: list[dict]) -> list[str]:
+    """Per group: steps, images and samples per step, samples, distinct images seen, peak lr; and whether the
+    groups train equal budgets."""
+    head = ("group", "steps", "images x samples per image", "(view, mask) samples", "images seen", "peak lr")
+    cells = [(row["group"], b["steps"], f"{b['images_per_step']} x {b['samples_per_image']}", b["samples"],
+              b["images_seen"], f"{b['peak_lr']:.3g}") for row in rows for b in [row["budget"]]]
+    keys = {(b["steps"], b["samples"], round(b["peak_lr"], 12)) for b in (row["budget"] for row in rows)}
+    line = ("Equal budget: every group trains the same optimizer steps on the same (view, mask) samples at the same "
+            "peak lr (a method with N samples per image takes 1/N of the images per step)." if len(keys) == 1 else
+            "The budgets differ (steps, samples or peak lr): compare only the groups whose rows above are equal, "
+            "or read the difference as what is measured.")
+    return [*table(head, cells), "", line]
+
+
 def budget_lines(runs: list[Run]) -> list[str]:
-    """The budget and protocol, once where every run shares it."""
+    """The data and the protocols, once where every run shares them."""
     facts = {
-        "steps": {r.results.get("steps") for r in runs},
-        "images per step": {r.results.get("effective_batch") for r in runs},
-        "(image, mask) samples": {r.results.get("samples", (r.results.get("steps") or 0)
-                                                * (r.results.get("effective_batch") or 0)) for r in runs},
         "dataset": {f"{r.cfg.data.dataset}, {r.cfg.data.image_size} px" for r in runs},
         "kNN": {f"k={r.cfg.eval.knn_k}, T={r.cfg.eval.knn_temperature:g}, bank {r.cfg.eval.knn_bank_limit or 'all'}, "
                 f"queries {r.cfg.eval.knn_query_limit or 'all'} ([CLS], cosine)" for r in runs},
@@ -252,6 +278,15 @@ def budget_lines(runs: list[Run]) -> list[str]:
         facts["linear probe"] = probes
     return [f"- {name}: {', '.join(map(str, sorted(values, key=str)))}" + ("" if len(values) == 1 else " (differs)")
             for name, values in facts.items()]
+
+
+def paper_effect(claim: Claim, reference: dict[str, dict[str, float | str]] | None) -> float | None:
+    """The paper's own difference between a claim's rows, on the first measure it prints a number for in both."""
+    a, b = (reference or {}).get(claim.better, {}), (reference or {}).get(claim.worse, {})
+    for measure, value in a.items():
+        if isinstance(value, (int, float)) and isinstance(b.get(measure), (int, float)):
+            return round(value - b[measure], 6)
+    return None
 
 
 def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Comparison of runs",
@@ -274,12 +309,15 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
         add_mce(groups, mce_baseline)
     rows = summary(groups)
     every = measures_of(runs)
-    measures = [m for m in every if m not in {pixel_measure(n) for n in every}]
-    head = ("runs", "n", *map(header, measures))
+    measures = [m for m in every if m not in {baseline_measure(n) for n in every}]
+    flagged = any(row["collapsed"] for row in rows)  # a column of collapse flags where there is one
+    head = ("runs", "n", *map(header, measures), *(["collapsed"] if flagged else []))
     cells = [(row["group"], row["n"], *(cell(row["measures"][m]["values"], describe(m).unit, row["n"])
-                                         if m in row["measures"] else "" for m in measures)) for row in rows]
-    if any(pixel_measure(m) in every for m in measures):
-        cells.append(baseline_row(runs, measures))
+                                         if m in row["measures"] else "" for m in measures),
+              *(["; ".join(f"seed {k}: {why}" for k, why in row["collapsed"].items())] if flagged else []))
+             for row in rows]
+    if any(baseline_measure(m) in every for m in measures):
+        cells.append((*baseline_row(runs, measures), *([""] if flagged else [])))
     if reference:
         ref_measures = list(dict.fromkeys(m for numbers in reference.values() for m in numbers))
         head += tuple(f"{reference_label}: {m}" for m in ref_measures)
@@ -292,7 +330,9 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
                plot_along(rows, figures_dir / "along.png", title)]
     figures = [f for f in figures if f is not None]
     by_group = {row["group"]: row["measures"] for row in rows}
-    checked = [record for claim in claims for record in check(claim, by_group, measures)]
+    collapsed = {row["group"] for row in rows if row["collapsed"]}
+    checked = [record for claim in claims
+               for record in check(claim, by_group, measures, collapsed, paper_effect(claim, reference))]
     lower = [header(m) for m in measures if not describe(m).higher_is_better]
     text = "\n".join([
         f"# {title}", "", f"{len(runs)} runs in {len(groups)} groups; each cell is mean ± sample standard deviation "
@@ -302,9 +342,10 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
         *([f"The mCE divides each run's error under each corruption (summed over severities) by the mean error of "
            f"the {mce_baseline!r} runs, as ImageNet-C's mCE does by AlexNet's: that row is 100 up to its seed "
            "spread.\n"] if "mce" in measures else []),
-        *(["## The paper's claims, measured", "", "A is the row the paper says is better, B the other. " + RULE, "",
-           *table(*claim_rows(checked)), ""] if checked else []),
-        "## Budget and protocol", "", *budget_lines(runs), "",
+        *(["## The paper's claims, measured", "", "A is the row the paper says is better, B the other. " + RULE
+           + " The paper's effect is its own difference between the two rows, in its own protocol.", "",
+           COLLAPSE_RULE, "", *table(*claim_rows(checked)), ""] if checked else []),
+        "## Budget and protocol", "", *budget_table(rows), "", *budget_lines(runs), "",
         *(f"![{f.stem}]({f.relative_to(out)})\n" for f in figures), "## Runs", "",
         *table(("group", "seed", "run folder"), [(row["group"], seed, f"`{run}`") for row in rows
                                                  for seed, run in zip(row["seeds"], row["runs"])]), ""])

@@ -32,6 +32,7 @@ MEASURES = {
     "knn_final": Measure("kNN, end of pretraining"), "knn_pixels": Measure("kNN, raw pixels"),
     "knn": Measure("kNN (eval)"), "knn_full": Measure("kNN, full bank"), "linear": Measure("linear probe"),
     "lowshot": Measure("1% fine-tune"), "finetune": Measure("fine-tune"),
+    "lowshot-scratch": Measure("1% fine-tune, from scratch"), "finetune-scratch": Measure("fine-tune, from scratch"),
     "clean_error": Measure("robustness: clean error", higher_is_better=False),
     "corruption_error": Measure("robustness: mean corruption error", higher_is_better=False),
     "mce": Measure("mCE", higher_is_better=False),
@@ -57,9 +58,14 @@ def header(name: str) -> str:
     return f"{measure.label} ({measure.unit})" if measure.unit else measure.label
 
 
-def pixel_measure(name: str) -> str:
-    """The name of the same protocol on the raw pixels."""
-    return "knn_pixels" if name == "knn_final" else f"{name} (pixels)"
+# the baseline of a protocol that fine-tunes is the same ViT fine-tuned from its initialization (eval *-scratch)
+SCRATCH = {"finetune": "finetune-scratch", "lowshot": "lowshot-scratch"}
+
+
+def baseline_measure(name: str) -> str:
+    """The name of the baseline of a measure under the same protocol: the raw pixels for the kNN and the linear
+    probe, the same ViT from scratch for fine-tuning."""
+    return "knn_pixels" if name == "knn_final" else SCRATCH.get(name, f"{name} (pixels)")
 
 
 def along_measure(epoch: int) -> str:
@@ -72,11 +78,13 @@ def read_measures(run_dir: Path, results: dict) -> tuple[dict[str, float], dict 
     errors = None
     for path in sorted(run_dir.glob("eval_*.json")):
         result = json.loads(path.read_text())
+        if result.get("protocol") == "along":  # the budget curve has a page of its own
+            continue
         name = path.stem.removeprefix("eval_")  # eval_knn_full.json -> knn_full
         if isinstance(result.get("accuracy"), (int, float)) and "along" not in result:
             measures[name] = result["accuracy"]
         if "accuracy" in result.get("pixels", {}):
-            measures[pixel_measure(name)] = result["pixels"]["accuracy"]
+            measures[baseline_measure(name)] = result["pixels"]["accuracy"]
         for point in result.get("along", []):
             measures[along_measure(point["epoch"])] = point["accuracy"]
         if path.name == ROBUSTNESS_FILE:

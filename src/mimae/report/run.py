@@ -28,18 +28,22 @@ def count(n: int, noun: str) -> str:
 
 def config_rows(cfg: Config, results: dict) -> list[tuple[str, str]]:
     """The settings that define the run, as (what, value) rows."""
-    m, o, t, d = cfg.model, cfg.optim, cfg.train, cfg.data
+    o, t, d, m = cfg.optim, cfg.train, cfg.data, cfg.model.dims()
     effective = results.get("effective_batch", o.batch_size * o.accum_steps)
+    per_image = results.get("samples_per_image", 1)
+    peak_lr = results.get("peak_lr", o.base_lr * effective * per_image / 256)  # runs before results kept it
     return [
         ("method", cfg.method),
-        ("encoder", f"ViT {m.embed_dim} wide, {count(m.depth, 'block')}, {m.num_heads} heads, patch {m.patch_size}"),
-        ("decoder", f"{m.decoder_dim} wide, {count(m.decoder_depth, 'block')}, {m.decoder_heads} heads"
-                    if m.decoder_depth else "none"),
+        ("encoder", f"ViT {m['embed_dim']} wide, {count(m['depth'], 'block')}, {m['num_heads']} heads, patch "
+                    f"{cfg.model.patch_size}"),
+        ("decoder", f"{m['decoder_dim']} wide, {count(m['decoder_depth'], 'block')}, {m['decoder_heads']} heads"
+                    if m["decoder_depth"] else "none"),
         ("data", f"{d.dataset}, {d.image_size} px" + (f", first {d.train_limit} training images"
                                                       if d.train_limit else "")),
         ("masking", f"ratio {cfg.mask.ratio:g}, unit {cfg.mask.unit} px"),
-        ("schedule", f"{count(t.epochs, 'epoch')}, {results.get('steps', '?')} steps of {effective} images"),
-        ("optimizer", f"AdamW, base lr {o.base_lr:g} per 256 images (lr {o.base_lr * effective / 256:.3g}), "
+        ("schedule", f"{count(t.epochs, 'epoch')}, {results.get('steps', '?')} steps of {effective} images x "
+                     f"{count(per_image, 'sample')} per image"),
+        ("optimizer", f"AdamW, base lr {o.base_lr:g} per 256 samples (peak lr {peak_lr:.3g}), "
                       f"warmup {o.warmup_epochs:g} epochs, weight decay {o.weight_decay:g}"),
         ("precision, seed", f"{t.precision}, {t.seed}"),
     ]

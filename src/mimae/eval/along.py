@@ -1,0 +1,89 @@
+"""The budget curve of one long run: every kept epoch checkpoint scored by the kNN (the in-training bank and the
+full bank) and the linear probe at several learning rates, beside the raw pixels under the same protocols (the
+pixel probe at each of the same learning rates, so its best is there to read).
+
+Each checkpoint's training and test images are encoded once; the kNN on the ``eval.knn_bank_limit`` slice, the kNN
+on the full bank and the probe on the ``linear.train_limit`` / ``linear.test_limit`` slice all read those features.
+The checkpoints are one run's, on its one cosine schedule: epoch e of a 16-epoch run has not decayed its lr as a
+run of e epochs would, so the curve is the budget as the long run passes through it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import torch
+
+from mimae.config import Config, ConfigError
+from mimae.data import train_test_sets
+from mimae.eval.knn import knn_accuracy, pixel_features
+from mimae.eval.linear import frozen_features, linear_probe_features
+from mimae.models import ViTEncoder
+from mimae.progress import progress as progress_bar
+from mimae.runs import epoch_checkpoints, epoch_of, load_encoder_weights, read
+
+
+def parse_floats(text: str, key: str) -> list[float]:
+    try:
+        return [float(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{key}={text!r} is not a comma-separated list of numbers") from None
+
+
+def chosen_epochs(text: str, kept: list[int]) -> list[int]:
+    """``along.epochs``: "all" or a list such as "0,1,2,4,8,16" (each must have been kept)."""
+    if str(text) == "all":
+        return kept
+    wanted = [int(v) for v in parse_floats(text, "along.epochs")]
+    missing = [e for e in wanted if e not in kept]
+    if missing:
+        raise ConfigError(f"along.epochs asks for epoch(s) {missing} the run did not keep; it kept {kept}")
+    return wanted
+
+
+def scores(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor], cfg: Config,
+           num_classes: int, probe_lrs: list[float]) -> dict:
+    """kNN on the bank slice and on the full bank, and the probe at each lr, of features (N, D) with labels (N,)."""
+    (train_x, train_y), (test_x, test_y) = train, test
+    e, lin = cfg.eval, cfg.linear
+    bank, queries = e.knn_bank_limit or len(train_x), e.knn_query_limit or len(test_x)
+    out = {"knn": knn_accuracy(train_x[:bank], train_y[:bank], test_x[:queries], test_y[:queries], e.knn_k,
+                               e.knn_temperature, num_classes),
+           "knn_full": knn_accuracy(train_x, train_y, test_x, test_y, e.knn_k, e.knn_temperature, num_classes),
+           "linear": {}}
+    n_train, n_test = lin.train_limit or len(train_x), lin.test_limit or len(test_x)
+    for lr in probe_lrs:
+        _, accuracy = linear_probe_features(train_x[:n_train], train_y[:n_train], test_x[:n_test],
+                                            test_y[:n_test], dataclasses.replace(lin, base_lr=lr), num_classes)
+        out["linear"][f"{lr:g}"] = accuracy
+    out["linear_best"] = max(out["linear"].values())
+    return out
+
+
+def along_run(encoder: ViTEncoder, cfg: Config, device: torch.device, run_dir, progress: bool = True) -> dict:
+    """Score each chosen kept checkpoint of ``run_dir`` and the raw pixels; the JSON of ``eval_along.json``."""
+    kept = {epoch_of(p): p for p in epoch_checkpoints(run_dir)}
+    if not kept:
+        raise ConfigError(f"{run_dir} kept no checkpoint-epoch<N>.pt; pretrain it with train.keep_checkpoints=true")
+    epochs = chosen_epochs(cfg.along.epochs, sorted(kept))
+    probe_lrs = parse_floats(cfg.along.probe_lrs, "along.probe_lrs")
+    full = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, train_limit=None, test_limit=None))
+    start = time.perf_counter()
+    train_set, test_set, info = train_test_sets(full.data)
+    pixels = scores(pixel_features(train_set, info, 512), pixel_features(test_set, info, 512), cfg,
+                    info.num_classes, probe_lrs)
+    points = []
+    for epoch in progress_bar(epochs, desc="checkpoints" if progress else None):
+        checkpoint = read(kept[epoch])
+        load_encoder_weights(encoder, checkpoint)
+        encoded = frozen_features(encoder, full, device, {"train": None, "test": None}, progress)
+        points.append({"epoch": epoch, "step": checkpoint.step,
+                       **scores(encoded["train"], encoded["test"], cfg, info.num_classes, probe_lrs)})
+    return {"protocol": "along", "dataset": info.name, "train_images": len(train_set), "test_images": len(test_set),
+            "knn_bank": cfg.eval.knn_bank_limit, "knn_queries": cfg.eval.knn_query_limit,
+            "linear_train": cfg.linear.train_limit, "linear_test": cfg.linear.test_limit, "probe_lrs": probe_lrs,
+            "linear_protocol": f"{cfg.linear.optimizer.upper()}, {cfg.linear.epochs} epochs, batch "
+                               f"{cfg.linear.batch_size}, cached features",
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "seconds": time.perf_counter() - start,
+            "pixels": pixels, "along": points, "accuracy": points[-1]["knn_full"]}

@@ -1,0 +1,43 @@
+"""Whether a run's latent collapsed: a finding about collapse, never a verdict on what the run was meant to test.
+
+A run is flagged when either holds:
+- its L_max at the end (MI-MAE's InfoNCE across the V views of a step) is within ``CHANCE_MARGIN`` nats of chance,
+  ln(V - 1): the views' latents no longer tell one image from another;
+- its kNN at the end is at or below its kNN at initialization: training made the features worse than random ones.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+CHANCE_MARGIN = 0.1
+RULE = (f"A run is flagged collapsed if its final L_max (InfoNCE over the V views of a step) is within "
+        f"{CHANCE_MARGIN} nats of chance, ln(V - 1), or its kNN at the end is at or below its kNN at initialization; "
+        "a claim that involves a collapsed run gets no verdict.")
+
+
+def final_value(run_dir: Path, key: str) -> float | None:
+    """The last logged value of a training metric (``metrics.jsonl``), None if the run never logged it."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    value = None
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        if key in record:
+            value = record[key]
+    return value
+
+
+def collapse(run_dir: Path, results: dict) -> str | None:
+    """Why the run counts as collapsed (one line), or None for a healthy run."""
+    l_max = final_value(run_dir, "max_mi")
+    views = results.get("effective_batch", 0) * results.get("views_per_image", 1)
+    if l_max is not None and views > 2 and l_max >= math.log(views - 1) - CHANCE_MARGIN:
+        return f"L_max {l_max:.2f} at chance ln({views - 1}) = {math.log(views - 1):.2f}"
+    init, final = results.get("knn_init"), results.get("knn_final")
+    if init is not None and final is not None and final <= init:
+        return f"kNN {final:.2f} at or below its initialization's {init:.2f}"
+    return None

@@ -1,0 +1,31 @@
+"""The collapse rule (mimae.report.collapse) on constructed runs: InfoNCE at chance, kNN at or below init."""
+
+import json
+import math
+
+from mimae.report.collapse import collapse
+
+MI_RESULTS = {"effective_batch": 16, "views_per_image": 4, "knn_init": 60.0, "knn_final": 70.0}
+
+
+def write_metrics(folder, l_max_values):
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [{"step": i, "loss": 1.0, "max_mi": v} for i, v in enumerate(l_max_values)]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return folder
+
+
+def test_infonce_at_chance_is_collapse_and_a_trained_one_is_not(tmp_path):
+    chance = math.log(16 * 4 - 1)  # 64 views a step: 4.14 nats
+    collapsed = write_metrics(tmp_path / "collapsed", [3.0, chance - 0.02])
+    healthy = write_metrics(tmp_path / "healthy", [chance, 2.0])  # at chance early, trained by the end
+    assert collapse(collapsed, MI_RESULTS) == f"L_max {chance - 0.02:.2f} at chance ln(63) = {chance:.2f}"
+    assert collapse(healthy, MI_RESULTS) is None
+
+
+def test_knn_at_or_below_its_initialization_is_collapse(tmp_path):
+    folder = tmp_path / "mae"
+    folder.mkdir()
+    assert collapse(folder, {"knn_init": 63.2, "knn_final": 61.6}) == "kNN 61.60 at or below its initialization's 63.20"
+    assert collapse(folder, {"knn_init": 63.2, "knn_final": 76.5}) is None
+    assert collapse(folder, {"knn_final": 76.5}) is None  # no kNN at initialization: nothing to say
