@@ -77,3 +77,29 @@ def test_the_linear_probe_has_the_raw_pixels_beside_it_under_the_same_protocol(r
                 torch.tensor([int(y) for _, y in images]))
     _, accuracy = linear_probe_features(*flat(train, 128), *flat(test, 64), cfg.linear, info.num_classes)
     assert pixels["accuracy"] == accuracy
+
+
+def test_the_from_scratch_encoder_is_the_untrained_initialization_of_the_same_seed(tmp_path):
+    """finetune-scratch fine-tunes what a pretraining run at that seed starts from (its checkpoint-epoch0.pt),
+    for any method: the encoder is built first, from the seed."""
+    from mimae.objectives import build_objective
+    from mimae.runs import read
+    for method, seed in (("mae", 0), ("mimae", 3)):
+        run = train_tiny(tmp_path / method, method=method, train__seed=seed, train__keep_checkpoints=True)
+        initial = read(run / "checkpoint-epoch0.pt")
+        scratch = build_objective(initial.cfg, initial.in_chans, initial.cfg.train.seed).encoder.state_dict()
+        assert scratch.keys() == initial.encoder_state.keys()
+        assert all(torch.equal(scratch[k], initial.encoder_state[k]) for k in scratch)
+        trained = read(run).encoder_state
+        assert not all(torch.equal(scratch[k], trained[k]) for k in scratch)  # the run itself moved on
+
+
+def test_finetuning_from_scratch_is_the_fine_tune_baseline_on_a_comparison(run, tmp_path):
+    from mimae.report.comparison import write_comparison
+    scratch = evaluate(run, "finetune-scratch")
+    assert scratch["init"] == "scratch" and 0 <= scratch["accuracy"] <= 100
+    evaluate(run, "finetune")
+    text = (write_comparison([run], tmp_path / "cmp", "scratch")["markdown"]).read_text()
+    assert "| fine-tune (%) |" in text and "fine-tune, from scratch" not in text.splitlines()[4]
+    baseline = next(line for line in text.splitlines() if line.startswith("| baseline, same protocol"))
+    assert f"{scratch['accuracy']:.2f}" in baseline

@@ -8,10 +8,11 @@ import json
 import pytest
 
 from mimae.cli import main
-from mimae.config import load_config, parse_overrides
+from mimae.config import ConfigError, load_config, parse_overrides
 from mimae.experiments.catalog import experiments
-from mimae.experiments.spec import run_experiment
+from mimae.experiments.spec import SMOKE_SCALE, Experiment, Row, check_budgets, run_experiment
 from mimae.experiments.sweep import slug
+from mimae.report.claims import Claim
 
 RUNNABLE = [name for name, exp in experiments().items() if not exp.unavailable]
 
@@ -54,7 +55,7 @@ def test_every_experiment_runs_at_smoke_scale(names, tmp_path):
         paths = run_experiment(exp, "smoke", tmp_path, say=lambda text: None, runner=main)  # in this process
         text = paths["markdown"].read_text()
         assert text.startswith(f"# {exp.source}: {exp.title}") and paths["html"].is_file()
-        if exp.command is not None:  # an analysis: its JSON and the figure the page shows
+        if exp.command is not None or exp.page is not None:  # a page of its own: its JSON and figure
             assert paths["json"].is_file() and "![" in text
             continue
         sweep = check_rows(exp, tmp_path / (exp.runs_of or name) / "smoke")
@@ -87,15 +88,43 @@ def test_list_and_show_name_every_experiment_and_the_unrunnable_ones_say_why(cap
     assert main(["experiment", "show", "nope"]) == 2
 
 
-def test_every_row_of_every_scale_makes_a_valid_config():
+def test_every_experiment_holds_the_budgets_of_the_rows_it_compares_equal():
+    """Every row of every scale makes a valid config, and the rows an experiment compares train the same samples,
+    steps and peak lr (checked from the configs, before anything trains)."""
+    checked = 0
     for exp in experiments().values():
+        if exp.command is not None or exp.unavailable:
+            continue
         for scale in exp.scales:
-            for point in exp.points(scale):
-                tokens = point.overrides()
-                config = tokens[tokens.index("--config") + 1] if "--config" in tokens else None
-                method = {"method": tokens[tokens.index("--method") + 1]} if "--method" in tokens else {}
-                load_config(config, {**parse_overrides([t for t in tokens if "=" in t and not t.startswith("-")]),
-                                     **method})
+            assert check_budgets(exp.budgets(scale), exp.name, exp.compared_pairs())
+            checked += 1
+    assert checked >= 40
+
+
+def unequal_experiment(*rows: Row, claims: tuple[Claim, ...] = ()) -> Experiment:
+    return Experiment("toy", "toy", "toy", rows, {"smoke": SMOKE_SCALE}, "none", claims=claims)
+
+
+def test_the_budget_check_refuses_unequal_rows_and_accepts_a_declared_difference():
+    mae, mimae = Row("MAE", ("--method", "mae")), Row("MI-MAE", ("--method", "mimae"))
+    # without equal samples MI-MAE takes 16 images x 4 masks where MAE takes 16 x 1: 4x the samples and the lr
+    with pytest.raises(ConfigError, match=r"toy: rows it compares would train unequal budgets .*MI-MAE: 16 images "
+                                          r"x 4 samples = 64 samples per step"):
+        check_budgets(unequal_experiment(mae, mimae).budgets("smoke"), "toy")
+    equal = ("train.equal_samples=true",)
+    line = check_budgets(unequal_experiment(Row("MAE", (*mae.args, *equal)), Row("MI-MAE", (*mimae.args, *equal)))
+                         .budgets("smoke"), "toy")
+    assert line.startswith("Equal budget: every row compared trains 16 (view, mask) samples per step")
+    assert "MAE 16 x 1, MI-MAE 4 x 4" in line
+    longer = Row("MAE, 4 epochs", (*mae.args, "train.epochs=4"), differs="a budget sweep: 4x the epochs")
+    line = check_budgets(unequal_experiment(mae, longer).budgets("smoke"), "toy")
+    assert "Declared differences: MAE, 4 epochs: a budget sweep: 4x the epochs." in line
+    claim = (Claim("longer is better", "MAE, 4 epochs", "MAE"),)
+    toy = unequal_experiment(mae, longer, claims=claim)
+    with pytest.raises(ConfigError, match="unequal budgets"):  # a claim between them would compare budgets
+        check_budgets(toy.budgets("smoke"), "toy", toy.compared_pairs())
+    with pytest.raises(ConfigError, match="unequal budgets"):
+        run_experiment(unequal_experiment(mae, mimae), "smoke", "/nonexistent", say=lambda text: None)
 
 
 def test_a_row_that_shares_a_run_names_a_row_of_the_same_folder_with_the_same_arguments():

@@ -68,7 +68,7 @@ def along_run(encoder: ViTEncoder, cfg: Config, device: torch.device, run_dir, p
         raise ConfigError(f"{run_dir} kept no checkpoint-epoch<N>.pt; pretrain it with train.keep_checkpoints=true")
     epochs = chosen_epochs(cfg.along.epochs, sorted(kept))
     probe_lrs = parse_floats(cfg.along.probe_lrs, "along.probe_lrs")
-    full = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, train_limit=None, test_limit=None))
+    full = cfg  # the whole splits (the evaluation drops the pretraining slice), or data.*_limit given to it
     start = time.perf_counter()
     train_set, test_set, info = train_test_sets(full.data)
     pixels = scores(pixel_features(train_set, info, 512), pixel_features(test_set, info, 512), cfg,

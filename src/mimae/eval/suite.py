@@ -135,6 +135,11 @@ def all_run(encoder: ViTEncoder, cfg: Config, device: torch.device, subset_file:
 def table(result: dict) -> str:
     """A Markdown table of the accuracies in an ``all`` result (or a single protocol's; a ``linear-along`` result's
     per epoch)."""
+    if result.get("protocol") == "along":
+        lines = ["| checkpoint | kNN (bank slice) | kNN (full bank) | linear, best lr |", "|---|---|---|---|"]
+        for name, r in [*((f"epoch {p['epoch']}", p) for p in result["along"]), ("raw pixels", result["pixels"])]:
+            lines.append(f"| {name} | {r['knn']:.2f} | {r['knn_full']:.2f} | {r['linear_best']:.2f} |")
+        return "\n".join(lines)
     parts = {k: v for k, v in result.items() if isinstance(v, dict) and "accuracy" in v}
     if "along" in result:
         parts = {f"linear, epoch {point['epoch']}": point for point in result["along"]}

@@ -3,7 +3,7 @@ those these machines cannot run)."""
 
 from __future__ import annotations
 
-from mimae.experiments import methods, paper000, paper001, paper002, paper003  # noqa: F401  (each registers them)
+from mimae.experiments import budget, methods, paper000, paper001, paper002, paper003  # noqa: F401  (each registers them)
 from mimae.experiments.spec import EXPERIMENTS, Experiment, register
 
 register(Experiment(

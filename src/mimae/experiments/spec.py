@@ -90,6 +90,8 @@ class Experiment:
     runs_of: str | None = None  # train into (and share the runs of) this experiment's folder
     command: Command | None = None
     claims: tuple[Claim, ...] = ()  # the paper's "row A beats row B", checked on the report
+    # a page of its own instead of the comparison: (finished run folders, the experiment's folder, title, notes)
+    page: Callable[[list[Path], Path, str, list[str]], dict] | None = None
 
     def points(self, scale: str, seeds: tuple[int, ...] | None = None) -> list[Point]:
         chosen = self.scale(scale)
@@ -261,6 +263,9 @@ def run_experiment(exp: Experiment, scale: str, root: str | Path = "runs/experim
     done = [p for p in sweep["points"] if p["results"] is not None and "failed" not in p]
     if not done:
         raise ConfigError(f"experiment {exp.name}: no run finished; see the sweep.log files in {runs}")
+    if exp.page is not None:
+        return exp.page([Path(p["run_dir"]) for p in done], folder, f"{exp.source}: {exp.title}",
+                        [intro, equal, *exp.notes])
     labels = {Path(p["run_dir"]): p["label"] for p in done}
     reference = {row.label: row.paper for row in exp.rows if row.paper}
     notes = [f"{intro} The paper's column is the paper's own number ({exp.paper_protocol}), not a measurement of "
