@@ -142,6 +142,8 @@ SWIN_B = ("model.backbone=swin", "model.patch_size=4", "model.embed_dim=128", "m
           "model.swin_depths=2,2,18,2", "model.swin_window=6", "data.image_size=192", "mask.unit=32")
 
 SWIN_ROWS = "a Swin (at the paper scale Swin-B at 192 px, as SimMIM), compared only with each other"
+# the fine-tuning baselines: the same ViT from its initialization at the seed (one per seed, shared by every row)
+SCRATCH = ("finetune-scratch", "lowshot-scratch")
 MAE_VS_MIMAE = (Claim("MI-MAE beats MAE", "MI-MAE", "MAE"),)
 
 
@@ -164,12 +166,14 @@ register(Experiment(
     ),
     scales={
         "smoke": Scale((*SMOKE, *EQUAL, *SMOKE_EVAL), ("linear", "lowshot", "finetune"), (0,),
-                       "seconds: a 2-block ViT, 64 images of 16 px, one epoch; probes of one epoch on 64 images"),
+                       "seconds: a 2-block ViT, 64 images of 16 px, one epoch; probes of one epoch on 64 images",
+                       per_seed=SCRATCH),
         "cpu": Scale((*EQUAL, *CPU_GATE, "train.epochs=2", "finetune.epochs=10", "finetune.train_limit=10000",
                       "finetune.test_limit=5000"), ("linear", "lowshot", "finetune"), (0, 1, 2),
                      "the default mini ViT on Fashion-MNIST, 119,808 (image, mask) samples per run (two MAE epochs), "
                      "scored by the linear probe (10,000 / 5,000 images), 1% fine-tuning (600 labels, 50 epochs) "
-                     "and fine-tuning (10 epochs on 10,000 images, 5,000 test images)"),
+                     "and fine-tuning (10 epochs on 10,000 images, 5,000 test images), each fine-tuning beside the "
+                     "same ViT fine-tuned from its initialization", per_seed=SCRATCH),
         "paper": Scale(TAB1_PAPER, ("finetune", "linear", "lowshot"), (0,),
                        "the paper's recipe (configs/paper000_ablation.yaml) at 800 MAE-epochs of samples (MI-MAE: "
                        "200 epochs of N = 4 masks); needs GPUs and an ImageNet folder"),

@@ -36,7 +36,7 @@ def collapse(run_dir: Path, results: dict) -> str | None:
     l_max = final_value(run_dir, "max_mi")
     views = results.get("effective_batch", 0) * results.get("views_per_image", 1)
     if l_max is not None and views > 2 and l_max >= math.log(views - 1) - CHANCE_MARGIN:
-        return f"L_max {l_max:.2f} at chance ln({views - 1}) = {math.log(views - 1):.2f}"
+        return f"L_max {l_max:.2f} at or above chance, ln({views - 1}) = {math.log(views - 1):.2f}"
     init, final = results.get("knn_init"), results.get("knn_final")
     if init is not None and final is not None and final <= init:
         return f"kNN {final:.2f} at or below its initialization's {init:.2f}"
