@@ -193,6 +193,8 @@ def test_a_claim_pairs_the_rows_by_seed_against_a_hand_computation():
     assert small["verdict"] == "below resolution"
     collapsed = check(Claim("A beats B", "A", "B"), groups, ["knn_final"], collapsed={"B"})[0]
     assert collapsed["verdict"] == "collapsed run: no verdict" and collapsed["collapsed"] == ["B"]
+    unequal = check(Claim("A beats B", "A", "B"), groups, ["knn_final"], unequal=True)[0]
+    assert unequal["verdict"] == "unequal budgets: no verdict"
 
 
 def test_the_comparison_page_shows_the_claims_with_their_verdicts(tmp_path):
@@ -206,6 +208,12 @@ def test_the_comparison_page_shows_the_claims_with_their_verdicts(tmp_path):
     assert ("| 0.5 beats 0.75 | kNN, end of pretraining (%) | 72.00 | 60.50 | 2 | +10.50 ± 0.50 | 1.00 |  | holds |"
             in text)
     assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["claims"] == result["claims"]
+    longer = folders[3] / "results.json"  # a row that trained 4x the steps is not compared
+    longer.write_text(json.dumps({**json.loads(longer.read_text()), "steps": 4}))
+    write_comparison(folders, tmp_path / "unequal", "Mask ratio",
+                     claims=(Claim("0.5 beats 0.75", "mask.ratio=0.5", "mask.ratio=0.75"),))
+    text = (tmp_path / "unequal" / "report.md").read_text()
+    assert "| unequal budgets: no verdict |" in text and "The budgets differ" in text
 
 
 def test_a_cell_with_fewer_values_than_its_row_has_runs_shows_its_own_n():

@@ -38,6 +38,7 @@ Examples:
   mimae experiment run paper000-tab3a --scale smoke
   mimae experiment run paper000-tab3a --scale cpu --seeds 0 1 2      # resumable; the report at the end
   mimae experiment archive paper000-tab3a --scale cpu --out docs/results/paper000-tab3a   # report + runs, no weights
+  mimae experiment report paper000-tab3a --scale cpu --runs docs/results/paper000-tab3a/runs --out runs/again
 """
 
 
@@ -63,6 +64,14 @@ def add_experiment_parser(sub: argparse._SubParsersAction) -> None:
     keep.add_argument("--root", default="runs/experiments", help="where it ran (ROOT/NAME/SCALE/)")
     keep.add_argument("--out", required=True, help="the archive folder, e.g. docs/results/NAME")
     keep.set_defaults(func=cmd_experiment_archive)
+    again = commands.add_parser("report", help="the experiment's page again from finished runs (an archive's runs), "
+                                               "with today's report: budgets, paired verdicts, collapse flags")
+    again.add_argument("name")
+    again.add_argument("--scale", required=True, choices=("smoke", "cpu", "paper"))
+    again.add_argument("--runs", required=True, help="the folder of the run folders, e.g. docs/results/NAME/runs")
+    again.add_argument("--out", required=True, help="where the page goes")
+    again.add_argument("--note", action="append", default=[], help="a paragraph under the intro (repeatable)")
+    again.set_defaults(func=cmd_experiment_report)
 
 
 def cmd_experiment_list(args: argparse.Namespace) -> int:
@@ -96,6 +105,14 @@ def cmd_experiment_archive(args: argparse.Namespace) -> int:
     experiment(args.name)
     runs = archive(Path(args.root) / args.name / args.scale, args.out)
     print(f"archived the report and {len(runs)} runs (no weights) in {args.out}")
+    return 0
+
+
+def cmd_experiment_report(args: argparse.Namespace) -> int:
+    from mimae.experiments.catalog import experiments  # noqa: F401  (registers them)
+    from mimae.experiments.spec import experiment, redraw
+    paths = redraw(experiment(args.name), args.scale, args.runs, args.out, args.note)
+    print(f"report: {paths['html']} and {paths['markdown']}")
     return 0
 
 

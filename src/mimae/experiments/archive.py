@@ -15,7 +15,8 @@ from pathlib import Path
 
 from mimae.config import ConfigError
 
-REPORT_FILES = ("report.md", "report.html", "comparison.json")
+REPORT_JSON = ("comparison.json", "budget.json")  # a comparison's numbers, or the budget curve's
+REPORT_FILES = ("report.md", "report.html")
 RUN_FILES = ("config.yaml", "results.json", "metrics.jsonl", "eval_*.json", "analysis_reconstruct/*.json")
 
 
@@ -24,15 +25,17 @@ def archive(folder: str | Path, out: str | Path) -> list[Path]:
     ``out`` (runs under ``out/runs/<run name>``); absolute paths of the runs and of the working directory become
     relative. The archived run folders."""
     folder, out = Path(folder), Path(out)
-    if not (folder / "comparison.json").is_file():
+    data = next((folder / name for name in REPORT_JSON if (folder / name).is_file()), None)
+    if data is None:
         raise ConfigError(f"{folder} has no experiment report to archive (run `mimae experiment run` first)")
     out.mkdir(parents=True, exist_ok=True)
-    for name in REPORT_FILES:
+    for name in (*REPORT_FILES, data.name):
         shutil.copy2(folder / name, out / name)
     if (folder / "figures").is_dir():
         shutil.copytree(folder / "figures", out / "figures", dirs_exist_ok=True)
-    groups = json.loads((folder / "comparison.json").read_text())["groups"]
-    runs = [Path(run) for group in groups for run in group["runs"]]
+    content = json.loads(data.read_text())
+    runs = [Path(run) for run in content["runs"]] if "runs" in content else [
+        Path(run) for group in content["groups"] for run in group["runs"]]
     copied = []
     for run in runs:
         target = out / "runs" / run.name
@@ -41,12 +44,18 @@ def archive(folder: str | Path, out: str | Path) -> list[Path]:
                 (target / file.relative_to(run)).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(file, target / file.relative_to(run))
         copied.append(target)
-    prefixes = {f"{run.parent.resolve()}/": "runs/" for run in runs} | {f"{Path.cwd().resolve()}/": ""}
-    for file in out.rglob("*"):
+    make_relative(out, {f"{run.parent.resolve()}/": "runs/" for run in runs})
+    return copied
+
+
+def make_relative(out: Path, prefixes: dict[str, str]) -> None:
+    """In every text file under ``out``, each absolute path prefix becomes its relative replacement (and the working
+    directory's prefix nothing)."""
+    prefixes = {**prefixes, f"{Path.cwd().resolve()}/": ""}
+    for file in Path(out).rglob("*"):
         if file.suffix in {".md", ".html", ".json", ".jsonl", ".yaml"}:
             text = original = file.read_text()
             for prefix, relative in prefixes.items():
                 text = text.replace(prefix, relative)
             if text != original:
                 file.write_text(text)
-    return copied

@@ -11,12 +11,14 @@ protocol (which at the smoke and cpu scales is not ours: the budget and protocol
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mimae.budget import images_per_micro_batch, sample_epochs
 from mimae.config import Config, ConfigError, load_config, parse_overrides
+from mimae.experiments.archive import make_relative
 from mimae.experiments.sweep import Children, Point, Runner, exit_if_stopped, run_mimae, run_sweep, stop_on_signals
 from mimae.objectives.base import samples_per_image
 from mimae.report.claims import Claim
@@ -253,9 +255,9 @@ def run_experiment(exp: Experiment, scale: str, root: str | Path = "runs/experim
         raise ConfigError(f"experiment {exp.name} cannot run here: {exp.unavailable}")
     chosen = exp.scale(scale)
     folder = Path(root) / exp.name / scale
-    intro = f"Reproduces {exp.source} at the {scale} scale: {chosen.budget}."
     if exp.command is not None:
-        return run_command(exp, chosen, folder, intro, say, runner)
+        return run_command(exp, chosen, folder, f"Reproduces {exp.source} at the {scale} scale: {chosen.budget}.",
+                           say, runner)
     equal = check_budgets(exp.budgets(scale), exp.name, exp.compared_pairs())
     runs = Path(root) / (exp.runs_of or exp.name) / scale
     sweep = run_sweep(runs, exp.points(scale, seeds), evaluations=list(chosen.evaluations), parallel=parallel,
@@ -263,17 +265,35 @@ def run_experiment(exp: Experiment, scale: str, root: str | Path = "runs/experim
     done = [p for p in sweep["points"] if p["results"] is not None and "failed" not in p]
     if not done:
         raise ConfigError(f"experiment {exp.name}: no run finished; see the sweep.log files in {runs}")
+    return write_page_of(exp, scale, {Path(p["run_dir"]): p["label"] for p in done}, folder, [equal])
+
+
+def write_page_of(exp: Experiment, scale: str, labels: dict[Path, str], folder: Path,
+                  notes: list[str] = ()) -> dict:
+    """The experiment's page over finished runs (run folder -> its row's label), with ``notes`` after the intro."""
+    intro = f"Reproduces {exp.source} at the {scale} scale: {exp.scale(scale).budget}."
+    title = f"{exp.source}: {exp.title}"
     if exp.page is not None:
-        return exp.page([Path(p["run_dir"]) for p in done], folder, f"{exp.source}: {exp.title}",
-                        [intro, equal, *exp.notes])
-    labels = {Path(p["run_dir"]): p["label"] for p in done}
+        return exp.page(list(labels), folder, title, [intro, *notes, *exp.notes])
     reference = {row.label: row.paper for row in exp.rows if row.paper}
     notes = [f"{intro} The paper's column is the paper's own number ({exp.paper_protocol}), not a measurement of "
-             "this library." if reference else intro, equal, *exp.notes]
-    return write_comparison([p["run_dir"] for p in done], folder, f"{exp.source}: {exp.title}",
-                            reference=reference,
+             "this library." if reference else intro, *notes, *exp.notes]
+    return write_comparison(list(labels), folder, title, reference=reference,
                             reference_label=f"{exp.source} (paper)", labels=labels, notes=notes,
                             mce_baseline=exp.mce_baseline, curve_keys=exp.curves, claims=exp.claims)
+
+
+def redraw(exp: Experiment, scale: str, runs: str | Path, folder: str | Path, notes: list[str] = ()) -> dict:
+    """The page again from the run folders in ``runs`` (an archive's ``runs``, or ``ROOT/NAME/SCALE``), each
+    matched to its row by its folder name, with today's report code (budgets, paired verdicts, collapse flags)."""
+    by_name = {point.name: point.label for point in exp.points(scale, tuple(range(100)))}
+    labels = {path: by_name[path.name] for path in sorted(Path(runs).iterdir())
+              if path.name in by_name and (path / "results.json").is_file()}
+    if not labels:
+        raise ConfigError(f"{runs} holds no finished run of {exp.name}'s rows")
+    paths = write_page_of(exp, scale, labels, Path(folder), list(notes))
+    make_relative(Path(folder), {f"{Path(runs).resolve()}/": f"{os.path.relpath(runs, folder)}/"})
+    return paths
 
 
 def run_command(exp: Experiment, scale: Scale, folder: Path, intro: str, say: Callable[[str], None],

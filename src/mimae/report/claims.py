@@ -41,7 +41,10 @@ def paired(a: dict, b: dict, sign: int) -> tuple[list[float], list[int]]:
     return [sign * (va - bs[s]) for s, va in zip(a["seeds"], a["values"]) if s in bs], seeds
 
 
-def verdict(d: float, se: float | None, paper_effect: float | None = None, collapsed: bool = False) -> str:
+def verdict(d: float, se: float | None, paper_effect: float | None = None, collapsed: bool = False,
+            unequal: bool = False) -> str:
+    if unequal:
+        return "unequal budgets: no verdict"
     if collapsed:
         return "collapsed run: no verdict"
     if se is None:
@@ -52,10 +55,11 @@ def verdict(d: float, se: float | None, paper_effect: float | None = None, colla
 
 
 def check(claim: Claim, groups: dict[str, dict], measures: list[str], collapsed: set[str] = frozenset(),
-          paper_effect: float | None = None) -> list[dict]:
+          paper_effect: float | None = None, unequal: bool = False) -> list[dict]:
     """One record per measure of the claim that both rows have: ``groups`` maps a label to its measures (name ->
     values, seeds, mean, std, n, as :func:`mimae.report.comparison.summary` gives them); ``collapsed``: the labels
-    with a collapsed run; ``paper_effect``: the paper's own difference between the two rows, if it prints one."""
+    with a collapsed run; ``paper_effect``: the paper's own difference between the two rows, if it prints one;
+    ``unequal``: the two rows trained different steps, samples or peak lr (no verdict)."""
     if claim.better not in groups or claim.worse not in groups:
         return []
     records = []
@@ -74,8 +78,9 @@ def check(claim: Claim, groups: dict[str, dict], measures: list[str], collapsed:
                         "better_mean": a["mean"], "worse_mean": b["mean"], "n": len(differences), "seeds": seeds,
                         "differences": differences, "difference": d, "se": se,
                         "resolvable": 2 * se if se is not None else None, "paper_effect": paper_effect,
-                        "collapsed": sorted({claim.better, claim.worse} & set(collapsed)),
-                        "verdict": verdict(d, se, paper_effect, bool({claim.better, claim.worse} & set(collapsed)))})
+                        "collapsed": sorted({claim.better, claim.worse} & set(collapsed)), "unequal": unequal,
+                        "verdict": verdict(d, se, paper_effect, bool({claim.better, claim.worse} & set(collapsed)),
+                                           unequal)})
     return records
 
 
@@ -91,5 +96,5 @@ def claim_rows(records: list[dict]) -> tuple[tuple[str, ...], list[tuple]]:
         effect = f"{r['paper_effect']:+g}" if r["paper_effect"] is not None else ""
         rows.append((r["claim"], header(r["measure"]), f"{r['better_mean']:.{digits}f}",
                      f"{r['worse_mean']:.{digits}f}", r["n"], f"{r['difference']:+.{digits}f}{spread}", resolves,
-                     effect, r["verdict"] + (f" ({', '.join(r['collapsed'])})" if r["collapsed"] else "")))
+                     effect, r["verdict"] + (f" (collapsed: {', '.join(r['collapsed'])})" if r["collapsed"] else "")))
     return head, rows

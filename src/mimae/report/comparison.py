@@ -252,13 +252,18 @@ def run_budget(run: Run) -> dict:
             "peak_lr": r.get("peak_lr", o.base_lr * (images or 0) * per_image / 256)}
 
 
+def budget_key(budget: dict) -> tuple:
+    """What two rows must share to be compared: optimizer steps, samples, peak lr."""
+    return budget["steps"], budget["samples"], round(budget["peak_lr"], 12)
+
+
 def budget_table(rows: list[dict]) -> list[str]:
     """Per group: steps, images and samples per step, samples, distinct images seen, peak lr; and whether the
     groups train equal budgets."""
     head = ("group", "steps", "images x samples per image", "(view, mask) samples", "images seen", "peak lr")
     cells = [(row["group"], b["steps"], f"{b['images_per_step']} x {b['samples_per_image']}", b["samples"],
               b["images_seen"], f"{b['peak_lr']:.3g}") for row in rows for b in [row["budget"]]]
-    keys = {(b["steps"], b["samples"], round(b["peak_lr"], 12)) for b in (row["budget"] for row in rows)}
+    keys = {budget_key(row["budget"]) for row in rows}
     line = ("Equal budget: every group trains the same optimizer steps on the same (view, mask) samples at the same "
             "peak lr (a method with N samples per image takes 1/N of the images per step)." if len(keys) == 1 else
             "The budgets differ (steps, samples or peak lr): compare only the groups whose rows above are equal, "
@@ -331,8 +336,10 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
     figures = [f for f in figures if f is not None]
     by_group = {row["group"]: row["measures"] for row in rows}
     collapsed = {row["group"] for row in rows if row["collapsed"]}
+    budgets = {row["group"]: budget_key(row["budget"]) for row in rows}
     checked = [record for claim in claims
-               for record in check(claim, by_group, measures, collapsed, paper_effect(claim, reference))]
+               for record in check(claim, by_group, measures, collapsed, paper_effect(claim, reference),
+                                   budgets.get(claim.better) != budgets.get(claim.worse))]
     lower = [header(m) for m in measures if not describe(m).higher_is_better]
     text = "\n".join([
         f"# {title}", "", f"{len(runs)} runs in {len(groups)} groups; each cell is mean ± sample standard deviation "
