@@ -59,7 +59,8 @@ def check(claim: Claim, groups: dict[str, dict], measures: list[str], collapsed:
     """One record per measure of the claim that both rows have: ``groups`` maps a label to its measures (name ->
     values, seeds, mean, std, n, as :func:`mimae.report.comparison.summary` gives them); ``collapsed``: the labels
     with a collapsed run; ``paper_effect``: the paper's own difference between the two rows, if it prints one;
-    ``unequal``: the two rows trained different steps, samples or peak lr (no verdict)."""
+    ``unequal``: the two rows trained different steps, samples or peak lr (no verdict). The paper's effect applies
+    to the accuracies only (the papers' numbers are accuracies)."""
     if claim.better not in groups or claim.worse not in groups:
         return []
     records = []
@@ -72,14 +73,16 @@ def check(claim: Claim, groups: dict[str, dict], measures: list[str], collapsed:
         differences, seeds = paired(a, b, 1 if describe(name).higher_is_better else -1)
         if not differences:
             continue
+        # the papers' numbers are accuracies: their effect bounds an accuracy's claim, not an SSIM's or an error's
+        effect = paper_effect if describe(name).unit == "%" and describe(name).higher_is_better else None
         d = statistics.mean(differences)
         se = statistics.stdev(differences) / math.sqrt(len(differences)) if len(differences) > 1 else None
         records.append({"claim": claim.text, "better": claim.better, "worse": claim.worse, "measure": name,
                         "better_mean": a["mean"], "worse_mean": b["mean"], "n": len(differences), "seeds": seeds,
                         "differences": differences, "difference": d, "se": se,
-                        "resolvable": 2 * se if se is not None else None, "paper_effect": paper_effect,
+                        "resolvable": 2 * se if se is not None else None, "paper_effect": effect,
                         "collapsed": sorted({claim.better, claim.worse} & set(collapsed)), "unequal": unequal,
-                        "verdict": verdict(d, se, paper_effect, bool({claim.better, claim.worse} & set(collapsed)),
+                        "verdict": verdict(d, se, effect, bool({claim.better, claim.worse} & set(collapsed)),
                                            unequal)})
     return records
 
