@@ -34,8 +34,8 @@ def archive(folder: str | Path, out: str | Path) -> list[Path]:
     if (folder / "figures").is_dir():
         shutil.copytree(folder / "figures", out / "figures", dirs_exist_ok=True)
     content = json.loads(data.read_text())
-    runs = [Path(run) for run in content["runs"]] if "runs" in content else [
-        Path(run) for group in content["groups"] for run in group["runs"]]
+    listed = content["runs"] if "runs" in content else [run for group in content["groups"] for run in group["runs"]]
+    runs = [(folder / run).resolve() for run in listed]  # a redrawn page lists them relative to its folder
     copied = []
     for run in runs:
         target = out / "runs" / run.name
@@ -44,7 +44,8 @@ def archive(folder: str | Path, out: str | Path) -> list[Path]:
                 (target / file.relative_to(run)).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(file, target / file.relative_to(run))
         copied.append(target)
-    make_relative(out, {f"{run.parent.resolve()}/": "runs/" for run in runs})
+    relative = {f'"{run}"': f'"runs/{Path(run).name}"' for run in listed if not Path(run).is_absolute()}
+    make_relative(out, {**{f"{run.parent.resolve()}/": "runs/" for run in runs}, **relative})
     return copied
 
 
