@@ -24,7 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sweep.add_argument("--seeds", type=int, nargs="+", default=[0], help="train.seed of each repetition")
     sweep.add_argument("--eval", default="", dest="evaluations", type=lambda text: [e for e in text.split(",") if e],
                        help="evaluations after each run, comma-separated: knn, knn-full, linear, lowshot, finetune, "
-                            "robustness, linear-along (needs train.keep_checkpoints=true), reconstruct")
+                            "finetune-scratch, lowshot-scratch, robustness, linear-along and along (need "
+                            "train.keep_checkpoints=true), reconstruct")
     sweep.add_argument("--parallel", type=int, default=1, help="runs at a time (each gets cores / N threads)")
     sweep.add_argument("overrides", nargs="*", metavar="section.key=value", help="overrides for every point")
     sweep.set_defaults(func=cmd_sweep)
