@@ -57,6 +57,11 @@ def test_every_experiment_runs_at_smoke_scale(names, tmp_path):
         assert text.startswith(f"# {exp.source}: {exp.title}") and paths["html"].is_file()
         if exp.command is not None or exp.page is not None:  # a page of its own: its JSON and figure
             assert paths["json"].is_file() and "![" in text
+            if exp.page is not None:  # the budget curve archives as a comparison does
+                from mimae.experiments.archive import archive
+                runs = archive(tmp_path / name / "smoke", tmp_path / "archived" / name)
+                data = json.loads((tmp_path / "archived" / name / "budget.json").read_text())
+                assert [f"runs/{run.name}" for run in runs] == data["runs"] and (runs[0] / "eval_along.json").is_file()
             continue
         sweep = check_rows(exp, tmp_path / (exp.runs_of or name) / "smoke")
         lines = [line for line in text.splitlines() if line.startswith("| ")]
