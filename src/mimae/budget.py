@@ -57,6 +57,11 @@ def images_per_micro_batch(cfg: Config, per_image: int) -> int:
     return o.batch_size // per_image
 
 
+def peak_lr(cfg: Config, images_per_step: int, per_image: int) -> float:
+    """lr = base_lr x (view, mask) samples per step / 256."""
+    return cfg.optim.base_lr * images_per_step * per_image / 256
+
+
 def sample_epochs(cfg: Config, per_image: int) -> float:
     """The run's length in passes of samples over the training images (an MAE epoch is one): with the samples per
     step and the training images it fixes the steps."""
@@ -79,4 +84,4 @@ def budget(cfg: Config, train_images: int, world_size: int = 1, per_image: int |
     return Budget(images, per_image, images_per_step, steps_per_epoch, sample_epoch_steps,
                   steps=max(1, round(cfg.train.epochs * sample_epoch_steps)),
                   warmup_steps=round(o.warmup_epochs * sample_epoch_steps),
-                  peak_lr=o.base_lr * images_per_step * per_image / 256)
+                  peak_lr=peak_lr(cfg, images_per_step, per_image))

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mimae.budget import images_per_micro_batch, sample_epochs
+from mimae.budget import images_per_micro_batch, peak_lr, sample_epochs
 from mimae.config import Config, ConfigError, load_config, parse_overrides
 from mimae.experiments.archive import make_relative
 from mimae.experiments.sweep import Children, Point, Runner, exit_if_stopped, run_mimae, run_sweep, stop_on_signals
@@ -166,7 +166,7 @@ def row_budget(label: str, args: tuple[str, ...], differs: str | None = None) ->
     per_image = samples_per_image(cfg)
     images = images_per_micro_batch(cfg, per_image) * cfg.optim.accum_steps
     d = cfg.data
-    return RowBudget(label, images, per_image, cfg.optim.base_lr * images * per_image / 256,
+    return RowBudget(label, images, per_image, peak_lr(cfg, images, per_image),
                      sample_epochs(cfg, per_image),
                      f"{d.dataset} at {d.image_size} px" + (f", first {d.train_limit} images" if d.train_limit else ""),
                      differs)

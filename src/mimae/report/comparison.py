@@ -243,13 +243,14 @@ def linear_protocol(run_dir: Path) -> str | None:
 
 
 def run_budget(run: Run) -> dict:
-    """What a run trained on, from its results (older runs lack the peak lr and the images seen: derived)."""
+    """What a run trained on, from its results (older runs lack the peak lr and the images seen: derived as they
+    trained, the lr then counting masks but not crops)."""
     r, o = run.results, run.cfg.optim
-    images, per_image, steps = r.get("effective_batch"), r.get("samples_per_image", 1), r.get("steps")
+    images, per_image, steps = r.get("effective_batch") or 0, r.get("samples_per_image", 1), r.get("steps") or 0
     return {"steps": steps, "images_per_step": images, "samples_per_image": per_image,
-            "samples": r.get("samples", (steps or 0) * (images or 0) * per_image),
-            "images_seen": r.get("images_seen", (steps or 0) * (images or 0)),
-            "peak_lr": r.get("peak_lr", o.base_lr * (images or 0) * per_image / 256)}
+            "samples": r.get("samples", steps * images * per_image),
+            "images_seen": r.get("images_seen", steps * images),
+            "peak_lr": r.get("peak_lr", o.base_lr * images * r.get("views_per_image", 1) / 256)}
 
 
 def budget_key(budget: dict) -> tuple:

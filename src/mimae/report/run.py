@@ -31,7 +31,8 @@ def config_rows(cfg: Config, results: dict) -> list[tuple[str, str]]:
     o, t, d, m = cfg.optim, cfg.train, cfg.data, cfg.model.dims()
     effective = results.get("effective_batch", o.batch_size * o.accum_steps)
     per_image = results.get("samples_per_image", 1)
-    peak_lr = results.get("peak_lr", o.base_lr * effective * per_image / 256)  # runs before results kept it
+    # runs before results kept it trained at an lr that counted masks, not crops
+    peak_lr = results.get("peak_lr", o.base_lr * effective * results.get("views_per_image", 1) / 256)
     return [
         ("method", cfg.method),
         ("encoder", f"ViT {m['embed_dim']} wide, {count(m['depth'], 'block')}, {m['num_heads']} heads, patch "
