@@ -68,16 +68,16 @@ def along_run(encoder: ViTEncoder, cfg: Config, device: torch.device, run_dir, p
         raise ConfigError(f"{run_dir} kept no checkpoint-epoch<N>.pt; pretrain it with train.keep_checkpoints=true")
     epochs = chosen_epochs(cfg.along.epochs, sorted(kept))
     probe_lrs = parse_floats(cfg.along.probe_lrs, "along.probe_lrs")
-    full = cfg  # the whole splits (the evaluation drops the pretraining slice), or data.*_limit given to it
     start = time.perf_counter()
-    train_set, test_set, info = train_test_sets(full.data)
+    # the whole splits (the evaluation drops the pretraining slice), or the data.*_limit given to it
+    train_set, test_set, info = train_test_sets(cfg.data)
     pixels = scores(pixel_features(train_set, info, 512), pixel_features(test_set, info, 512), cfg,
                     info.num_classes, probe_lrs)
     points = []
     for epoch in progress_bar(epochs, desc="checkpoints" if progress else None):
         checkpoint = read(kept[epoch])
         load_encoder_weights(encoder, checkpoint)
-        encoded = frozen_features(encoder, full, device, {"train": None, "test": None}, progress)
+        encoded = frozen_features(encoder, cfg, device, {"train": None, "test": None}, progress)
         points.append({"epoch": epoch, "step": checkpoint.step,
                        **scores(encoded["train"], encoded["test"], cfg, info.num_classes, probe_lrs)})
     return {"protocol": "along", "dataset": info.name, "train_images": len(train_set), "test_images": len(test_set),
