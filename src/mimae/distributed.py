@@ -38,6 +38,21 @@ def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
 _TRAINING_DEVICE: torch.device | None = None
 
 
+def restart_store(world_size: int) -> dist.Store | None:
+    """Under torchrun's elastic agent: its key-value store, seen under a prefix of its own for each restart of the
+    workers (``--max-restarts``); None otherwise (the default ``env://`` set-up).
+
+    The agent keeps one store for all its restarts, and the process group publishes each process's address there
+    under the same keys every time: without the prefix, a restarted process can read the address of a process that
+    died in the last attempt and fail with "Connection refused" before the new one has written its own.
+    """
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT")
+    if attempt is None or os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world_size, is_master=False)
+    return dist.PrefixStore(f"mimae/attempt_{attempt}", store)
+
+
 def setup(device: str = "auto") -> DistInfo:
     """Join the process group if launched by torchrun (or already joined); otherwise a world of one. Records the
     training device that every collective's tensors must be on."""
@@ -49,7 +64,12 @@ def setup(device: str = "auto") -> DistInfo:
     if world > 1 and not dist.is_initialized():
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        backend = "nccl" if dev.type == "cuda" else "gloo"
+        store = restart_store(world)
+        if store is None:
+            dist.init_process_group(backend)
+        else:
+            dist.init_process_group(backend, store=store, rank=rank, world_size=world)
     if dist.is_initialized():
         rank, world = dist.get_rank(), dist.get_world_size()
     _TRAINING_DEVICE = dev

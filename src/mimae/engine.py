@@ -24,7 +24,7 @@ from mimae import distributed, run_folder
 from mimae.budget import budget
 from mimae.config import Config, load_config, resume_config, save_config
 from mimae.data import BatchAugment, pretraining_set, skipped_images
-from mimae.data.loader import training_loader
+from mimae.data.loader import LoaderWorkerDied, training_loader, worker_death
 from mimae.eval.knn import knn_eval, pixel_knn_eval
 from mimae.masking import Masks
 from mimae.objectives import Objective, build_objective
@@ -139,6 +139,7 @@ class Trainer:
         self.train_step = TrainStep(self.objective, self.optimizer, self.device,
                                     autocast_dtype(cfg.train.precision, self.device), o.clip_grad, ddp)
         self.step = 0
+        self.saved_step: int | None = None  # the step of the newest checkpoint, written or resumed from
         self.results: dict = {}
         self.train_seconds = 0.0  # accumulated over resumes
         self.skipped_steps = 0  # steps whose loss was not finite, not applied to the weights (host copy)
@@ -181,6 +182,7 @@ class Trainer:
                 ckpt.atomic_save(state, self.run_dir / f"checkpoint-epoch{self.step // self.steps_per_epoch}.pt")
         self.last_save = time.monotonic()
         distributed.barrier()
+        self.saved_step = self.step
 
     def load_checkpoint(self, state: dict, path: Path) -> None:
         rng = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]  # older runs: one process
@@ -192,7 +194,7 @@ class Trainer:
         self.objective.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.train_step.scaler.load_state_dict(state["scaler"])
-        self.step = state["step"]
+        self.step = self.saved_step = state["step"]
         self.results = state.get("results", {})
         self.train_seconds = state.get("train_seconds", 0.0)
         self.skipped_steps = state.get("skipped_steps", 0)
@@ -293,6 +295,11 @@ class Trainer:
             handlers = {sig: signal.signal(sig, self.stop_handler) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             return self.train_loop(until_step)
+        except RuntimeError as exc:  # PyTorch's words for a dead loader worker, raised wherever the step was
+            death = worker_death(exc)
+            if death is None:
+                raise
+            raise LoaderWorkerDied(f"{death}; the run stopped at step {self.step}, {self.saved_words()}") from None
         finally:
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
@@ -382,6 +389,13 @@ class Trainer:
                        f"({so_far} so far), each replaced by the next good one")
             self.log.write({"step": self.step, "epoch": float(epoch), "skipped_images": so_far})
         self.skipped_reported = total
+
+    def saved_words(self) -> str:
+        """Where the run can continue from, in words: its last checkpoint and the command."""
+        if self.saved_step is None:
+            return "before its first checkpoint: start it again"
+        return (f"its last checkpoint (step {self.saved_step}) is intact. Continue with: mimae pretrain --output-dir "
+                f"{self.run_dir} --resume")
 
     def announce_stop(self) -> None:
         if self.dist.is_main:

@@ -9,8 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from mimae.runs import read
 
@@ -78,6 +80,44 @@ def kill(process: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
 
 def weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return read(run_dir).checkpoint["model"]
+
+
+def processes(field: int, value: int) -> list[int]:
+    """The pids of the live processes whose /proc stat ``field`` (3: parent pid, 4: process group) is ``value``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # ended while we looked
+                continue
+            fields = stat.rsplit(")", 1)[1].split()  # after "pid (name)": state, ppid, pgrp, ...
+            if fields[0] != "Z" and int(fields[field - 2]) == value:
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def children(pid: int) -> list[int]:
+    return processes(3, pid)
+
+
+def assert_no_process_left(group: int, timeout: float = 10) -> None:
+    """Nothing of the process group ``group`` (a run started by :func:`start`) outlives the run."""
+    deadline = time.monotonic() + timeout
+    while processes(4, group) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not processes(4, group), f"left running: {processes(4, group)}"
+
+
+def jpeg_folder(root: Path, per_class: int = 128) -> Path:
+    """An ImageFolder of random 20 x 20 JPEGs: train/ with ``per_class`` per class and val/ with 16, classes a, b."""
+    rng = np.random.default_rng(0)
+    for split, count in (("train", per_class), ("val", 16)):
+        for cls in ("a", "b"):
+            (root / split / cls).mkdir(parents=True)
+            for i in range(count):
+                Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(root / split / cls / f"{i}.jpg")
+    return root
 
 
 def assert_bit_exact(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:

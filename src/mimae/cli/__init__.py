@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mimae.checkpoint import CheckpointError
 from mimae.config import METHODS, ConfigError, describe_options, load_config, parse_overrides, requested_values
+from mimae.data.loader import LoaderWorkerDied
 from mimae.run_folder import RunFolderError
 
 PRETRAIN_EPILOG = """\
@@ -240,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, CheckpointError, RunFolderError, FileNotFoundError) as exc:
         print(f"mimae: error: {exc}", file=sys.stderr)
         return 2
-    except FloatingPointError as exc:
+    except (FloatingPointError, LoaderWorkerDied) as exc:
         print(f"mimae: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -10,9 +12,58 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from mimae.data.sources import TensorImages
 
 
-def single_thread_worker(_: int) -> None:
-    """DataLoader workers use one thread each, so they do not fight the training process for cores."""
+def init_worker(_: int) -> None:
+    """Set up a DataLoader worker: one thread, so that it does not fight the training process for cores; and deaf to
+    SIGTERM and SIGINT, which a cluster's preemption (``kill -TERM -- -PGID``) or a terminal's Ctrl-C sends to the
+    whole process group: the training process owns the stop (it finishes its step and saves, then shuts its
+    workers down), and a worker dying of the signal first would fail that step. A worker still exits when the
+    training process does (PyTorch's watchdog), and dies of SIGKILL."""
     torch.set_num_threads(1)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class LoaderWorkerDied(RuntimeError):
+    """A DataLoader worker ended while the training process still needed it; the message names the worker, how it
+    ended and the likely cause."""
+
+
+# PyTorch's words for a dead worker: "DataLoader worker (pid 12) is killed by signal: Killed." and "DataLoader
+# worker (pid(s) 12, 13) exited unexpectedly" (with " with exit code 1" when it has one)
+TORCH_WORKER_DEATH = re.compile(r"DataLoader worker \(pids?\(?s?\)? ?(?P<pids>[\d, ]+)\) "
+                                r"(?:is killed by signal: (?P<signal>[^.]+)|exited unexpectedly"
+                                r"(?: with exit code (?P<code>-?\d+))?)")
+
+LIKELY_CAUSE = {
+    signal.SIGKILL: "most likely out of memory (the kernel's OOM killer sends SIGKILL; `dmesg` says so): try fewer "
+                    "data.num_workers or a smaller optim.batch_size",
+    signal.SIGSEGV: "most likely an image file that crashes the decoder: data.num_workers=0 reads the files in the "
+                    "training process, where the crash shows",
+    signal.SIGBUS: "most likely too little shared memory for the batches in flight (/dev/shm; in a container, "
+                   "--shm-size): try fewer data.num_workers",
+}
+LIKELY_CAUSE[signal.SIGABRT] = LIKELY_CAUSE[signal.SIGFPE] = LIKELY_CAUSE[signal.SIGSEGV]
+
+
+def worker_death(exc: BaseException) -> str | None:
+    """What PyTorch's error ``exc`` says about a dead DataLoader worker, in words with the likely cause
+    (``"data loader worker (pid 12) was killed by SIGKILL: most likely out of memory ..."``); None when ``exc`` is
+    not about one."""
+    found = TORCH_WORKER_DEATH.search(str(exc))
+    if found is None:
+        return None
+    pids = found["pids"].strip()
+    who = f"data loader worker (pid {pids})" if "," not in pids else f"data loader workers (pids {pids})"
+    if found["signal"]:
+        names = {signal.strsignal(s): s for s in signal.Signals}
+        sig = names.get(found["signal"].strip())
+        if sig is None:
+            return f"{who} died of the signal '{found['signal'].strip()}'"
+        cause = LIKELY_CAUSE.get(sig, "a signal sent to the worker from outside the run")
+        return f"{who} was killed by {sig.name}: {cause}"
+    code = f" with code {found['code']}" if found["code"] else ""
+    return (f"{who} exited{code} unexpectedly: data.num_workers=0 reads the files in the training process, "
+            f"where the error shows")
 
 
 def default_workers(dataset: Dataset, requested: int | None) -> int:
@@ -31,5 +82,5 @@ def training_loader(dataset: Dataset, batch_size: int, sampler: Sampler | None, 
     """Batches of uint8 images in ``sampler``'s order (shuffled when None), last partial batch dropped."""
     workers = default_workers(dataset, workers)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=sampler is None, drop_last=True,
-                      num_workers=workers, worker_init_fn=single_thread_worker, pin_memory=pin_memory,
+                      num_workers=workers, worker_init_fn=init_worker, pin_memory=pin_memory,
                       persistent_workers=False, prefetch_factor=4 if workers else None)

@@ -23,7 +23,7 @@ from torchvision.transforms.v2.functional import to_pil_image
 
 from mimae.config import Config, FinetuneConfig
 from mimae.data import DataInfo, normalize
-from mimae.data.loader import default_workers
+from mimae.data.loader import default_workers, init_worker
 from mimae.eval.knn import feature_batch
 from mimae.export import to_timm
 from mimae.models import ViTEncoder
@@ -89,7 +89,7 @@ def finetune(encoder: ViTEncoder, train: Dataset, test: Dataset, info: DataInfo,
         raise ValueError(f"fine-tuning needs at least 2 training images, got {len(train)}")
     loader = DataLoader(Transformed(train, train_transform(ft, info, cfg.data.image_size)), batch_size=batch,
                         shuffle=True, drop_last=True, num_workers=default_workers(train, cfg.data.num_workers),
-                        generator=torch.Generator().manual_seed(ft.seed))
+                        worker_init_fn=init_worker, generator=torch.Generator().manual_seed(ft.seed))
     mixing = ft.mixup > 0 or ft.cutmix > 0
     mixup = Mixup(mixup_alpha=ft.mixup, cutmix_alpha=ft.cutmix, label_smoothing=ft.label_smoothing,
                   num_classes=info.num_classes) if mixing else None
