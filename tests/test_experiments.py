@@ -13,6 +13,7 @@ from mimae.experiments.catalog import experiments
 from mimae.experiments.spec import SMOKE_SCALE, Experiment, Row, check_budgets, run_experiment
 from mimae.experiments.sweep import slug
 from mimae.report.claims import Claim
+from mimae.report.comparison import BASELINE_LABEL
 
 RUNNABLE = [name for name, exp in experiments().items() if not exp.unavailable]
 
@@ -66,14 +67,15 @@ def test_every_experiment_runs_at_smoke_scale(names, tmp_path):
         sweep = check_rows(exp, tmp_path / (exp.runs_of or name) / "smoke")
         lines = [line for line in text.splitlines() if line.startswith("| ")]
         assert [line.split(" | ")[0][2:] for line in lines[1:len(exp.rows) + 1]] == [r.label for r in exp.rows]
-        assert "baseline, same protocol (raw pixels; fine-tuning: the same ViT from scratch)" in text
+        assert BASELINE_LABEL in text
         if any(row.paper for row in exp.rows):
             assert f"{exp.source} (paper)" in lines[0]
         header = lines[0]
         for evaluation in exp.scale("smoke").evaluations:  # every evaluation of the scale reached the table
             wanted = {"linear": "linear probe (%)", "lowshot": "1% fine-tune (%)", "finetune": "fine-tune (%)",
                       "robustness": "mCE (%)", "linear-along": "linear probe, epoch 1 (%)",
-                      "reconstruct": "SSIM (no mask)"}[evaluation]
+                      "reconstruct": "SSIM (no mask)",
+                      "mask-mi": "mask-mi: shared by views, InfoNCE bound (nats)"}[evaluation]
             assert wanted in header, (name, evaluation)
             assert all(point["measures"] for point in sweep["points"])
         if exp.curves:

@@ -10,7 +10,7 @@ import pytest
 
 from mimae.cli import main
 from mimae.engine import Trainer, pretrain
-from mimae.report.comparison import write_comparison
+from mimae.report.comparison import BASELINE_LABEL, write_comparison
 from tests.browser import rendered
 from tests.conftest import tiny_config
 
@@ -98,7 +98,7 @@ def test_a_comparison_gives_mean_std_and_n_per_group_and_labels_the_papers_colum
     assert "| runs | n | kNN, end of pretraining (%) | paper 000 (reported): fine-tune |" in text
     assert "| mask.ratio=0.5 | 3 | 72.00 ± 2.00 | 99.9 |" in text
     assert "| mask.ratio=0.75 | 1 | 60.00 |  |" in text
-    baseline = "baseline, same protocol (raw pixels; fine-tuning: the same ViT from scratch)"
+    baseline = BASELINE_LABEL
     assert f"| {baseline} | 4 | 80.00 ± 0.00 |  |" in text
     group = result["groups"][0]["measures"]["knn_final"]
     assert (group["mean"], group["std"], group["n"]) == (72.0, 2.0, 3)
@@ -195,6 +195,12 @@ def test_a_claim_pairs_the_rows_by_seed_against_a_hand_computation():
     assert collapsed["verdict"] == "collapsed run: no verdict" and collapsed["collapsed"] == ["B"]
     unequal = check(Claim("A beats B", "A", "B"), groups, ["knn_final"], unequal=True)[0]
     assert unequal["verdict"] == "unequal budgets: no verdict"
+    # a diagnostic (mask-mi) is shown beside the accuracies but judged only when a claim names it
+    groups["A"]["mask_mi_shared"] = groups["B"]["mask_mi_shared"] = measure([1.0, 2.0], [0, 1])
+    assert [r["measure"] for r in check(Claim("A beats B", "A", "B"), groups, ["knn_final", "mask_mi_shared"])] == [
+        "knn_final"]
+    named = Claim("A shares more", "A", "B", measures=("mask_mi_shared",))
+    assert [r["measure"] for r in check(named, groups, ["knn_final", "mask_mi_shared"])] == ["mask_mi_shared"]
 
 
 def test_the_comparison_page_shows_the_claims_with_their_verdicts(tmp_path):

@@ -18,6 +18,7 @@ Examples:
   mimae pretrain --output-dir runs/lip train.keep_checkpoints=true && \\
       mimae analyze lipschitz --checkpoint runs/lip --output-dir runs/lip/analysis
   mimae analyze curves --run runs/mae runs/mimae --output-dir runs/compare/analysis
+  mimae analyze mask-mi --checkpoint runs/mae/checkpoint-epoch0.pt runs/mae runs/mimae --output-dir runs/compare/mmi
 """
 
 
@@ -31,9 +32,10 @@ def _checkpoint_args(parser: argparse.ArgumentParser, images_default: int, image
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``mimae analyze`` and its six commands on the top-level subparsers."""
+    """Register ``mimae analyze`` and its seven commands on the top-level subparsers."""
     analyze = sub.add_parser("analyze", help="the papers' analyses: reconstructions, attention, t-SNE, mask "
-                                             "geometry, decoder Lipschitz, training curves",
+                                             "geometry, mask-invariant information, decoder Lipschitz, training "
+                                             "curves",
                              formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
     commands = analyze.add_subparsers(dest="analysis", required=True)
 
@@ -84,6 +86,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     lip.add_argument("--ratio", type=float, default=None, help="mask ratio (default: the training ratio)")
     lip.add_argument("--seed", type=int, default=0, help="seed of the masks")
     lip.set_defaults(func=cmd_lipschitz)
+
+    mmi = commands.add_parser("mask-mi", help="mask-invariant information of any ViT encoder: what orthogonally "
+                                              "masked views share (InfoNCE bound, view retrieval), what else they "
+                                              "keep of the input (CLUB), their cosine geometry (paper 000's premise)")
+    _checkpoint_args(mmi, 2000, "test images (the estimators are fitted on the first half, scored on the second)")
+    mmi.add_argument("--views", type=int, default=4, help="orthogonal masks per image (each view keeps 1/N)")
+    mmi.add_argument("--fit-steps", type=int, default=300, help="Adam steps fitting the critic and q_theta")
+    mmi.add_argument("--seed", type=int, default=0, help="seed of the masks and of the fitted estimators")
+    mmi.add_argument("--with-init", action="store_true",
+                     help="also measure each run's initialization (the same ViT and seed, untrained): the baseline")
+    mmi.set_defaults(func=cmd_mask_mi)
 
     cur = commands.add_parser("curves", help="training curves with the eps_l line (paper 000 Fig. 3)")
     cur.add_argument("--run", nargs="+", required=True, help="run folders (their metrics.jsonl)")
@@ -152,6 +165,20 @@ def cmd_lipschitz(args: argparse.Namespace) -> int:
                            str(pick_device(args.device)), args.data_dir)
     return _report(result, [{k: c[k] for k in ("checkpoint", "step", "mean", "median", "max")}
                             for c in result["checkpoints"]])
+
+
+def cmd_mask_mi(args: argparse.Namespace) -> int:
+    from mimae.analysis.mask_mi import Fitting, run_mask_mi
+    from mimae.config import ConfigError
+    if args.views < 2 or args.images < 8 or args.fit_steps < 1:
+        raise ConfigError(f"mask-mi needs --views >= 2, --images >= 8 and --fit-steps >= 1, got {args.views}, "
+                          f"{args.images} and {args.fit_steps}")
+    result = run_mask_mi(args.checkpoint, args.output_dir, args.images, args.views,
+                         Fitting(steps=args.fit_steps, seed=args.seed), args.seed, args.batch_size,
+                         str(pick_device(args.device)), args.data_dir, args.with_init)
+    keys = ("label", "infonce", "infonce_ceiling", "retrieval", "retrieval_chance", "club", "cosine_siblings",
+            "cosine_others")
+    return _report(result, [{k: c[k] for k in keys} for c in result["checkpoints"]])
 
 
 def cmd_curves(args: argparse.Namespace) -> int:

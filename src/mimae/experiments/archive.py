@@ -17,7 +17,8 @@ from mimae.config import ConfigError
 
 REPORT_JSON = ("comparison.json", "budget.json")  # a comparison's numbers, or the budget curve's
 REPORT_FILES = ("report.md", "report.html")
-RUN_FILES = ("config.yaml", "results.json", "metrics.jsonl", "eval_*.json", "analysis_reconstruct/*.json")
+RUN_FILES = ("config.yaml", "results.json", "metrics.jsonl", "eval_*.json", "analysis_reconstruct/*.json",
+             "analysis_mask_mi/*.json")
 
 
 def archive(folder: str | Path, out: str | Path) -> list[Path]:

@@ -1,7 +1,8 @@
 """The five methods side by side: MAE, MI-MAE (the library's losses and the paper's literal lambda3 = 10), U-MAE,
 SimCLR and MR-SimCLR, every one trained on the same number of (view, mask) samples (``train.equal_samples``: MI-MAE's
 4 masks per image and SimCLR's 2 crops count as 4 and 2 samples), read by the kNN and the linear probe beside the
-raw pixels under the same protocol.
+raw pixels under the same protocol, and by mask-mi (what the views of an image share, beside the same ViT at
+initialization).
 
 Not a table of one paper: the question a user asks first (which method, at my budget?). The MAE and MI-MAE rows are
 the runs of paper000-tab3a and paper000-tab3c, shared with them.
@@ -9,9 +10,14 @@ the runs of paper000-tab3a and paper000-tab3c, shared with them.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from mimae.experiments.paper000 import LITERAL, SCALES, TAB3A_ALL, TAB3A_LIBRARY, TAB3A_MAE
 from mimae.experiments.spec import Experiment, Row, register
 from mimae.report.claims import Claim
+
+# mask-mi on every run and its initialization: 2,000 test images at the cpu scale, a quick fit at the smoke scale
+MASK_MI_ARGS = {"smoke": {"mask-mi": ("--images", "64", "--fit-steps", "5")}, "cpu": {}}
 
 register(Experiment(
     name="methods", source="papers 000-002", title="MAE, MI-MAE, U-MAE, SimCLR and MR-SimCLR at equal samples",
@@ -23,7 +29,8 @@ register(Experiment(
         Row("SimCLR", ("--method", "simclr")),
         Row("MR-SimCLR", ("--method", "mr-simclr")),
     ),
-    scales={name: SCALES[name] for name in ("smoke", "cpu")},
+    scales={name: replace(SCALES[name], evaluations=(*SCALES[name].evaluations, "mask-mi"),
+                          evaluation_args=MASK_MI_ARGS[name]) for name in ("smoke", "cpu")},
     paper_protocol="none (the papers compare these methods only in pairs, each under its own recipe)",
     runs_of="paper000-tab3a",
     claims=(

@@ -32,7 +32,7 @@ import yaml
 
 from mimae.config import ConfigError
 from mimae.report.comparison import SWEEP_FILE
-from mimae.report.measures import RECONSTRUCT_FILE, ROBUSTNESS_FILE, read_measures
+from mimae.report.measures import MASK_MI_FILE, RECONSTRUCT_FILE, ROBUSTNESS_FILE, read_measures
 
 # evaluation name -> (its result file in the run folder, the mimae arguments that write it; {run}: the run folder)
 EVALUATIONS = {
@@ -48,6 +48,7 @@ EVALUATIONS = {
     "linear-along": ("eval_linear-along.json", ["eval", "linear-along"]),
     "reconstruct": (RECONSTRUCT_FILE, ["analyze", "reconstruct", "--output-dir", "{run}/analysis_reconstruct",
                                        "--ratios", "0"]),
+    "mask-mi": (MASK_MI_FILE, ["analyze", "mask-mi", "--output-dir", "{run}/analysis_mask_mi", "--with-init"]),
 }
 
 

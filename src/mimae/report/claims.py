@@ -26,7 +26,8 @@ RULE = ("Paired by seed (rows at a seed share initial weights and data order): d
 @dataclass(frozen=True)
 class Claim:
     """The paper says row ``better`` beats row ``worse`` (their labels); ``text`` says it in the paper's words.
-    ``measures`` names the measures the claim is about (empty: every measure both rows have)."""
+    ``measures`` names the measures the claim is about (empty: every judged measure both rows have, see
+    :class:`mimae.report.measures.Measure`)."""
 
     text: str
     better: str
@@ -65,7 +66,7 @@ def check(claim: Claim, groups: dict[str, dict], measures: list[str], collapsed:
         return []
     records = []
     for name in measures:
-        if claim.measures and name not in claim.measures:
+        if name not in claim.measures if claim.measures else not describe(name).judged:
             continue
         a, b = groups[claim.better].get(name), groups[claim.worse].get(name)
         if a is None or b is None:

@@ -120,13 +120,17 @@ def add_mce(groups: dict[str, list[Run]], baseline: str) -> None:
             run.measures["mce"] = mce
 
 
+BASELINE_LABEL = ("baseline, same protocol (raw pixels; fine-tuning: the same ViT from scratch; mask-mi: the same "
+                  "ViT at initialization)")
+
+
 def baseline_row(runs: list[Run], measures: list[str]) -> tuple:
     """The raw-pixel row: each protocol's accuracy on the pixels (the same bank and queries as the runs')."""
     cells = []
     for m in measures:
         values = [r.measures[baseline_measure(m)] for r in runs if baseline_measure(m) in r.measures]
         cells.append(cell(values, describe(m).unit) if values else "")
-    return ("baseline, same protocol (raw pixels; fine-tuning: the same ViT from scratch)", len(runs), *cells)
+    return (BASELINE_LABEL, len(runs), *cells)
 
 
 def summary(groups: dict[str, list[Run]]) -> list[dict]:

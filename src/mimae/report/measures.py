@@ -5,7 +5,9 @@ analyses of a sweep leave in its folder, each read into one or more named number
 ``eval_robustness.json`` its clean and mean corruption errors (the per-corruption errors stay with the run for the
 mCE, which needs a baseline: :func:`mean_corruption_errors`); ``eval_linear_along.json`` the linear probe of each kept
 epoch checkpoint; ``analysis_reconstruct/reconstruct_metrics.json`` the decoded image's SSIM, FSIM, PSNR and MSE
-at the evaluation ratio nearest 0 (paper 003 Fig. 5: the validation images without masking).
+at the evaluation ratio nearest 0 (paper 003 Fig. 5: the validation images without masking);
+``analysis_mask_mi/mask_mi.json`` the mask-invariant information of the run's encoder, and of its initialization
+(``... (init)``, the baseline of these measures).
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from mimae.eval.robustness import mean_corruption_error
 
 RECONSTRUCT_FILE = "analysis_reconstruct/reconstruct_metrics.json"
 ROBUSTNESS_FILE = "eval_robustness.json"
+MASK_MI_FILE = "analysis_mask_mi/mask_mi.json"
+# mask_mi.json's numbers that a comparison shows, under their measure names
+MASK_MI_KEYS = {"infonce": "mask_mi_shared", "retrieval": "mask_mi_retrieval", "club": "mask_mi_club",
+                "cosine_siblings": "mask_mi_cos_siblings", "cosine_others": "mask_mi_cos_others"}
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,7 @@ class Measure:
     label: str
     unit: str = "%"
     higher_is_better: bool = True
+    judged: bool = True  # a claim "A beats B" is judged on it (False: a diagnostic shown beside, as mask-mi)
 
 
 MEASURES = {
@@ -38,6 +45,11 @@ MEASURES = {
     "mce": Measure("mCE", higher_is_better=False),
     "ssim": Measure("SSIM (no mask)", ""), "fsim": Measure("FSIM (no mask)", ""),
     "psnr": Measure("PSNR (no mask)", "dB"), "mse": Measure("MSE (no mask)", "", higher_is_better=False),
+    "mask_mi_shared": Measure("mask-mi: shared by views, InfoNCE bound", "nats", judged=False),
+    "mask_mi_retrieval": Measure("mask-mi: view retrieval, top-1", judged=False),
+    "mask_mi_club": Measure("mask-mi: input beyond it, CLUB", "nats", higher_is_better=False, judged=False),
+    "mask_mi_cos_siblings": Measure("mask-mi: cosine of sibling views", "", judged=False),
+    "mask_mi_cos_others": Measure("mask-mi: cosine of different images", "", higher_is_better=False, judged=False),
 }
 
 
@@ -48,6 +60,8 @@ def describe(name: str) -> Measure:
     base, _, rest = name.partition(" ")
     if rest == "(pixels)" and base in MEASURES:
         return Measure(f"{MEASURES[base].label}, raw pixels", MEASURES[base].unit)
+    if rest == "(init)" and base in MEASURES:
+        return Measure(f"{MEASURES[base].label}, initialization", MEASURES[base].unit, judged=False)
     if base == "linear_along":
         return Measure(f"linear probe, epoch {rest.removeprefix('@ ')}")
     return Measure(name, "")
@@ -64,7 +78,9 @@ SCRATCH = {"finetune": "finetune-scratch", "lowshot": "lowshot-scratch"}
 
 def baseline_measure(name: str) -> str:
     """The name of the baseline of a measure under the same protocol: the raw pixels for the kNN and the linear
-    probe, the same ViT from scratch for fine-tuning."""
+    probe, the same ViT from scratch for fine-tuning, the same ViT at initialization for mask-mi."""
+    if name.startswith("mask_mi_"):
+        return f"{name} (init)"
     return "knn_pixels" if name == "knn_final" else SCRATCH.get(name, f"{name} (pixels)")
 
 
@@ -96,6 +112,11 @@ def read_measures(run_dir: Path, results: dict) -> tuple[dict[str, float], dict 
         checkpoint = json.loads(reconstruct.read_text())["checkpoints"][0]
         unmasked = min(checkpoint["by_ratio"], key=lambda row: row["ratio"])
         measures.update(unmasked["decoded"])
+    mask_mi = run_dir / MASK_MI_FILE
+    if mask_mi.is_file():
+        for row in json.loads(mask_mi.read_text())["checkpoints"][:2]:  # the run's encoder, then its initialization
+            suffix = " (init)" if row.get("init") else ""
+            measures.update({f"{name}{suffix}": row[key] for key, name in MASK_MI_KEYS.items()})
     return measures, errors
 
 
