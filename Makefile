@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 RUN ?= runs/demo
 ARGS ?=
 
-.PHONY: setup data demo lint test bench clean
+.PHONY: setup data demo lint test wheel docs bench clean
 
 setup: $(VENV)/.installed
 
@@ -28,8 +28,14 @@ lint: setup
 test: setup data lint
 	$(VENV)/bin/pytest -n 2 -q
 
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
+wheel: setup data
+	VENV=$(VENV) bash scripts/check-wheel.sh
+
 bench: setup data
 	$(VENV)/bin/mimae bench all --out benchmarks/results/cpu
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache dist build site

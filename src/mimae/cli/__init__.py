@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from mimae import __version__
 from mimae.checkpoint import CheckpointError
 from mimae.config import METHODS, ConfigError, describe_options, load_config, parse_overrides, requested_values
 from mimae.data.loader import LoaderWorkerDied
@@ -60,6 +61,7 @@ def _methods() -> tuple[str, ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mimae", description="Information-theoretic masked image modeling.")
+    parser.add_argument("--version", action="version", version=f"mimae {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     pre = sub.add_parser("pretrain", help="pretrain a ViT encoder with a masked-image-modeling objective",

@@ -10,13 +10,15 @@ Examples:
   mimae sweep --root runs/lr --grid optim.base_lr=5e-4,1e-3,2e-3 --seeds 0 1 2 --eval knn-full,linear
   mimae sweep --root runs/ratio --method mimae --grid mask.ratio=0.5,0.75,0.9 --parallel 2 train.epochs=1
 Run the same command again to finish an interrupted sweep: finished points are skipped, interrupted ones resume.
+On a cluster: add --launcher slurm (--nodes, --gpus-per-node, --partition, --account, --time); each run is a job
+that requeues itself on preemption and resumes; `mimae sweep --status ROOT` shows them.
 """
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     sweep = sub.add_parser("sweep", help="a grid of pretraining runs over config keys x seeds, resumable",
                            formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
-    sweep.add_argument("--root", required=True, help="folder of the runs (one per point) and of sweep.json")
+    sweep.add_argument("--root", default=None, help="folder of the runs (one per point) and of sweep.json (required)")
     sweep.add_argument("--method", default=None, help="pretraining method of every point (default: the config's)")
     sweep.add_argument("--config", default=None, help="YAML config of every point")
     sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
@@ -27,6 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                             "finetune-scratch, lowshot-scratch, robustness, linear-along and along (need "
                             "train.keep_checkpoints=true), reconstruct")
     sweep.add_argument("--parallel", type=int, default=1, help="runs at a time (each gets cores / N threads)")
+    sweep.add_argument("--status", default=None, metavar="ROOT",
+                       help="show each point of the sweep at ROOT: done, or its job's state; runs nothing")
+    add_launcher_args(sweep)
     sweep.add_argument("overrides", nargs="*", metavar="section.key=value", help="overrides for every point")
     sweep.set_defaults(func=cmd_sweep)
     add_experiment_parser(sub)
@@ -43,6 +48,35 @@ Examples:
 """
 
 
+def add_launcher_args(parser: argparse.ArgumentParser) -> None:
+    """Where the runs go: here (the default), or as jobs through submitit."""
+    group = parser.add_argument_group("launching as jobs (submitit)")
+    group.add_argument("--launcher", choices=("here", "slurm", "submitit-local"), default="here",
+                       help="here: run on this machine (default); slurm: one SLURM job per run, requeued on "
+                            "preemption; submitit-local: the same jobs as local processes")
+    group.add_argument("--nodes", type=int, default=1, help="nodes per job")
+    group.add_argument("--gpus-per-node", type=int, default=1, help="GPUs per node (one training process each)")
+    group.add_argument("--partition", default=None, help="SLURM partition")
+    group.add_argument("--account", default=None, help="SLURM account")
+    group.add_argument("--time", type=int, default=24 * 60, help="time limit of a job, minutes")
+    group.add_argument("--cpus-per-task", type=int, default=10, help="CPUs per node")
+
+
+def cluster_of(args: argparse.Namespace):
+    """The :class:`mimae.experiments.launch.Cluster` the options describe; None to run here."""
+    from mimae.config import ConfigError
+    from mimae.experiments.launch import Cluster
+    if args.launcher == "here":
+        return None
+    for name in ("nodes", "time", "cpus_per_task"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} {getattr(args, name)}: at least 1")
+    if args.gpus_per_node < 0:
+        raise ConfigError(f"--gpus-per-node {args.gpus_per_node}: 0 or more")
+    return Cluster("local" if args.launcher == "submitit-local" else "slurm", args.nodes, args.gpus_per_node,
+                   args.partition, args.account, args.time, args.cpus_per_task)
+
+
 def add_experiment_parser(sub: argparse._SubParsersAction) -> None:
     exp = sub.add_parser("experiment", help="the papers' tables and figures, runnable by name",
                          formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXPERIMENT_EPILOG)
@@ -57,6 +91,7 @@ def add_experiment_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--seeds", type=int, nargs="+", default=None, help="default: the scale's")
     run.add_argument("--root", default="runs/experiments", help="runs go to ROOT/NAME/SCALE/")
     run.add_argument("--parallel", type=int, default=1, help="runs at a time")
+    add_launcher_args(run)
     run.set_defaults(func=cmd_experiment_run)
     keep = commands.add_parser("archive", help="copy a run experiment's report and its runs' small files (no "
                                                "weights), paths made relative, to a folder to commit or share")
@@ -94,8 +129,9 @@ def cmd_experiment_run(args: argparse.Namespace) -> int:
     from mimae.experiments.catalog import experiments  # noqa: F401  (registers them)
     from mimae.experiments.spec import experiment, run_experiment
     paths = run_experiment(experiment(args.name), args.scale, args.root, tuple(args.seeds) if args.seeds else None,
-                           args.parallel)
-    print(f"report: {paths['html']} and {paths['markdown'].name}, numbers in {paths['json'].name}")
+                           args.parallel, cluster=cluster_of(args))
+    if paths:
+        print(f"report: {paths['html']} and {paths['markdown'].name}, numbers in {paths['json'].name}")
     return 0
 
 
@@ -119,7 +155,17 @@ def cmd_experiment_report(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from mimae.config import ConfigError, load_config, parse_overrides
-    from mimae.experiments.sweep import grid_points, parse_grid, run_sweep
+    from mimae.experiments.sweep import SWEEP_FILE, grid_points, parse_grid, run_sweep, sweep_status
+    if args.status:
+        if not (Path(args.status) / SWEEP_FILE).is_file():
+            raise ConfigError(f"{args.status} holds no {SWEEP_FILE}: no sweep was started there")
+        rows = sweep_status(args.status)
+        for row in rows:
+            print(f"{row['name']}: {row['state']}" + (f" (job {row['job']})" if row["job"] else ""))
+        print(f"{sum(r['done'] for r in rows)} of {len(rows)} points done")
+        return 0
+    if not args.root:
+        raise ConfigError("--root is required: the folder of the sweep's runs")
     if args.parallel < 1:
         raise ConfigError(f"--parallel {args.parallel}: at least 1")
     grid = parse_grid(args.grid)
@@ -128,5 +174,5 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for values in [dict(zip(grid, v)) for v in zip(*grid.values())] or [{}]:  # check a point before running any
         load_config(args.config, {**overrides, **values, **({"method": args.method} if args.method else {})})
     sweep = run_sweep(args.root, grid_points(grid, args.seeds, args.overrides), base, args.evaluations,
-                      args.parallel)
+                      args.parallel, cluster=cluster_of(args))
     return 1 if any("failed" in p for p in sweep["points"]) else 0

@@ -19,6 +19,7 @@ from pathlib import Path
 from mimae.budget import images_per_micro_batch, peak_lr, sample_epochs
 from mimae.config import Config, ConfigError, load_config, parse_overrides
 from mimae.experiments.archive import make_relative
+from mimae.experiments.launch import Cluster
 from mimae.experiments.sweep import Children, Point, Runner, exit_if_stopped, run_mimae, run_sweep, stop_on_signals
 from mimae.objectives.base import samples_per_image
 from mimae.report.claims import Claim
@@ -248,9 +249,11 @@ def describe(exp: Experiment) -> str:
 
 def run_experiment(exp: Experiment, scale: str, root: str | Path = "runs/experiments",
                    seeds: tuple[int, ...] | None = None, parallel: int = 1,
-                   say: Callable[[str], None] = print, runner: Runner = None) -> dict:
+                   say: Callable[[str], None] = print, runner: Runner = None, cluster: Cluster | None = None) -> dict:
     """Run (or finish) every row x seed at ``scale`` and write the experiment's report; the report's paths.
-    ``runner``: run the commands in this process (``mimae.cli.main``) instead of as subprocesses."""
+    ``runner``: run the commands in this process (``mimae.cli.main``) instead of as subprocesses; ``cluster``:
+    submit the unfinished runs as jobs and return at once (empty: no report yet; the same call once they are done
+    writes it)."""
     if exp.unavailable:
         raise ConfigError(f"experiment {exp.name} cannot run here: {exp.unavailable}")
     chosen = exp.scale(scale)
@@ -261,7 +264,10 @@ def run_experiment(exp: Experiment, scale: str, root: str | Path = "runs/experim
     equal = check_budgets(exp.budgets(scale), exp.name, exp.compared_pairs())
     runs = Path(root) / (exp.runs_of or exp.name) / scale
     sweep = run_sweep(runs, exp.points(scale, seeds), evaluations=list(chosen.evaluations), parallel=parallel,
-                      say=say, evaluation_args=chosen.evaluation_args, runner=runner)
+                      say=say, evaluation_args=chosen.evaluation_args, runner=runner, cluster=cluster)
+    if any("job" in p for p in sweep["points"]):
+        say(f"when the jobs are done, the same command writes the report of {exp.name}")
+        return {}
     done = [p for p in sweep["points"] if p["results"] is not None and "failed" not in p]
     if not done:
         raise ConfigError(f"experiment {exp.name}: no run finished; see the sweep.log files in {runs}")

@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from mimae.config import ConfigError
+from mimae.experiments.launch import Cluster, PointJob, job_state, submit, submitted_jobs
 from mimae.report.comparison import SWEEP_FILE
 from mimae.report.measures import MASK_MI_FILE, RECONSTRUCT_FILE, ROBUSTNESS_FILE, read_measures
 
@@ -225,6 +226,37 @@ def run_point(point: Point, run_dir: Path, settings: Settings, say: Callable[[st
     return record(point, run_dir)
 
 
+def submit_points(root: Path, points: list[Point], settings: Settings, cluster: Cluster,
+                  say: Callable[[str], None]) -> dict[str, str]:
+    """Submit a job for each point (its remaining commands, resumable); point name -> job id."""
+    jobs = {}
+    for point in points:
+        run_dir = root / point.name
+        run_dir.mkdir(parents=True, exist_ok=True)
+        jobs[point.name] = PointJob(commands(point, run_dir, settings), str(run_dir / "sweep.log"), cluster.nodes,
+                                    max(1, cluster.gpus_per_node))
+    ids = submit(root, jobs, cluster)
+    say(f"submitted {len(ids)} jobs ({cluster.executor}): {', '.join(ids.values())}; `mimae sweep --status {root}` "
+        f"shows them; the same command again, once they are done, collects the results")
+    return ids
+
+
+def sweep_status(root: str | Path) -> list[dict]:
+    """Each point of the sweep at ``root``: its name, whether its run finished (``done``) and, if it was submitted,
+    its job id and the job's state."""
+    root = Path(root)
+    saved = json.loads((root / SWEEP_FILE).read_text())
+    kind, ids = submitted_jobs(root)
+    rows = []
+    for point in saved["points"]:
+        run_dir = Path(point["run_dir"])
+        done = finished(run_dir, [*saved["evaluations"], *point.get("evaluations", [])])
+        job = ids.get(point["name"])
+        rows.append({"name": point["name"], "done": done, "job": job,
+                     "state": "done" if done else job_state(root, job, kind) if job else "not submitted"})
+    return rows
+
+
 def record(point: Point, run_dir: Path) -> dict:
     """What a point measured so far: the run's results and its named measures (:mod:`mimae.report.measures`)."""
     results_file = run_dir / "results.json"
@@ -237,8 +269,9 @@ def record(point: Point, run_dir: Path) -> dict:
 def run_sweep(root: str | Path, points: list[Point], base: list[str] | None = None,
               evaluations: list[str] | None = None, parallel: int = 1, threads: int | None = None,
               say: Callable[[str], None] = print, evaluation_args: dict[str, tuple[str, ...]] | None = None,
-              runner: Runner = None) -> dict:
+              runner: Runner = None, cluster: Cluster | None = None) -> dict:
     """Run every point not yet finished (``parallel`` at a time) and write ``root/sweep.json``; its content.
+    With ``cluster``, submit each as a job instead (:mod:`mimae.experiments.launch`) and return at once.
 
     ``base`` are arguments of every ``mimae pretrain`` (``--method``, ``--config``, overrides); ``threads`` the torch
     threads of each process (default: the CPU cores shared among the parallel processes); ``evaluation_args``:
@@ -260,11 +293,16 @@ def run_sweep(root: str | Path, points: list[Point], base: list[str] | None = No
     settings = Settings(list(base or []), evaluations, dict(evaluation_args or {}), threads, runner)
     todo = [p for p in points if not finished(root / p.name, [*evaluations, *p.evaluations])]
     say(f"sweep {root}: {len(points)} points, {len(points) - len(todo)} finished before, {len(todo)} to run"
-        + (f", {parallel} at a time" if parallel > 1 else ""))
-    with stop_on_signals(settings.children), ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        ran = dict(zip((p.name for p in todo), pool.map(lambda p: run_point(p, root / p.name, settings, say), todo)))
-    exit_if_stopped(settings.children, f"sweep {root}", say)
-    records = [ran.get(p.name) or record(p, root / p.name) for p in points]
+        + (f", {parallel} at a time" if parallel > 1 and cluster is None else ""))
+    ran: dict[str, dict] = {}
+    jobs = submit_points(root, todo, settings, cluster, say) if cluster is not None and todo else {}
+    if cluster is None:
+        with stop_on_signals(settings.children), ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+            ran = dict(zip((p.name for p in todo),
+                           pool.map(lambda p: run_point(p, root / p.name, settings, say), todo)))
+        exit_if_stopped(settings.children, f"sweep {root}", say)
+    records = [{**(ran.get(p.name) or record(p, root / p.name)), "evaluations": p.evaluations,
+                **({"job": jobs[p.name]} if p.name in jobs else {})} for p in points]
     sweep = {"root": str(root.resolve()), "base": list(base or []), "evaluations": evaluations,
              "keys": sorted({k for p in points for k in p.values}), "points": records}
     root.mkdir(parents=True, exist_ok=True)

@@ -105,6 +105,14 @@ class Objective(nn.Module):
         """Parameter-name prefix -> learning-rate multiplier, for heads that must learn faster than the encoder."""
         return {}
 
+    def __call__(self, images: torch.Tensor, masks: Masks | None = None, *,
+                 generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """The named losses of a batch: ``forward(images, masks)``, the masks drawn here (from ``generator``) when
+        not given, as a user's own training loop calls it."""
+        if masks is None:
+            masks = self.draw_masks(len(images), generator, images.device)
+        return super().__call__(images, masks)
+
     def forward(self, images: torch.Tensor, masks: Masks) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
