@@ -55,3 +55,16 @@ def test_a_job_warned_of_its_time_limit_is_requeued_and_resumes_bit_exact(tmp_pa
     assert_bit_exact(weights(run_dir), weights(reference))
     assert main(["sweep", "--status", str(root)]) == 0
     assert f"done (job {job})" in capsys.readouterr().out
+
+
+def test_a_job_whose_run_fails_shows_as_failed(tmp_path):
+    root = tmp_path / "sweep"
+    sweep = run_sweep(root, grid_points({}, [0], [*RUN_ARGS, "data.dataset=imagefolder",
+                                                   f"data.data_dir={tmp_path / 'nothing'}"]),
+                      say=lambda text: None, cluster=Cluster("local", gpus_per_node=0, time_minutes=10))
+    job = sweep["points"][0]["job"]
+    deadline = time.monotonic() + 120
+    while not (root / "jobs" / f"{job}_0_result.pkl").is_file():
+        assert time.monotonic() < deadline, "the job did not end"
+        time.sleep(0.2)
+    assert sweep_status(root)[0]["state"].startswith("failed (see ")

@@ -252,8 +252,10 @@ def sweep_status(root: str | Path) -> list[dict]:
         run_dir = Path(point["run_dir"])
         done = finished(run_dir, [*saved["evaluations"], *point.get("evaluations", [])])
         job = ids.get(point["name"])
-        rows.append({"name": point["name"], "done": done, "job": job,
-                     "state": "done" if done else job_state(root, job, kind) if job else "not submitted"})
+        state = job_state(root, job, kind) if job and not done else "done" if done else "not submitted"
+        if state == "finished":  # a local job that ended without finishing its run
+            state = f"failed (see {run_dir / 'sweep.log'})"
+        rows.append({"name": point["name"], "done": done, "job": job, "state": state})
     return rows
 
 
