@@ -103,3 +103,14 @@ def test_bad_options_are_one_line(tmp_path, capsys):
     assert main(["analyze", "mask-mi", "--checkpoint", str(tmp_path), "--output-dir", str(tmp_path),
                  "--views", "1"]) == 2
     assert "--views >= 2" in capsys.readouterr().err
+
+
+def test_the_run_report_shows_mask_mi_beside_the_initialization(tiny_run):
+    from mimae.report.measures import MASK_MI_FILE
+    from mimae.report.run import write_run_report
+    assert main(["analyze", "mask-mi", "--checkpoint", str(tiny_run), "--output-dir",
+                 str(tiny_run / MASK_MI_FILE.split("/")[0]), "--images", "32", "--fit-steps", "2", "--with-init"]) == 0
+    text = write_run_report(tiny_run)["markdown"].read_text()
+    section = text.split("## What masked views share (mask-mi)")[1].split("##")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| this run") or line.startswith("| init")]
+    assert len(rows) == 2 and "mimae analyze mask-mi --checkpoint" in text

@@ -16,6 +16,7 @@ from mimae.analysis.curves import run_curves
 from mimae.analysis.loading import labelled_test_images, load_pretrained
 from mimae.analysis.reconstruct import GRID_TITLE, grid_rows, plot_grid
 from mimae.config import Config
+from mimae.report.measures import MASK_MI_FILE
 from mimae.report.page import table, write_page
 from mimae.runs import read
 
@@ -82,6 +83,18 @@ def reconstruction_figure(run_dir: Path, figures: Path) -> Path | None:
     return plot_grid(grid_rows(model, images, info), figures / "reconstructions.png", GRID_TITLE)
 
 
+def mask_mi_rows(run_dir: Path) -> list[tuple[str, ...]]:
+    """The rows of the folder's mask-mi result (``mimae analyze mask-mi``), if it has one: encoder, shared
+    information, view retrieval (chance), CLUB, cosine between sibling views and between different images."""
+    path = run_dir / MASK_MI_FILE
+    if not path.is_file():
+        return []
+    return [("initialization" if row.get("init") else "this run", f"{row['infonce']:.2f}",
+             f"{row['retrieval']:.2f} ({row['retrieval_chance']:.3f})", f"{row['club']:.1f}",
+             f"{row['cosine_siblings']:.3f}", f"{row['cosine_others']:.3f}")
+            for row in json.loads(path.read_text())["checkpoints"][:2]]
+
+
 def next_commands(run_dir: Path, reconstructs: bool) -> list[str]:
     run = str(run_dir)
     commands = [
@@ -90,6 +103,8 @@ def next_commands(run_dir: Path, reconstructs: bool) -> list[str]:
         f"mimae eval finetune --checkpoint {run}              # end-to-end fine-tuning",
         f"mimae analyze curves --run {run} --output-dir {run}/analysis",
         f"mimae analyze tsne --checkpoint {run} --output-dir {run}/analysis",
+        f"mimae analyze mask-mi --checkpoint {run} --output-dir {run}/{MASK_MI_FILE.split('/')[0]} --with-init"
+        f"   # what masked views share (shown here)",
         f"mimae export --checkpoint {run} --output {run}/encoder.safetensors   # timm ViT weights",
         f"mimae pretrain --output-dir {run} --resume train.epochs=N   # train on to N epochs",
         f"mimae report {run}                                  # this page again",
@@ -118,6 +133,15 @@ def markdown_page(run_dir: Path, cfg: Config, results: dict, figures: dict[str, 
     if evaluations:
         lines += ["## Evaluations in this folder", "",
                   *table(("protocol", "result file", "train / test images", "top-1 accuracy (%)"), evaluations), ""]
+    mask_mi = mask_mi_rows(run_dir)
+    if mask_mi:
+        lines += ["## What masked views share (mask-mi)", "",
+                  *table(("encoder", "shared by views, InfoNCE bound (nats)", "view retrieval, top-1 % (chance)",
+                          "input beyond it, CLUB (nats)", "cosine: sibling views", "cosine: other images"),
+                         mask_mi), "",
+                  f"From `{MASK_MI_FILE}` (`mimae analyze mask-mi`): test images cut into orthogonally masked views; "
+                  "the estimators fitted on half of the images and scored on the other half (docs/analyses.md).",
+                  ""]
     lines += ["## Training", ""]
     seconds, steps = results.get("train_seconds"), results.get("steps")
     if seconds and steps:
