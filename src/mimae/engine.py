@@ -57,7 +57,7 @@ class MetricsLog:
     """Metrics as JSON lines in ``metrics.jsonl`` (main process only), and optionally TensorBoard."""
 
     def __init__(self, run_dir: Path, enabled: bool, tensorboard: bool = False):
-        self.path = run_dir / "metrics.jsonl"
+        self.path = run_dir / run_folder.LOG_NAME
         self.enabled = enabled
         self.writer = None
         if enabled and tensorboard:
@@ -310,7 +310,7 @@ class Trainer:
         cfg = self.cfg
         stop_at = self.total_steps if until_step is None else min(until_step, self.total_steps)
         if self.dist.is_main:
-            save_config(cfg, self.run_dir / "config.yaml")
+            save_config(cfg, self.run_dir / run_folder.CONFIG_NAME)
         if self.step == 0 and cfg.train.knn_at_init:
             self.evaluate("init")
         if self.step == 0 and cfg.train.keep_checkpoints:
@@ -371,7 +371,7 @@ class Trainer:
             self.save_checkpoint()
         self.results["train_seconds"] = self.train_seconds
         if self.dist.is_main:
-            (self.run_dir / "results.json").write_text(json.dumps(
+            (self.run_dir / run_folder.RESULTS_NAME).write_text(json.dumps(
                 {"method": cfg.method, "steps": self.step, "effective_batch": self.effective_batch,
                  "views_per_image": self.objective.views_per_image,
                  "samples_per_image": self.objective.samples_per_image,

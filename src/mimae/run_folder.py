@@ -19,9 +19,19 @@ import shutil
 from pathlib import Path
 
 LOCK_NAME = ".lock"
-LOG_NAME = "metrics.jsonl"
-RUN_FILES = ("checkpoint.pt", "checkpoint.prev.pt", LOG_NAME, "results.json", "config.yaml")
-RUN_PATTERNS = ("checkpoint-epoch*.pt", ".checkpoint*.tmp", "eval_*.json", "lowshot_subset.json")
+# the files of a run folder, named here only
+LOG_NAME = "metrics.jsonl"  # one JSON line per log interval
+RESULTS_NAME = "results.json"  # what a finished run measured
+CONFIG_NAME = "config.yaml"  # the run's resolved config
+SWEEP_LOG_NAME = "sweep.log"  # the output of the commands a sweep ran for the run
+EVAL_PATTERN = "eval_*.json"  # the evaluations' results
+RUN_FILES = ("checkpoint.pt", "checkpoint.prev.pt", LOG_NAME, RESULTS_NAME, CONFIG_NAME)
+RUN_PATTERNS = ("checkpoint-epoch*.pt", ".checkpoint*.tmp", EVAL_PATTERN, "lowshot_subset.json")
+
+
+def eval_name(protocol: str) -> str:
+    """The result file of an evaluation protocol in a run folder: ``eval_<protocol>.json``."""
+    return EVAL_PATTERN.replace("*", protocol)
 
 
 class RunFolderError(RuntimeError):

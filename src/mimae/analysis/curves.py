@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from mimae.plotting import legend_below, panel_grid, save_figure, write_json
+from mimae.run_folder import CONFIG_NAME, LOG_NAME
 
 NOT_CURVES = {"step", "epoch", "images_per_s", "gate", "gate_step", "skipped_steps"}  # bookkeeping, or markers
 DEFAULT_EPS_L = 0.5
@@ -33,13 +34,13 @@ def last_per_step(records: list[dict]) -> list[dict]:
 
 def read_metrics(run_dir: str | Path) -> tuple[list[dict], list[dict]]:
     """(training lines, kNN lines) of a run's metrics.jsonl, one per step, in step order."""
-    lines = [json.loads(text) for text in (Path(run_dir) / "metrics.jsonl").read_text().splitlines() if text.strip()]
+    lines = [json.loads(text) for text in (Path(run_dir) / LOG_NAME).read_text().splitlines() if text.strip()]
     return last_per_step([r for r in lines if "loss" in r]), [r for r in lines if "knn" in r]
 
 
 def pixel_baseline(run_dir: str | Path) -> float | None:
     """The run's kNN accuracy of the raw pixels (same bank and queries as its kNN lines), if it measured it."""
-    lines = (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
+    lines = (Path(run_dir) / LOG_NAME).read_text().splitlines()
     return next((json.loads(t)["knn_pixels"] for t in reversed(lines) if '"knn_pixels"' in t), None)
 
 
@@ -48,7 +49,7 @@ def run_eps_l(run_dir: str | Path, train: list[dict]) -> float | None:
     None for a run without one."""
     if not any("gate" in r for r in train):
         return None
-    path = Path(run_dir) / "config.yaml"
+    path = Path(run_dir) / CONFIG_NAME
     config = yaml.safe_load(path.read_text()) if path.is_file() else {}
     return float((config.get("mimae") or {}).get("eps_l", DEFAULT_EPS_L))
 

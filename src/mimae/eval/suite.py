@@ -33,6 +33,7 @@ from mimae.eval.robustness import (
 )
 from mimae.models import ViTEncoder
 from mimae.objectives import build_objective
+from mimae.run_folder import eval_name
 from mimae.runs import epoch_checkpoints, epoch_of, load_encoder, load_encoder_weights, read
 
 PROTOCOLS = ("knn", "linear", "finetune", "lowshot", "finetune-scratch", "lowshot-scratch", "robustness",
@@ -191,7 +192,7 @@ def evaluate(protocol: str, checkpoint: str | Path, overrides: dict[str, Any] | 
     }
     result = {"checkpoint": str(path.resolve()), "weights": source.kind, "overrides": overrides or {},
               **runs[protocol]()}
-    output = (Path(output) if output else path.parent / f"eval_{protocol}.json").resolve()
+    output = (Path(output) if output else path.parent / eval_name(protocol)).resolve()
     output.write_text(json.dumps(result, indent=2))
     result["output"] = str(output)
     return result

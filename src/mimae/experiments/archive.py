@@ -14,10 +14,11 @@ import shutil
 from pathlib import Path
 
 from mimae.config import ConfigError
+from mimae.run_folder import CONFIG_NAME, EVAL_PATTERN, LOG_NAME, RESULTS_NAME
 
 REPORT_JSON = ("comparison.json", "budget.json")  # a comparison's numbers, or the budget curve's
 REPORT_FILES = ("report.md", "report.html")
-RUN_FILES = ("config.yaml", "results.json", "metrics.jsonl", "eval_*.json", "analysis_reconstruct/*.json",
+RUN_FILES = (CONFIG_NAME, RESULTS_NAME, LOG_NAME, EVAL_PATTERN, "analysis_reconstruct/*.json",
              "analysis_mask_mi/*.json")
 
 

@@ -25,6 +25,7 @@ from mimae.objectives.base import samples_per_image
 from mimae.report.claims import Claim
 from mimae.report.comparison import write_comparison
 from mimae.report.page import write_page
+from mimae.run_folder import RESULTS_NAME, SWEEP_LOG_NAME
 
 SCALES = ("smoke", "cpu", "paper")
 
@@ -294,7 +295,7 @@ def redraw(exp: Experiment, scale: str, runs: str | Path, folder: str | Path, no
     matched to its row by its folder name, with today's report code (budgets, paired verdicts, collapse flags)."""
     by_name = {point.name: point.label for point in exp.points(scale, tuple(range(100)))}
     labels = {path: by_name[path.name] for path in sorted(Path(runs).iterdir())
-              if path.name in by_name and (path / "results.json").is_file()}
+              if path.name in by_name and (path / RESULTS_NAME).is_file()}
     if not labels:
         raise ConfigError(f"{runs} holds no finished run of {exp.name}'s rows")
     paths = write_page_of(exp, scale, labels, Path(folder), list(notes))
@@ -310,7 +311,7 @@ def run_command(exp: Experiment, scale: Scale, folder: Path, intro: str, say: Ca
     say(f"{exp.name}: mimae {' '.join(args)}")
     children = Children()
     with stop_on_signals(children):
-        code = run_mimae(args, folder / "sweep.log", runner=runner, children=children)
+        code = run_mimae(args, folder / SWEEP_LOG_NAME, runner=runner, children=children)
     exit_if_stopped(children, f"experiment {exp.name}", say)
     if code != 0:
         raise ConfigError(f"experiment {exp.name} failed (exit {code}); see {folder / 'sweep.log'}")

@@ -34,19 +34,20 @@ from mimae.config import ConfigError
 from mimae.experiments.launch import Cluster, PointJob, job_state, submit, submitted_jobs
 from mimae.report.comparison import SWEEP_FILE
 from mimae.report.measures import MASK_MI_FILE, RECONSTRUCT_FILE, ROBUSTNESS_FILE, read_measures
+from mimae.run_folder import RESULTS_NAME, SWEEP_LOG_NAME, eval_name
 
 # evaluation name -> (its result file in the run folder, the mimae arguments that write it; {run}: the run folder)
 EVALUATIONS = {
-    "knn": ("eval_knn.json", ["eval", "knn"]),
-    "knn-full": ("eval_knn_full.json", ["eval", "knn", "--full"]),
-    "linear": ("eval_linear.json", ["eval", "linear"]),
-    "lowshot": ("eval_lowshot.json", ["eval", "lowshot"]),
-    "finetune": ("eval_finetune.json", ["eval", "finetune"]),
-    "finetune-scratch": ("eval_finetune-scratch.json", ["eval", "finetune-scratch"]),
-    "lowshot-scratch": ("eval_lowshot-scratch.json", ["eval", "lowshot-scratch"]),
-    "along": ("eval_along.json", ["eval", "along"]),
+    "knn": (eval_name("knn"), ["eval", "knn"]),
+    "knn-full": (eval_name("knn_full"), ["eval", "knn", "--full"]),
+    "linear": (eval_name("linear"), ["eval", "linear"]),
+    "lowshot": (eval_name("lowshot"), ["eval", "lowshot"]),
+    "finetune": (eval_name("finetune"), ["eval", "finetune"]),
+    "finetune-scratch": (eval_name("finetune-scratch"), ["eval", "finetune-scratch"]),
+    "lowshot-scratch": (eval_name("lowshot-scratch"), ["eval", "lowshot-scratch"]),
+    "along": (eval_name("along"), ["eval", "along"]),
     "robustness": (ROBUSTNESS_FILE, ["eval", "robustness"]),
-    "linear-along": ("eval_linear-along.json", ["eval", "linear-along"]),
+    "linear-along": (eval_name("linear-along"), ["eval", "linear-along"]),
     "reconstruct": (RECONSTRUCT_FILE, ["analyze", "reconstruct", "--output-dir", "{run}/analysis_reconstruct",
                                        "--ratios", "0"]),
     "mask-mi": (MASK_MI_FILE, ["analyze", "mask-mi", "--output-dir", "{run}/analysis_mask_mi", "--with-init"]),
@@ -112,7 +113,7 @@ def grid_points(grid: dict[str, list[Any]], seeds: list[int], extra: list[str] |
 
 
 def finished(run_dir: Path, evaluations: list[str]) -> bool:
-    return (run_dir / "results.json").is_file() and all(
+    return (run_dir / RESULTS_NAME).is_file() and all(
         (run_dir / EVALUATIONS[e][0]).is_file() for e in evaluations)
 
 
@@ -187,7 +188,7 @@ def commands(point: Point, run_dir: Path, settings: Settings) -> list[list[str]]
     """The mimae arguments of each command of one point, in order: pretraining (resumed if started), then each
     missing evaluation."""
     steps = []
-    if not (run_dir / "results.json").is_file():
+    if not (run_dir / RESULTS_NAME).is_file():
         steps.append(["pretrain", "--output-dir", str(run_dir), "--resume", "auto", *settings.base,
                       *point.overrides(), *([f"train.threads={settings.threads}"] if settings.threads else [])])
     steps += [evaluation_command(name, run_dir, settings.evaluation_args.get(name, ()))
@@ -213,7 +214,7 @@ def run_point(point: Point, run_dir: Path, settings: Settings, say: Callable[[st
     if settings.children.stop_signal is not None:
         return record(point, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    log = run_dir / "sweep.log"
+    log = run_dir / SWEEP_LOG_NAME
     for command in commands(point, run_dir, settings):
         say(f"{point.name}: {' '.join(command[:2]) if command[0] != 'pretrain' else 'pretrain'}")
         code = run_mimae(command, log, settings.threads, settings.runner, settings.children)
@@ -233,7 +234,7 @@ def submit_points(root: Path, points: list[Point], settings: Settings, cluster: 
     for point in points:
         run_dir = root / point.name
         run_dir.mkdir(parents=True, exist_ok=True)
-        jobs[point.name] = PointJob(commands(point, run_dir, settings), str(run_dir / "sweep.log"), cluster.nodes,
+        jobs[point.name] = PointJob(commands(point, run_dir, settings), str(run_dir / SWEEP_LOG_NAME), cluster.nodes,
                                     max(1, cluster.gpus_per_node))
     ids = submit(root, jobs, cluster)
     say(f"submitted {len(ids)} jobs ({cluster.executor}): {', '.join(ids.values())}; `mimae sweep --status {root}` "
@@ -261,7 +262,7 @@ def sweep_status(root: str | Path) -> list[dict]:
 
 def record(point: Point, run_dir: Path) -> dict:
     """What a point measured so far: the run's results and its named measures (:mod:`mimae.report.measures`)."""
-    results_file = run_dir / "results.json"
+    results_file = run_dir / RESULTS_NAME
     results = json.loads(results_file.read_text()) if results_file.is_file() else None
     return {"name": point.name, "label": point.label, "values": point.values, "seed": point.seed,
             "run_dir": str(run_dir.resolve()), "results": results,

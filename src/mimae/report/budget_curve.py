@@ -17,6 +17,7 @@ from pathlib import Path
 from mimae.config import load_config
 from mimae.plotting import legend_below, panel_grid, save_figure
 from mimae.report.page import table, write_page
+from mimae.run_folder import CONFIG_NAME, RESULTS_NAME, eval_name
 
 PROTOCOLS = {"knn": "kNN, bank slice", "knn_full": "kNN, full bank", "linear_best": "linear probe, best lr",
              "linear_default": "linear probe, lr 6.4"}
@@ -25,15 +26,15 @@ BUDGET_FILE = "budget.json"
 
 def run_curve(run_dir: Path) -> dict:
     """One run's points: epoch, step, (image, mask) samples and each protocol's accuracy; the pixels' beside."""
-    along = json.loads((run_dir / "eval_along.json").read_text())
-    results = json.loads((run_dir / "results.json").read_text())
+    along = json.loads((run_dir / eval_name("along")).read_text())
+    results = json.loads((run_dir / RESULTS_NAME).read_text())
     per_step = results["samples"] / results["steps"]
 
     def accuracies(scores: dict) -> dict:
         return {"knn": scores["knn"], "knn_full": scores["knn_full"], "linear_best": scores["linear_best"],
                 "linear_default": scores["linear"].get("6.4")}
 
-    return {"seed": load_config(run_dir / "config.yaml").train.seed, "along": along,
+    return {"seed": load_config(run_dir / CONFIG_NAME).train.seed, "along": along,
             "pixels": accuracies(along["pixels"]),
             "points": [{"epoch": p["epoch"], "step": p["step"], "samples": round(p["step"] * per_step),
                         **accuracies(p)} for p in along["along"]]}

@@ -12,6 +12,8 @@ import json
 import math
 from pathlib import Path
 
+from mimae.run_folder import LOG_NAME
+
 CHANCE_MARGIN = 0.1
 RULE = (f"A run is flagged collapsed if its final L_max (InfoNCE over the V views of a step) is within "
         f"{CHANCE_MARGIN} nats of chance, ln(V - 1), or its kNN at the end is at or below its kNN at initialization; "
@@ -20,7 +22,7 @@ RULE = (f"A run is flagged collapsed if its final L_max (InfoNCE over the V view
 
 def final_value(run_dir: Path, key: str) -> float | None:
     """The last logged value of a training metric (``metrics.jsonl``), None if the run never logged it."""
-    path = run_dir / "metrics.jsonl"
+    path = run_dir / LOG_NAME
     if not path.is_file():
         return None
     value = None

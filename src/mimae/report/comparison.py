@@ -23,6 +23,7 @@ from mimae.report.collapse import RULE as COLLAPSE_RULE
 from mimae.report.collapse import collapse
 from mimae.report.measures import baseline_measure, describe, header, mean_corruption_errors, read_measures
 from mimae.report.page import table, write_page
+from mimae.run_folder import CONFIG_NAME, RESULTS_NAME, eval_name
 from mimae.runs import read
 
 NOT_A_DIFFERENCE = ("train.seed", "data.data_dir", "train.device", "train.threads", "lowshot.subset_file")
@@ -42,12 +43,12 @@ class Run:
 def load_run(run_dir: Path) -> Run:
     """A finished run's config (its ``config.yaml``, else its checkpoint's), results and measures: the small files
     alone are enough, so a run archived without its weights is reported as it was."""
-    results_file = run_dir / "results.json"
+    results_file = run_dir / RESULTS_NAME
     if not results_file.is_file():
         raise FileNotFoundError(f"{run_dir} holds no finished run (no results.json)")
     results = json.loads(results_file.read_text())
     measures, errors = read_measures(run_dir, results)
-    config_file = run_dir / "config.yaml"
+    config_file = run_dir / CONFIG_NAME
     cfg = load_config(config_file) if config_file.is_file() else read(run_dir).cfg
     return Run(run_dir.resolve(), cfg, results, measures, errors, collapse(run_dir, results))
 
@@ -61,7 +62,7 @@ def run_folders(paths: list[str | Path]) -> list[Path]:
         inside = sorted(p.parent for p in path.glob("*/results.json"))
         if sweep.is_file():
             folders += [Path(p["run_dir"]) for p in json.loads(sweep.read_text())["points"]]
-        elif inside and not (path / "results.json").is_file():
+        elif inside and not (path / RESULTS_NAME).is_file():
             folders += inside
         else:
             folders.append(path)
@@ -238,7 +239,7 @@ def plot_along(rows: list[dict], path: Path, title: str) -> Path | None:
 
 def linear_protocol(run_dir: Path) -> str | None:
     """How a run's linear probe was trained, from its ``eval_linear.json`` (None without one)."""
-    path = run_dir / "eval_linear.json"
+    path = run_dir / eval_name("linear")
     if not path.is_file():
         return None
     p = json.loads(path.read_text())

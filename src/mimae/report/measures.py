@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mimae.eval.robustness import mean_corruption_error
+from mimae.run_folder import EVAL_PATTERN, eval_name
 
 RECONSTRUCT_FILE = "analysis_reconstruct/reconstruct_metrics.json"
-ROBUSTNESS_FILE = "eval_robustness.json"
+ROBUSTNESS_FILE = eval_name("robustness")
 MASK_MI_FILE = "analysis_mask_mi/mask_mi.json"
 # mask_mi.json's numbers that a comparison shows, under their measure names
 MASK_MI_KEYS = {"infonce": "mask_mi_shared", "retrieval": "mask_mi_retrieval", "club": "mask_mi_club",
@@ -92,7 +93,7 @@ def read_measures(run_dir: Path, results: dict) -> tuple[dict[str, float], dict 
     """A finished run's named numbers, and its corruption errors ({corruption: {severity: error %}}) if it has any."""
     measures = {key: results[key] for key in ("knn_final", "knn_pixels") if results.get(key) is not None}
     errors = None
-    for path in sorted(run_dir.glob("eval_*.json")):
+    for path in sorted(run_dir.glob(EVAL_PATTERN)):
         result = json.loads(path.read_text())
         if result.get("protocol") == "along":  # the budget curve has a page of its own
             continue

@@ -18,6 +18,7 @@ from mimae.analysis.reconstruct import GRID_TITLE, grid_rows, plot_grid
 from mimae.config import Config
 from mimae.report.measures import MASK_MI_FILE
 from mimae.report.page import table, write_page
+from mimae.run_folder import EVAL_PATTERN, RESULTS_NAME
 from mimae.runs import read
 
 GRID_IMAGES = 8
@@ -62,7 +63,7 @@ def knn_rows(results: dict) -> list[tuple[str, float]]:
 def evaluation_rows(run_dir: Path) -> list[tuple[str, str, str, str]]:
     """(protocol, file, images, accuracy) of every ``eval_*.json`` in the folder that reports an accuracy."""
     rows = []
-    for path in sorted(run_dir.glob("eval_*.json")):
+    for path in sorted(run_dir.glob(EVAL_PATTERN)):
         result = json.loads(path.read_text())
         parts = {k: v for k, v in result.items() if isinstance(v, dict) and "accuracy" in v}
         if "accuracy" in result:
@@ -164,7 +165,7 @@ def write_run_report(run_dir: str | Path) -> dict[str, Path]:
     """Write ``report.md``, ``report.html`` and ``figures/`` for a finished (or stopped) run; their paths."""
     run_dir = Path(run_dir).resolve()
     source = read(run_dir)
-    results_file = run_dir / "results.json"
+    results_file = run_dir / RESULTS_NAME
     results = json.loads(results_file.read_text()) if results_file.is_file() else {
         **source.checkpoint.get("results", {}), "steps": source.step}
     figures_dir = run_dir / "figures"
