@@ -135,3 +135,17 @@ def test_results_count_image_mask_samples_of_a_multi_view_method(tmp_path):
         assert other["steps"] == mae["steps"] and other["samples"] == mae["samples"]
         assert other["peak_lr"] == pytest.approx(mae["peak_lr"])
     assert mi["images_seen"] * 4 == mae["images_seen"] == mae["samples"] == mae["steps"] * mae["effective_batch"]
+
+
+def test_a_resumed_run_reads_its_checkpoint_once(tmp_path, monkeypatch):
+    import mimae.engine
+    from mimae.cli import main
+    from tests.conftest import TINY, train_tiny
+    run_dir = train_tiny(tmp_path / "run")
+    reads = []
+    original = mimae.engine.latest_checkpoint
+    monkeypatch.setattr(mimae.engine, "latest_checkpoint", lambda folder: reads.append(folder) or original(folder))
+    tiny = [f"{k}={v}" for k, v in TINY.items() if k != "train.epochs"]
+    assert main(["pretrain", "--output-dir", str(run_dir), "--resume", *tiny, "data.train_limit=64",
+                 "data.test_limit=32", "eval.knn_bank_limit=32", "train.epochs=2"]) == 0
+    assert len(reads) == 1 and read(run_dir).checkpoint["step"] == 8  # 64 images / 16 a step, 2 epochs

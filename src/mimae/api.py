@@ -80,13 +80,14 @@ def pretrain(config: Config | dict[str, Any] | str | Path, output_dir: str | Pat
     from mimae.engine import pretrain as run_pretraining
     from mimae.engine import run_config
     if isinstance(config, Config):
-        cfg, resumed = config, False
+        cfg, source = config, None
         if resume:
-            cfg, resumed = run_config(output_dir, {}, resume)
+            cfg, source = run_config(output_dir, {}, resume)
+            cfg = config if source is None else cfg
     else:
         requested = requested_values(config) if isinstance(config, (str, Path)) else dict(config)
-        cfg, resumed = run_config(output_dir, requested, resume)
-    return run_pretraining(cfg, output_dir, resume=resumed, overwrite=overwrite)
+        cfg, source = run_config(output_dir, requested, resume)
+    return run_pretraining(cfg, output_dir, resume=source or False, overwrite=overwrite)
 
 
 def evaluate(protocol: str, checkpoint: str | Path, overrides: dict[str, Any] | None = None,

@@ -33,7 +33,7 @@ from mimae.optim import learning_rate, make_optimizer, set_learning_rate
 from mimae.precision import autocast_dtype, check_precision
 from mimae.progress import progress
 from mimae.report.run import write_run_report
-from mimae.runs import latest_checkpoint, load_encoder_weights, read
+from mimae.runs import Source, latest_checkpoint, load_encoder_weights, read
 from mimae.train_step import MetricWindow, TrainStep
 
 
@@ -83,7 +83,7 @@ class Trainer:
     caller (a test, an experiment) can hand in images and masks of its own.
     """
 
-    def __init__(self, cfg: Config, run_dir: str | Path, resume: bool | str = False, tensorboard: bool = False,
+    def __init__(self, cfg: Config, run_dir: str | Path, resume: bool | str | Source = False, tensorboard: bool = False,
                  overwrite: bool = False):
         self.cfg = cfg
         self.dist = distributed.setup(cfg.train.device)
@@ -92,10 +92,7 @@ class Trainer:
             torch.set_num_threads(cfg.train.threads)
         self.run_dir = Path(run_dir)
         self.lock = None
-        resumed = latest_checkpoint(self.run_dir) if resume else None
-        if resume is True and resumed is None:
-            raise run_folder.RunFolderError(f"nothing to resume in {self.run_dir}: it holds no readable checkpoint "
-                                            f"(start without --resume, or use --resume auto)")
+        resumed = resume if isinstance(resume, Source) else resume_source(self.run_dir, resume)
         if self.dist.is_main:
             self.lock = run_folder.FolderLock(self.run_dir)  # held until run() returns
             if resumed is None:  # --resume auto with nothing to resume starts over: no checkpoint is lost
@@ -409,24 +406,33 @@ class NonFiniteLoss(FloatingPointError):
     """The loss was not finite in ``train.max_bad_steps`` consecutive steps; the message says what to try."""
 
 
-def run_config(run_dir: str | Path, requested: dict[str, Any], resume: bool | str) -> tuple[Config, bool]:
-    """The config a ``pretrain`` command runs with, and whether it resumes.
+def resume_source(run_dir: str | Path, resume: bool | str) -> Source | None:
+    """The checkpoint a run continues from: None for a new run (``resume`` False, or ``"auto"`` in a folder without
+    a readable checkpoint); with ``resume`` True, a folder without one is an error."""
+    if not resume:
+        return None
+    source = latest_checkpoint(run_dir)
+    if source is None and resume != "auto":
+        raise run_folder.RunFolderError(f"nothing to resume in {run_dir}: it holds no readable checkpoint "
+                                        f"(start without --resume, or use --resume auto)")
+    return source
+
+
+def run_config(run_dir: str | Path, requested: dict[str, Any], resume: bool | str) -> tuple[Config, Source | None]:
+    """The config a ``pretrain`` command runs with, and the checkpoint it resumes from (read once; hand it to
+    :func:`pretrain`).
 
     ``resume`` False: the requested config (defaults, YAML, --quick, overrides). True: the run's own config from
     its newest readable checkpoint, with the requested changes that are safe mid-run; no checkpoint is an error.
     ``"auto"``: True when the folder holds a checkpoint, else False.
     """
-    if resume:
-        source = latest_checkpoint(run_dir)
-        if source is not None:
-            return resume_config(source.cfg, requested), True
-        if resume != "auto":
-            raise run_folder.RunFolderError(f"nothing to resume in {run_dir}: it holds no readable checkpoint "
-                                            f"(start without --resume, or use --resume auto)")
-    return load_config(overrides=requested), False
+    source = resume_source(run_dir, resume)
+    if source is not None:
+        return resume_config(source.cfg, requested), source
+    return load_config(overrides=requested), None
 
 
-def pretrain(cfg: Config, run_dir: str | Path, resume: bool | str = False, tensorboard: bool = False,
+def pretrain(cfg: Config, run_dir: str | Path, resume: bool | str | Source = False, tensorboard: bool = False,
              overwrite: bool = False) -> dict:
     """Pretrain ``cfg.method`` into ``run_dir`` (resuming from its newest checkpoint if asked); returns the
     results."""

@@ -149,9 +149,9 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         raise ConfigError("--resume and --overwrite contradict each other: continue the run, or start over")
     method = load_config(overrides=requested).method
     run_dir = Path(args.output_dir or f"runs/{method}-{time.strftime('%Y%m%d-%H%M%S')}")
-    cfg, resume = run_config(run_dir, requested, "auto" if args.resume_auto else args.resume)
+    cfg, resume = run_config(run_dir, requested, "auto" if args.resume_auto else args.resume)  # read once
     start = time.perf_counter()
-    results = pretrain(cfg, run_dir, resume=resume, tensorboard=args.tensorboard, overwrite=args.overwrite)
+    results = pretrain(cfg, run_dir, resume=resume or False, tensorboard=args.tensorboard, overwrite=args.overwrite)
     from mimae import distributed
     if distributed.setup(cfg.train.device).is_main:
         print(f"run folder: {run_dir.resolve()}")
