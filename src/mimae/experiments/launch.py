@@ -58,10 +58,9 @@ class PointJob(submitit.helpers.Checkpointable):
         if args[0] != "pretrain" or self.nodes * self.processes_per_node == 1:
             return [*self.program, *args]
         env = submitit.JobEnvironment()
-        program = ["-m", "mimae.cli"] if self.program[1:] == ("-m", "mimae.cli") else list(self.program[1:])
-        return [sys.executable, "-m", "torch.distributed.run", "--nnodes", str(self.nodes), "--nproc_per_node",
+        return [self.program[0], "-m", "torch.distributed.run", "--nnodes", str(self.nodes), "--nproc_per_node",
                 str(self.processes_per_node), "--rdzv-backend", "c10d", "--rdzv-endpoint",
-                f"{env.hostnames[0]}:29500", "--rdzv-id", str(env.job_id), *program, *args]
+                f"{env.hostnames[0]}:29500", "--rdzv-id", str(env.job_id), *self.program[1:], *args]
 
     def __call__(self) -> str:
         lead = submitit.JobEnvironment().global_rank == 0
