@@ -31,9 +31,11 @@ def tiny_config(**overrides):
 def train_tiny(run_dir, **overrides):
     """Pretrain a ``tiny_config`` MAE into ``run_dir`` on a Fashion-MNIST slice (seconds); returns ``run_dir``."""
     from mimae.engine import Trainer
+    from mimae.workflow import KnnMonitor
     values = dict(data__train_limit=64, data__test_limit=32, eval__knn_bank_limit=32, train__epochs=1)
     values.update(overrides)
-    Trainer(tiny_config(**values), run_dir).run()
+    cfg = tiny_config(**values)
+    Trainer(cfg, run_dir, monitor=KnnMonitor(cfg)).run()
     return run_dir
 
 

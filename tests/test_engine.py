@@ -6,6 +6,7 @@ import torch
 from mimae.engine import Trainer
 from mimae.optim import learning_rate, make_optimizer
 from mimae.runs import read
+from mimae.workflow import KnnMonitor
 from tests.conftest import tiny_config
 
 
@@ -78,7 +79,7 @@ def test_resume_equals_uninterrupted_with_crops_taken_as_the_files_are_read(tmp_
 
 def test_run_folder_contents_and_loss_decreases(tmp_path):
     cfg = small(data__train_limit=256, train__epochs=3, optim__base_lr=2e-3)
-    Trainer(cfg, tmp_path).run()
+    Trainer(cfg, tmp_path, monitor=KnnMonitor(cfg)).run()
     assert {"config.yaml", "metrics.jsonl", "checkpoint.pt", "results.json"} <= {p.name for p in tmp_path.iterdir()}
     lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in lines if "loss" in r]

@@ -13,6 +13,7 @@ from mimae.objectives import REGISTRY, build_objective
 from mimae.objectives.mrcl import MRCL_PAPER_MASK_RATIO, MRCL_PAPER_WEIGHTS
 from mimae.objectives.ssl_losses import uniformity_loss
 from mimae.optim import make_optimizer
+from mimae.workflow import KnnMonitor
 from tests.conftest import tiny_config
 
 METHODS = ("umae", "simclr", "mr-simclr", "byol", "mr-byol", "barlow", "mr-barlow", "simmim", "mi-simmim")
@@ -136,7 +137,7 @@ def test_mi_simmim_masks_are_complementary_and_adds_the_mi_terms():
 @pytest.mark.parametrize("method", ["simmim", "mi-simmim"])
 def test_a_simmim_run_ends_with_its_report_and_reconstructions(method, tmp_path):
     """The run report decodes SimMIM's predictions (standardized pixels, no per-patch normalization)."""
-    from mimae.engine import pretrain
+    from mimae.workflow import pretrain
     from tests.conftest import tiny_config
     pretrain(tiny_config(method=method, data__train_limit=16, train__epochs=1, eval__knn_bank_limit=16,
                          eval__knn_query_limit=16), tmp_path)
@@ -147,7 +148,7 @@ def test_a_simmim_run_ends_with_its_report_and_reconstructions(method, tmp_path)
 def test_short_pretraining_on_fashion_mnist_has_finite_losses(tmp_path, method):
     cfg = tiny_config(method=method, data__train_limit=48, data__test_limit=32, eval__knn_bank_limit=48,
                       eval__knn_query_limit=32, train__epochs=1, mimae__eps_l=100.0)
-    results = Trainer(cfg, tmp_path).run()
+    results = Trainer(cfg, tmp_path, monitor=KnnMonitor(cfg)).run()
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     losses = [line["loss"] for line in lines if "loss" in line]
     assert len(losses) == 3 and all(math.isfinite(v) for v in losses)

@@ -9,8 +9,9 @@ import re
 import pytest
 
 from mimae.cli import main
-from mimae.engine import Trainer, pretrain
+from mimae.engine import Trainer
 from mimae.report.comparison import BASELINE_LABEL, write_comparison
+from mimae.workflow import pretrain
 from tests.browser import rendered
 from tests.conftest import tiny_config
 
@@ -227,3 +228,35 @@ def test_a_cell_with_fewer_values_than_its_row_has_runs_shows_its_own_n():
     assert cell([70.0, 72.0], "%", runs=3) == "71.00 ± 1.41 (n=2)"
     assert cell([70.0, 72.0], "%", runs=2) == "71.00 ± 1.41"
     assert cell([0.5], "", runs=1) == "0.5000"
+
+
+@pytest.mark.parametrize("method", ["mae", "mimae", "mr-simclr"])
+def test_the_report_shows_the_model_that_trained_and_the_lr_its_optimizer_applied(tmp_path, method):
+    """The default (named) model size, so that every dimension is resolved from it; the dims are read from the
+    built modules and the lr from the optimizer as each step runs, not from the config."""
+    from mimae.config import load_config
+    from mimae.report.run import write_run_report
+    cfg = load_config(overrides={"method": method, "data.image_size": 16, "data.train_limit": 32,
+                                 "optim.batch_size": 16, "train.epochs": 1, "train.knn_at_init": False,
+                                 "train.precision": "fp32", "optim.warmup_epochs": 0.5})
+    trainer = Trainer(cfg, tmp_path)
+    applied: list[float] = []
+    step = trainer.optimizer.step
+
+    def recording_step(*args, **kwargs):
+        applied.append(trainer.optimizer.param_groups[0]["lr"] / trainer.optimizer.param_groups[0].get("lr_scale", 1))
+        return step(*args, **kwargs)
+
+    trainer.optimizer.step = recording_step
+    trainer.run()
+    text = (write_run_report(tmp_path)["markdown"]).read_text()
+    encoder = trainer.objective.encoder
+    assert (f"| encoder | ViT {encoder.embed_dim} wide, {len(encoder.blocks)} blocks, "
+            f"{encoder.blocks[0].attn.num_heads} heads, patch 4 |") in text
+    decoder = getattr(trainer.objective, "decoder", None)
+    if decoder is None:
+        assert "| decoder | none |" in text
+    else:
+        assert (f"| decoder | {decoder.embed.out_features} wide, {len(decoder.blocks)} block"
+                f"{'s' * (len(decoder.blocks) != 1)}, {decoder.blocks[0].attn.num_heads} heads |") in text
+    assert applied and f"(peak lr {max(applied):.3g})" in text

@@ -13,11 +13,11 @@ import torch
 
 from mimae.cli import main
 from mimae.config import ConfigError, load_config
-from mimae.engine import pretrain
 from mimae.export import to_timm
 from mimae.models.swin import SwinEncoder
 from mimae.objectives import build_objective
 from mimae.runs import load_encoder
+from mimae.workflow import pretrain
 from tests.conftest import tiny_config
 
 SWIN = {"model__backbone": "swin", "model__embed_dim": 16, "model__num_heads": 1, "model__swin_depths": "1,1",

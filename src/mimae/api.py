@@ -77,8 +77,8 @@ def pretrain(config: Config | dict[str, Any] | str | Path, output_dir: str | Pat
     (``{"method": "mimae", "train.epochs": 10}``), or a YAML file. ``resume``: True continues the run in
     ``output_dir`` with its own config, ``"auto"`` continues it if there is one.
     """
-    from mimae.engine import pretrain as run_pretraining
-    from mimae.engine import run_config
+    from mimae.workflow import pretrain as run_pretraining
+    from mimae.workflow import run_config
     if isinstance(config, Config):
         cfg, source = config, None
         if resume:

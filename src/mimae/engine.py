@@ -1,7 +1,9 @@
 """The pretraining loop: one code path for a CPU, one GPU, or many processes under torchrun.
 
 data -> masks -> objective -> loss -> optimizer step. The objective (``mimae.objectives``) decides what the loss is;
-this file only knows how to feed it, step the optimizer, log, evaluate and checkpoint.
+this file only knows how to feed it, step the optimizer, log, checkpoint, and call the :class:`Monitor` it is handed
+(the kNN accuracy, from :mod:`mimae.workflow`, which also writes the report). It imports no evaluation, analysis or
+report module.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import torch
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
@@ -22,17 +25,15 @@ from tqdm import tqdm
 from mimae import checkpoint as ckpt
 from mimae import distributed, run_folder
 from mimae.budget import budget
-from mimae.config import Config, load_config, resume_config, save_config
+from mimae.config import Config, save_config
 from mimae.data import BatchAugment, pretraining_set, skipped_images
 from mimae.data.loader import LoaderWorkerDied, training_loader, worker_death
-from mimae.eval.knn import knn_eval, pixel_knn_eval
 from mimae.masking import Masks
 from mimae.objectives import Objective, build_objective
 from mimae.objectives.base import objective_class
 from mimae.optim import learning_rate, make_optimizer, set_learning_rate
 from mimae.precision import autocast_dtype, check_precision
 from mimae.progress import progress
-from mimae.report.run import write_run_report
 from mimae.runs import Source, latest_checkpoint, load_encoder_weights, read
 from mimae.train_step import MetricWindow, TrainStep
 
@@ -75,17 +76,33 @@ class MetricsLog:
                     self.writer.add_scalar(key, value, record.get("step", 0))
 
 
+class Monitor(Protocol):
+    """What a run measures along training: an accuracy (%) of the encoder at ``init``, every
+    ``train.eval_every`` epochs and at the end, recorded as ``<name>_<when>``, and of a baseline once
+    (``<name>_pixels``)."""
+
+    name: str  # the results' key prefix: knn -> knn_init, knn_final, knn_pixels
+    label: str  # in the printed line: "kNN accuracy (final): 81.20%"
+    baseline_label: str
+
+    def accuracy(self, encoder: nn.Module, device: torch.device) -> float: ...
+
+    def baseline(self) -> float: ...
+
+
 class Trainer:
     """Holds the state of one pretraining run; ``run()`` trains to the end (or resumes and does so).
 
     Each optimizer step is ``optimizer_step([prepare(images) for images in micro_batches])``: ``prepare`` draws the
     augmentation and the masks from this process's generator, ``optimizer_step`` takes (images, masks) pairs, so a
-    caller (a test, an experiment) can hand in images and masks of its own.
+    caller (a test, an experiment) can hand in images and masks of its own. Without a ``monitor`` nothing is
+    evaluated along training.
     """
 
     def __init__(self, cfg: Config, run_dir: str | Path, resume: bool | str | Source = False, tensorboard: bool = False,
-                 overwrite: bool = False):
+                 overwrite: bool = False, monitor: Monitor | None = None):
         self.cfg = cfg
+        self.monitor = monitor
         self.dist = distributed.setup(cfg.train.device)
         self.device = self.dist.device
         if cfg.train.threads:
@@ -136,6 +153,7 @@ class Trainer:
         self.train_step = TrainStep(self.objective, self.optimizer, self.device,
                                     autocast_dtype(cfg.train.precision, self.device), o.clip_grad, ddp)
         self.step = 0
+        self.peak_lr_used = 0.0  # the highest lr the optimizer applied (its base group's, without layer scales)
         self.saved_step: int | None = None  # the step of the newest checkpoint, written or resumed from
         self.results: dict = {}
         self.train_seconds = 0.0  # accumulated over resumes
@@ -169,7 +187,7 @@ class Trainer:
                 "epoch": self.step // self.steps_per_epoch, "world_size": self.dist.world_size,
                 "rng": self.rng_states(), "config": self.cfg.to_dict(), "train_seconds": self.train_seconds,
                 "skipped_steps": self.skipped_steps, "in_chans": self.info.channels, "method": self.cfg.method,
-                "results": self.results}
+                "results": self.results, "peak_lr_used": self.peak_lr_used}
 
     def save_checkpoint(self) -> None:
         state = self.state()  # every rank takes part in gathering the generator states
@@ -195,6 +213,8 @@ class Trainer:
         self.results = state.get("results", {})
         self.train_seconds = state.get("train_seconds", 0.0)
         self.skipped_steps = state.get("skipped_steps", 0)
+        past_warmup = self.step > self.warmup_steps  # a checkpoint older than the key: its schedule's peak
+        self.peak_lr_used = state.get("peak_lr_used", self.peak_lr if past_warmup else 0.0)
         ckpt.restore_rng(rng[self.dist.rank], self.generator)
 
     # -- training ----------------------------------------------------------------------------------------------
@@ -213,6 +233,8 @@ class Trainer:
         device and read at the log lines: ``train.max_bad_steps`` of them stop the run."""
         lr = learning_rate(self.step, self.total_steps, self.warmup_steps, self.peak_lr, self.cfg.optim.min_lr)
         set_learning_rate(self.optimizer, lr)
+        group = self.optimizer.param_groups[0]
+        self.peak_lr_used = max(self.peak_lr_used, group["lr"] / group.get("lr_scale", 1.0))
         result = self.train_step(micro_batches, lambda batch: self.model(*batch))
         self.step += 1
         skipped = (~result.applied).long()
@@ -235,22 +257,26 @@ class Trainer:
         return record
 
     def evaluate(self, tag: str) -> float | None:
-        """kNN accuracy in the main process (others wait); recorded in ``results`` and the metrics log."""
-        acc = None
+        """The monitor's accuracy in the main process (others wait); recorded in ``results`` and the metrics log,
+        with the baseline's once per run."""
+        m, acc = self.monitor, None
+        if m is None:
+            return None
         if self.dist.is_main:
-            result = knn_eval(self.objective.encoder, self.cfg, self.device)
-            acc = result["accuracy"]
-            self.results[f"knn_{tag}"] = acc
-            self.log.write({"step": self.step, "epoch": self.step / self.steps_per_epoch, f"knn_{tag}": acc,
-                            "knn": acc})
-            tqdm.write(f"kNN accuracy ({tag}): {acc:.2f}%")
-            if "knn_pixels" not in self.results:  # the baseline, once per run, on the same bank and queries
-                pixels = pixel_knn_eval(self.cfg)["accuracy"]
-                self.results["knn_pixels"] = pixels
-                self.log.write({"step": self.step, "epoch": self.step / self.steps_per_epoch, "knn_pixels": pixels})
-                tqdm.write(f"kNN accuracy (raw pixels, the same bank and queries): {pixels:.2f}%")
+            acc = m.accuracy(self.objective.encoder, self.device)
+            self.record({f"{m.name}_{tag}": acc, m.name: acc})
+            tqdm.write(f"{m.label} accuracy ({tag}): {acc:.2f}%")
+            if f"{m.name}_pixels" not in self.results:
+                baseline = m.baseline()
+                self.record({f"{m.name}_pixels": baseline})
+                tqdm.write(f"{m.label} accuracy ({m.baseline_label}): {baseline:.2f}%")
         distributed.barrier()
         return acc
+
+    def record(self, values: dict[str, float]) -> None:
+        """Keep ``values`` in the results (all but the plain ``<name>`` curve key) and write them to the log."""
+        self.results.update({k: v for k, v in values.items() if self.monitor is None or k != self.monitor.name})
+        self.log.write({"step": self.step, "epoch": self.step / self.steps_per_epoch, **values})
 
     def log_window(self, window: MetricWindow, seconds: float, bar) -> None:
         """Write the window's means (over steps and processes: the one host sync of the window) to the log."""
@@ -363,7 +389,7 @@ class Trainer:
             self.announce_stop()
         if self.step < self.total_steps:
             return {**self.results, "stopped_at": self.step}
-        if "knn_final" not in self.results:
+        if self.monitor is not None and f"{self.monitor.name}_final" not in self.results:
             self.evaluate("final")
             self.save_checkpoint()
         self.results["train_seconds"] = self.train_seconds
@@ -372,7 +398,8 @@ class Trainer:
                 {"method": cfg.method, "steps": self.step, "effective_batch": self.effective_batch,
                  "views_per_image": self.objective.views_per_image,
                  "samples_per_image": self.objective.samples_per_image,
-                 "samples": self.step * self.budget.samples_per_step, "peak_lr": self.peak_lr,
+                 "samples_per_step": self.budget.samples_per_step, "samples": self.step * self.budget.samples_per_step,
+                 "peak_lr": self.peak_lr_used,
                  "images_seen": self.step * self.effective_batch,
                  "skipped_steps": self.skipped_steps, **self.results}, indent=2))
         return self.results
@@ -416,28 +443,3 @@ def resume_source(run_dir: str | Path, resume: bool | str) -> Source | None:
         raise run_folder.RunFolderError(f"nothing to resume in {run_dir}: it holds no readable checkpoint "
                                         f"(start without --resume, or use --resume auto)")
     return source
-
-
-def run_config(run_dir: str | Path, requested: dict[str, Any], resume: bool | str) -> tuple[Config, Source | None]:
-    """The config a ``pretrain`` command runs with, and the checkpoint it resumes from (read once; hand it to
-    :func:`pretrain`).
-
-    ``resume`` False: the requested config (defaults, YAML, --quick, overrides). True: the run's own config from
-    its newest readable checkpoint, with the requested changes that are safe mid-run; no checkpoint is an error.
-    ``"auto"``: True when the folder holds a checkpoint, else False.
-    """
-    source = resume_source(run_dir, resume)
-    if source is not None:
-        return resume_config(source.cfg, requested), source
-    return load_config(overrides=requested), None
-
-
-def pretrain(cfg: Config, run_dir: str | Path, resume: bool | str | Source = False, tensorboard: bool = False,
-             overwrite: bool = False) -> dict:
-    """Pretrain ``cfg.method`` into ``run_dir`` (resuming from its newest checkpoint if asked); returns the
-    results."""
-    trainer = Trainer(cfg, run_dir, resume, tensorboard, overwrite)
-    results = trainer.run()
-    if trainer.dist.is_main and "stopped_at" not in results:
-        results["report"] = str(write_run_report(run_dir)["html"])
-    return results

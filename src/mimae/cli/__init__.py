@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from mimae.engine import pretrain, run_config
+    from mimae.workflow import pretrain, run_config
     overrides = parse_overrides(args.overrides)
     for key, value in (("method", args.method), ("train.epochs", args.epochs),
                        ("train.eval_every", args.eval_every), ("data.data_dir", args.data_dir)):

@@ -15,7 +15,6 @@ from torch.utils.data import DataLoader
 from mimae.config import Config, load_config
 from mimae.data import normalize
 from mimae.data.sources import DataInfo
-from mimae.engine import pretrain
 from mimae.hierarchy import dataset as hdata
 from mimae.hierarchy.graph import heights
 from mimae.hierarchy.probe import level_r2
@@ -23,6 +22,7 @@ from mimae.hierarchy.theory import theory_curve
 from mimae.models import ViTEncoder, build_encoder
 from mimae.plotting import legend_below, panel_grid, save_figure, write_json
 from mimae.runs import load_encoder
+from mimae.workflow import pretrain
 
 LEARNED_RATIOS = (0.1, 0.5, 0.75, 0.9)
 
