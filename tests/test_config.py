@@ -1,6 +1,9 @@
+import json
+
 import pytest
 
-from mimae.config import Config, ConfigError, config_from_dict, load_config, parse_overrides, save_config
+from mimae.config import Config, ConfigError, load_config, parse_overrides, save_config
+from mimae.runs import config_from_dict
 
 
 def test_defaults_validate_and_round_trip(tmp_path):
@@ -83,3 +86,22 @@ def test_a_saved_config_keeps_its_own_mask_ratio_and_unit(method):
     assert (saved.mask.ratio, saved.mask.unit) == (0.4, 8)
     old = {k: v for k, v in cfg.to_dict().items() if k != "mask"}  # a config from before the mask section
     assert config_from_dict(old).mask.ratio == load_config(overrides={"method": method}).mask.ratio
+
+
+def test_a_config_built_in_a_fresh_interpreter_has_every_section_method_and_dataset():
+    """Registration does not depend on what was imported before: the mimae.sections entry points are loaded when
+    the first config is built (here the evaluation sections and the hierarchical dataset are not yet imported)."""
+    import subprocess
+    import sys
+
+    from mimae.config import Config, methods
+    code = ("import sys, json\n"
+            "import mimae.config as c\n"
+            "absent = [m for m in ('mimae.eval.config', 'mimae.hierarchy.dataset') if m not in sys.modules]\n"
+            "cfg = c.load_config(overrides={'data.dataset': 'hierarchical', 'method': 'mi-simmim'})\n"
+            "print(json.dumps([absent, sorted(cfg.sections), sorted(c.methods())]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    absent, names, fresh_methods = json.loads(out)
+    assert absent == ["mimae.eval.config", "mimae.hierarchy.dataset"]
+    assert names == sorted(Config().sections) and fresh_methods == sorted(methods())
+    assert {"data", "model", "eval", "linear", "finetune", "hierarchy", "mae", "mimae", "simmim"} <= set(names)

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from mimae.config import DataConfig
 from mimae.data import BatchAugment, DataNotFoundError, load_dataset, normalize, train_test_sets
 from mimae.data.augment import random_crop_boxes, resized_crop
+from mimae.data.config import DataConfig
 from mimae.data.sources import DataInfo, load_fashion_mnist
 
 

@@ -6,8 +6,9 @@ import networkx as nx
 import pytest
 import torch
 
-from mimae.config import ConfigError, HierarchyConfig, load_config
+from mimae.config import ConfigError, load_config
 from mimae.data.sources import DataNotFoundError, load_dataset
+from mimae.hierarchy.config import HierarchyConfig
 from mimae.hierarchy.dataset import generate, load, save
 from mimae.hierarchy.generator import HierarchicalModel, labels_from_root
 from mimae.hierarchy.graph import check_graph, heights, quadtree

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mimae.config import LinearConfig
+from mimae.eval.config import LinearConfig
 from mimae.eval.knn import knn_accuracy
 from mimae.eval.linear import LinearProbe, cached_batches, linear_probe_features, probe_optimizer
 

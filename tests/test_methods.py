@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from mimae.config import SECTIONS
+from mimae.config import sections
 from mimae.engine import Trainer
 from mimae.models.patches import patchify, unpatchify
 from mimae.objectives import REGISTRY, build_objective
@@ -159,5 +159,5 @@ def test_short_pretraining_on_fashion_mnist_has_finite_losses(tmp_path, method):
 def test_an_objective_receives_its_own_sections_not_the_run_config(method):
     objective = build(method)
     assert not hasattr(objective, "cfg")
-    assert set(REGISTRY[method].sections) <= set(SECTIONS)
+    assert set(REGISTRY[method].sections) <= set(sections())
     assert objective.spec.mask.ratio == tiny_config(method=method).mask.ratio

@@ -89,13 +89,20 @@ def test_init_from_starts_pretraining_from_published_weights(tmp_path):
         Trainer(wrong, tmp_path / "run2")
 
 
-def test_a_run_from_before_a_sizes_decoder_changed_keeps_its_own_width(tmp_path, monkeypatch):
-    from mimae import config as config_module
-    from mimae.runs import load_objective
-    old_mini = (128, 6, 4, 64, 2, 2)  # mini's decoder was 64 wide
-    monkeypatch.setitem(config_module.MODEL_SIZES, "mini", old_mini)
-    train_tiny(tmp_path, model__decoder_dim=None, model__size="mini", data__train_limit=16, optim__batch_size=16)
-    monkeypatch.undo()
-    assert config_module.MODEL_SIZES["mini"][3] == 128
+def test_a_run_from_before_the_dims_were_saved_loads_as_it_trained(tmp_path):
+    """Older runs saved the six dims as null beside the size's name, and mini's decoder was 64 wide before 128: the
+    migration takes the dims from the size and the decoder's width from the weights."""
+    from mimae.checkpoint import atomic_save
+    from mimae.runs import config_from_dict, load_objective
+    mini = {f"model__{k}": v for k, v in zip(("embed_dim", "depth", "num_heads", "decoder_depth", "decoder_heads"),
+                                             (128, 6, 4, 2, 2))}  # the tiny test config's dims replaced by mini's
+    train_tiny(tmp_path, model__size="mini", model__decoder_dim=64, data__train_limit=16, optim__batch_size=16, **mini)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    for key in ("embed_dim", "depth", "num_heads", "decoder_dim", "decoder_depth", "decoder_heads"):
+        state["config"]["model"][key] = None
+    atomic_save(state, tmp_path / "checkpoint.pt")
     objective, source = load_objective(tmp_path)
-    assert source.cfg.model.dims()["decoder_dim"] == 64 and objective.decoder.embed.out_features == 64
+    assert source.cfg.model.dims() == {"embed_dim": 128, "depth": 6, "num_heads": 4, "decoder_dim": 64,
+                                       "decoder_depth": 2, "decoder_heads": 2}
+    assert objective.decoder.embed.out_features == 64
+    assert config_from_dict(state["config"]).model.decoder_dim == 128  # without the weights: the size's width

@@ -5,13 +5,9 @@ The public API is what ``__all__`` lists (docs/api.md); every other module and n
 
 __version__ = "0.1.0"
 
-# Registration: every objective adds its method name and mask defaults to the config, the hierarchical data
-# generator adds data.dataset=hierarchical to the dataset loaders.
-from mimae import objectives  # noqa: F401, E402
 from mimae.api import evaluate, load_encoder, objective, pretrain  # noqa: E402
 from mimae.config import Config, load_config  # noqa: E402
 from mimae.estimators import club, gaussian_log_prob, info_nce, info_nce_bound  # noqa: E402
-from mimae.hierarchy import dataset  # noqa: F401, E402
 from mimae.masking import Masks, draw_masks, orthogonal_masks, random_masks  # noqa: E402
 from mimae.objectives.ssl_losses import barlow_twins_loss, nt_xent, uniformity_loss  # noqa: E402
 

@@ -11,7 +11,7 @@ import torch
 from timm.models.swin_transformer import SwinTransformer
 from timm.models.vision_transformer import VisionTransformer
 
-from mimae.config import SECTIONS, Config, ConfigError, load_config, requested_values
+from mimae.config import Config, ConfigError, load_config, requested_values, sections
 from mimae.export import to_timm
 from mimae.objectives import Objective, build_objective
 from mimae.objectives.base import objective_class
@@ -59,7 +59,7 @@ def objective(method: str, image_size: int = 224, in_chans: int = 3, model: dict
 def option_section(cls: type[Objective], key: str) -> str:
     """The section of ``cls`` (one of its ``sections``) that has the option ``key``; one line naming the valid
     options otherwise."""
-    names = {section: {f.name for f in fields(SECTIONS[section][0])} for section in cls.sections}
+    names = {section: {f.name for f in fields(sections()[section][0])} for section in cls.sections}
     owners = [section for section, keys in names.items() if key in keys]
     if len(owners) != 1:
         valid = sorted(set().union(*names.values()))

@@ -15,8 +15,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
+
+from mimae.config import ConfigError, methods, param, register_section
+
+if TYPE_CHECKING:
+    from mimae.config import Config
 
 
 @dataclass
@@ -135,3 +141,44 @@ def draw_masks(kind: str, batch: int, grid: tuple[int, int], ratio: float, views
     if kind == "orthogonal":
         return orthogonal_masks(batch, grid, ratio, views, unit, generator, device)
     raise ValueError(f"unknown masking {kind!r}; expected random, block, orthogonal or independent")
+
+
+@dataclass
+class MaskConfig:
+    ratio: float | None = param(None, "fraction of masking units hidden from the encoder, for every method (None: "
+                                      "the method's default: 0.75 for mae, umae, mimae; 0.5 for simmim, "
+                                      "mi-simmim; 0.2 for mr-simclr, mr-byol, mr-barlow; 0 for simclr, byol, "
+                                      "barlow)", low=0.0, high=0.99)
+    unit: int | None = param(None, "masking unit side in pixels, a multiple of model.patch_size that tiles the "
+                                   "image (None: the method's default: the patch; twice the patch for simmim and "
+                                   "mi-simmim, as SimMIM's 32 px units on 16 px patches; on a Swin, its output "
+                                   "stride)", low=1)
+
+    def resolve(self, cfg: Config) -> None:
+        """Fill ``ratio`` and ``unit`` left at None with the method's defaults, once, so that the saved config
+        says what the run used."""
+        spec = methods()[cfg.method]
+        if self.ratio is None:
+            self.ratio = spec.mask_ratio
+        if self.unit is None:
+            self.unit = spec.mask_unit_patches * cfg.model.patch_size
+            if cfg.model.backbone == "swin":  # SimMIM's Swin: a masking unit of the last stage's stride (32 px)
+                self.unit = max(self.unit, cfg.model.patch_size * 2 ** (len(cfg.model.stage_depths()) - 1))
+
+    def validate(self, cfg: Config) -> None:
+        """The unit tiles the image in whole patches; the ratio leaves a unit visible, and hides one from a method
+        that learns by predicting hidden units."""
+        unit, ratio, p, size = self.unit or 0, self.ratio or 0.0, cfg.model.patch_size, cfg.data.image_size
+        if unit % p or (size // p) % (unit // p):
+            raise ConfigError(f"mask.unit={unit} must be a multiple of model.patch_size={p} that tiles the {size}px "
+                              "image")
+        grid_units = (size // unit) ** 2
+        visible = int(grid_units * (1 - ratio))
+        if visible < 1:
+            raise ConfigError(f"mask.ratio={ratio} leaves no visible unit out of {grid_units}")
+        if methods()[cfg.method].reconstructs_hidden and visible == grid_units:
+            raise ConfigError(f"mask.ratio={ratio} hides none of the {grid_units} masking units, and {cfg.method} "
+                              "learns by predicting hidden ones")
+
+
+register_section("mask", MaskConfig, "masking")

@@ -7,11 +7,30 @@ Pretraining (``mimae.engine``), the linear probe and fine-tuning (``mimae.eval``
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from timm.optim import param_groups_weight_decay
 
-from mimae.config import OptimConfig
+from mimae.config import param, register_section
+
+
+@dataclass
+class OptimConfig:
+    batch_size: int = param(64, "images per process per micro-batch", low=1)
+    accum_steps: int = param(1, "micro-batches accumulated per optimizer step", low=1)
+    base_lr: float = param(3e-3, "learning rate per 256 (view, mask) samples; lr = base_lr * samples per step / 256, "
+                                 "samples = images x crops x masks per image (3e-3: lr "
+                                 "7.5e-4 at the default batch of 64, docs/default_recipe.md)", low=0.0)
+    min_lr: float = param(0.0, "learning rate at the end of the cosine schedule", low=0.0)
+    weight_decay: float = param(0.05, "AdamW weight decay (none on biases, norms and tokens)", low=0.0)
+    beta1: float = param(0.9, "AdamW beta1", low=0.0, high=1.0)
+    beta2: float = param(0.95, "AdamW beta2", low=0.0, high=1.0)
+    warmup_epochs: float = param(0.5, "linear warmup length, epochs (applied per iteration)", low=0.0)
+    clip_grad: float | None = param(None, "clip the gradient norm to this value (None: no clipping)", low=0.0)
+
+
+register_section("optim", OptimConfig, "optimizer")
 
 NO_WEIGHT_DECAY = ("cls_token", "mask_token", "pos_embed", "relative_position_bias_table")  # (Swin: as timm)
 FUSED_DEVICES = ("cpu", "cuda")  # where torch's fused AdamW kernel exists (torch >= 2.4)

@@ -23,12 +23,13 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file as load_safetensors
 
 from mimae.checkpoint import CHECKPOINT_NAME, PREVIOUS_NAME, CheckpointError, load_file
-from mimae.config import Config, config_from_dict, set_value, validate
+from mimae.config import Config, apply_mapping, set_value, validate
 from mimae.models import ViTEncoder, build_encoder
 from mimae.models.swin import SwinEncoder
 from mimae.objectives import Objective, build_objective
@@ -54,6 +55,46 @@ class Source:
     @property
     def step(self) -> int:
         return int(self.checkpoint.get("step", 0)) if self.checkpoint else 0
+
+
+def migrate(mapping: dict, decoder_width: int | None = None) -> dict:
+    """A saved config of an older run made loadable as it trained.
+
+    - The per-method mask keys (``simmim.mask_ratio``, ``simmim.unit``, ``mrcl.mask_ratio``) move to ``mask.*``
+      when they were the run's own and are dropped otherwise.
+    - Model dims saved as null (runs before the dims were saved as numbers) come from the named size, except the
+      decoder's width, which is ``decoder_width`` when the caller read it off the run's weights (``mini``'s decoder
+      was 64 wide before 128).
+    """
+    mapping = {k: dict(v) if isinstance(v, dict) else v for k, v in mapping.items()}
+    model = mapping.get("model", {})
+    for key in [k for k, v in model.items() if v is None]:
+        del model[key]
+        if key == "decoder_dim" and decoder_width is not None:
+            model[key] = decoder_width
+    method = mapping.get("method", "mae")
+    simmim, mrcl = mapping.get("simmim", {}), mapping.get("mrcl", {})
+    legacy: dict[str, Any] = {}
+    if "mask_ratio" in simmim or "unit" in simmim:
+        legacy = {"mask.ratio": simmim.pop("mask_ratio", 0.5), "mask.unit": simmim.pop("unit", None)}
+        if method not in ("simmim", "mi-simmim"):
+            legacy = {}
+    if "mask_ratio" in mrcl:
+        ratio = mrcl.pop("mask_ratio")
+        if method in ("simclr", "byol", "barlow", "mr-simclr", "mr-byol", "mr-barlow"):
+            legacy = {"mask.ratio": ratio}
+    mask = mapping.setdefault("mask", {})
+    for key, value in legacy.items():
+        mask[key.split(".")[1]] = value
+    return mapping
+
+
+def config_from_dict(mapping: dict, decoder_width: int | None = None) -> Config:
+    """Rebuild a config saved with :meth:`Config.to_dict` (for instance from a checkpoint; ``decoder_width``: its
+    decoder's, read off its weights, for :func:`migrate`)."""
+    cfg = Config()
+    apply_mapping(cfg, migrate(mapping, decoder_width))
+    return validate(cfg)
 
 
 def resolve(path: str | Path) -> Path:
@@ -97,17 +138,9 @@ def encoder_weights(state: dict[str, torch.Tensor], prefix: str = "") -> dict[st
     return {k: v for k, v in picked.items() if k.startswith(ENCODER_PREFIXES)}
 
 
-def fit_decoder_width(cfg: Config, state: dict[str, torch.Tensor]) -> Config:
-    """A run's config names its model size, not the dims; a run saved before that size's decoder width changed
-    (``mini``: 64 before 128) keeps the width its weights have."""
-    token = state.get("decoder.mask_token")
-    if token is not None and cfg.model.decoder_dim is None and token.shape[-1] != cfg.model.dims()["decoder_dim"]:
-        cfg.model.decoder_dim = int(token.shape[-1])
-    return cfg
-
-
 def _read_run(path: Path, checkpoint: dict) -> Source:
-    cfg = fit_decoder_width(config_from_dict(checkpoint["config"]), checkpoint["model"])
+    token = checkpoint["model"].get("decoder.mask_token")  # an old run's config may not state its decoder's width
+    cfg = config_from_dict(checkpoint["config"], None if token is None else int(token.shape[-1]))
     return Source(path, "run", cfg, int(checkpoint["in_chans"]), encoder_weights(checkpoint["model"], "encoder."),
                   checkpoint)
 

@@ -7,13 +7,14 @@ hands it the kNN monitor and writes the report when the run finished.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from mimae.config import Config, load_config, resume_config
+from mimae.config import Config, ConfigError, load_config, set_value, validate
 from mimae.engine import Trainer, resume_source
 from mimae.eval.knn import knn_eval, pixel_knn_eval
 from mimae.report.run import write_run_report
@@ -34,6 +35,46 @@ class KnnMonitor:
 
     def baseline(self) -> float:
         return pixel_knn_eval(self.cfg)["accuracy"]
+
+
+# what a resumed run may change: how long it trains, how often it logs, evaluates and saves, where it runs and
+# reads its data from, and the evaluation protocols; the rest would make it another run
+SAFE_ON_RESUME = ("train.epochs", "train.log_every", "train.eval_every", "train.save_every", "train.save_every_steps",
+                  "train.save_every_minutes", "train.keep_checkpoints", "train.knn_at_init", "train.max_bad_steps",
+                  "train.device", "train.threads", "data.data_dir", "data.num_workers", "eval.", "linear.", "along.",
+                  "finetune.", "lowshot.", "robustness.")
+
+
+def resume_config(saved: Config, requested: dict[str, Any]) -> Config:
+    """The config of a resumed run: the run's own, with the requested values that are safe to change applied.
+
+    A requested value equal to the saved one is accepted whatever the key (so the command that started the run
+    resumes it); a different value of any other key is refused, naming each such key with both values.
+    """
+    cfg = copy.deepcopy(saved)
+    refused = []
+    for key, value in requested.items():
+        probe = copy.deepcopy(saved)
+        set_value(probe, key, value)
+        before, after = _get(saved, key), _get(probe, key)
+        if before == after:
+            continue
+        if key.startswith(SAFE_ON_RESUME):
+            set_value(cfg, key, value)
+        else:
+            refused.append(f"{key} ({before!r} -> {after!r})")
+    if refused:
+        raise ConfigError(f"--resume continues the run with its own config; these options differ from it and would "
+                          f"make another run: {', '.join(refused)} (use a new --output-dir, or --overwrite to start "
+                          f"over here)")
+    return validate(cfg)
+
+
+def _get(cfg: Config, key: str) -> Any:
+    target: Any = cfg
+    for part in key.split("."):
+        target = getattr(target, part)
+    return target
 
 
 def run_config(run_dir: str | Path, requested: dict[str, Any], resume: bool | str) -> tuple[Config, Source | None]:

@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 from mimae.cli import main
-from mimae.config import DataConfig
 from mimae.data import train_test_sets
+from mimae.data.config import DataConfig
 from mimae.data.sources import DataNotFoundError
 from mimae.engine import NonFiniteLoss, Trainer
 from mimae.runs import read

@@ -32,9 +32,9 @@ class LightlyMAE(nn.Module):
         super().__init__()
         from timm.models.vision_transformer import VisionTransformer
         self.utils, decoder_cls, encoder_cls = import_lightly()
-        dims = cfg.model.dims()
-        vit = VisionTransformer(img_size=cfg.data.image_size, patch_size=cfg.model.patch_size, in_chans=channels,
-                                embed_dim=dims["embed_dim"], depth=dims["depth"], num_heads=dims["num_heads"],
+        m = cfg.model
+        vit = VisionTransformer(img_size=cfg.data.image_size, patch_size=m.patch_size, in_chans=channels,
+                                embed_dim=m.embed_dim, depth=m.depth, num_heads=m.num_heads,
                                 mlp_ratio=cfg.model.mlp_ratio, qkv_bias=True, num_classes=0)
         self.mask_ratio = cfg.mask.ratio
         self.patch_size = cfg.model.patch_size
@@ -43,9 +43,9 @@ class LightlyMAE(nn.Module):
         with warnings.catch_warnings():  # lightly 1.6 deprecates MAEDecoderTIMM, the decoder of its MAE example
             warnings.simplefilter("ignore", FutureWarning)
             self.decoder = decoder_cls(num_patches=vit.patch_embed.num_patches, patch_size=self.patch_size,
-                                       in_chans=channels, embed_dim=dims["embed_dim"],
-                                       decoder_embed_dim=dims["decoder_dim"], decoder_depth=dims["decoder_depth"],
-                                       decoder_num_heads=dims["decoder_heads"], mlp_ratio=cfg.model.mlp_ratio)
+                                       in_chans=channels, embed_dim=m.embed_dim,
+                                       decoder_embed_dim=m.decoder_dim, decoder_depth=m.decoder_depth,
+                                       decoder_num_heads=m.decoder_heads, mlp_ratio=m.mlp_ratio)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         u = self.utils

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mimae import __version__
 from mimae.checkpoint import CheckpointError
-from mimae.config import METHODS, ConfigError, describe_options, load_config, parse_overrides, requested_values
+from mimae.config import ConfigError, describe_options, load_config, methods, parse_overrides, requested_values
 from mimae.data.loader import LoaderWorkerDied
 from mimae.run_folder import RunFolderError
 
@@ -56,7 +56,7 @@ Settings are section.key=value overrides of the linear, finetune, lowshot, robus
 
 
 def _methods() -> tuple[str, ...]:
-    return tuple(sorted(METHODS))
+    return tuple(sorted(methods()))
 
 
 def build_parser() -> argparse.ArgumentParser:

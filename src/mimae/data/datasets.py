@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset, Subset
 
-from mimae.config import DataConfig
 from mimae.data.augment import crop_scale, random_crop_boxes
+from mimae.data.config import DataConfig
 from mimae.data.sources import DataInfo, TensorImages, load_dataset
 
 

@@ -21,9 +21,10 @@ from timm.optim import create_optimizer_v2
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.v2.functional import to_pil_image
 
-from mimae.config import Config, FinetuneConfig
+from mimae.config import Config
 from mimae.data import DataInfo, normalize
 from mimae.data.loader import default_workers, init_worker
+from mimae.eval.config import FinetuneConfig
 from mimae.eval.knn import feature_batch
 from mimae.export import to_timm
 from mimae.models import ViTEncoder

@@ -16,9 +16,10 @@ from timm.optim import Lars
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from mimae.config import Config, LinearConfig
+from mimae.config import Config
 from mimae.data import BatchAugment, DataInfo, first, train_test_sets
 from mimae.data.augment import match_channels
+from mimae.eval.config import LinearConfig
 from mimae.eval.knn import encoder_input, extract_features, feature_batch, pixel_features
 from mimae.models import ViTEncoder
 from mimae.optim import learning_rate, set_learning_rate

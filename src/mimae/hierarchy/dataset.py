@@ -16,8 +16,9 @@ import networkx as nx
 import numpy as np
 import torch
 
-from mimae.config import Config, HierarchyConfig, apply_mapping
+from mimae.config import Config, apply_mapping
 from mimae.data.sources import DataInfo, DataNotFoundError, TensorImages, register_dataset
+from mimae.hierarchy.config import HierarchyConfig
 from mimae.hierarchy.generator import HierarchicalModel, labels_from_root, quantize
 from mimae.hierarchy.graph import LATENT, quadtree
 from mimae.progress import progress

@@ -13,7 +13,7 @@ from timm.layers import PatchEmbed
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from mimae.config import ModelConfig
+from mimae.models.config import ModelConfig
 from mimae.models.pos_embed import sincos_2d
 from mimae.models.swin import SwinEncoder
 
@@ -115,9 +115,8 @@ class ViTEncoder(nn.Module):
 def build_encoder(model: ModelConfig, image_size: int, in_chans: int) -> ViTEncoder | SwinEncoder:
     """The encoder a ``model`` section describes for ``image_size`` px inputs of ``in_chans`` channels, freshly
     initialized: a ViT, or a Swin for ``model.backbone=swin``."""
-    dims = model.dims()
     if model.backbone == "swin":
-        return SwinEncoder(image_size, model.patch_size, in_chans, dims["embed_dim"], model.stage_depths(),
-                           dims["num_heads"], model.swin_window, model.mlp_ratio, model.drop_path)
-    return ViTEncoder(image_size, model.patch_size, in_chans, dims["embed_dim"], dims["depth"], dims["num_heads"],
+        return SwinEncoder(image_size, model.patch_size, in_chans, model.embed_dim, model.stage_depths(),
+                           model.num_heads, model.swin_window, model.mlp_ratio, model.drop_path)
+    return ViTEncoder(image_size, model.patch_size, in_chans, model.embed_dim, model.depth, model.num_heads,
                       model.mlp_ratio, model.drop_path)

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from mimae.config import Config, MaskConfig, MethodDefaults, ModelConfig, register_method
-from mimae.masking import Masks, draw_masks
+from mimae.config import Config, MethodDefaults, register_method
+from mimae.masking import MaskConfig, Masks, draw_masks
 from mimae.models import build_encoder
+from mimae.models.config import ModelConfig
 
 
 @dataclass(frozen=True)

@@ -37,9 +37,9 @@ def pixel_target(images: torch.Tensor, patch: int, norm_pix: bool) -> torch.Tens
 
 def mae_decoder(spec: RunSpec, grid: tuple[int, int]) -> MAEDecoder:
     """MAE's decoder with the ``model`` section's decoder sizes, predicting each patch's pixels."""
-    dims = spec.model.dims()
-    return MAEDecoder(grid, dims["embed_dim"], dims["decoder_dim"], dims["decoder_depth"], dims["decoder_heads"],
-                      spec.patch_pixels, spec.model.mlp_ratio)
+    m = spec.model
+    return MAEDecoder(grid, m.embed_dim, m.decoder_dim, m.decoder_depth, m.decoder_heads, spec.patch_pixels,
+                      m.mlp_ratio)
 
 
 @register("mae")

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from mimae.config import MaskConfig
-from mimae.masking import Masks, complete_masking_views, draw_masks
+from mimae.masking import MaskConfig, Masks, complete_masking_views, draw_masks
 from mimae.models.patches import normalized_pixel_target
 from mimae.objectives.base import RunSpec, register
 from mimae.objectives.mae import MAE, MAEConfig

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from mimae.config import MaskConfig, param, register_section
-from mimae.masking import Masks, draw_masks
+from mimae.config import param, register_section
+from mimae.masking import MaskConfig, Masks, draw_masks
 from mimae.models.patches import patchify
 from mimae.objectives.base import Objective, RunSpec, register
 from mimae.objectives.mi_terms import MIMAEConfig, MutualInformationTerms

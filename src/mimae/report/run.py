@@ -30,17 +30,17 @@ def count(n: int, noun: str) -> str:
 
 def config_rows(cfg: Config, results: dict) -> list[tuple[str, str]]:
     """The settings that define the run, as (what, value) rows."""
-    o, t, d, m = cfg.optim, cfg.train, cfg.data, cfg.model.dims()
+    o, t, d, m = cfg.optim, cfg.train, cfg.data, cfg.model
     effective = results.get("effective_batch", o.batch_size * o.accum_steps)
     per_image = results.get("samples_per_image", 1)
     # runs before results kept it trained at an lr that counted masks, not crops
     peak_lr = results.get("peak_lr", o.base_lr * effective * results.get("views_per_image", 1) / 256)
     return [
         ("method", cfg.method),
-        ("encoder", f"ViT {m['embed_dim']} wide, {count(m['depth'], 'block')}, {m['num_heads']} heads, patch "
-                    f"{cfg.model.patch_size}"),
-        ("decoder", f"{m['decoder_dim']} wide, {count(m['decoder_depth'], 'block')}, {m['decoder_heads']} heads"
-                    if m["decoder_depth"] else "none"),
+        ("encoder", f"ViT {m.embed_dim} wide, {count(m.depth, 'block')}, {m.num_heads} heads, patch "
+                    f"{m.patch_size}"),
+        ("decoder", f"{m.decoder_dim} wide, {count(m.decoder_depth, 'block')}, {m.decoder_heads} heads"
+                    if m.decoder_depth else "none"),
         ("data", f"{d.dataset}, {d.image_size} px" + (f", first {d.train_limit} training images"
                                                       if d.train_limit else "")),
         ("masking", f"ratio {cfg.mask.ratio:g}, unit {cfg.mask.unit} px"),
