@@ -13,6 +13,8 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -26,7 +28,7 @@ from mimae import checkpoint as ckpt
 from mimae import distributed, run_folder
 from mimae.budget import budget
 from mimae.config import Config, save_config
-from mimae.data import BatchAugment, pretraining_set, skipped_images
+from mimae.data import BatchAugment, DataInfo, pretraining_set, skipped_images
 from mimae.data.loader import LoaderWorkerDied, training_loader, worker_death
 from mimae.masking import Masks
 from mimae.objectives import Objective, build_objective
@@ -90,6 +92,38 @@ class Monitor(Protocol):
     def baseline(self) -> float: ...
 
 
+@dataclass
+class Training:
+    """What a pretraining step needs, built one way for the trainer and the benchmarks."""
+
+    objective: Objective
+    optimizer: torch.optim.Optimizer
+    augment: BatchAugment  # uint8 images on the device -> the objective's input
+    model: nn.Module  # what a step calls: the objective, wrapped in DDP and torch.compile as configured
+    train_step: TrainStep
+
+
+def build_training(cfg: Config, info: DataInfo, device: torch.device, dtype: torch.dtype | None,
+                   cropped: bool = False, augment: bool = True, world_size: int = 1) -> Training:
+    """The objective of ``cfg`` at ``train.seed`` (the same initial weights in every process), its optimizer, the
+    batch augmentation (``augment=False``: none; ``cropped``: the dataset already cropped), DDP over ``world_size``
+    processes, ``train.compile``, and the step in autocast ``dtype`` (None: fp32)."""
+    kind = objective_class(cfg.method)
+    objective = build_objective(cfg, info.channels, cfg.train.seed).to(device)
+    optimizer = make_optimizer(objective, cfg.optim, objective.lr_scales())
+    augmentation = BatchAugment(kind.augmentation if augment else "none", info, cfg.data.image_size,
+                                cfg.data.crop_scale_min, kind.crops, cropped)
+    ddp = None
+    if world_size > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        ddp = DistributedDataParallel(objective, device_ids=ids, find_unused_parameters=objective.unused_parameters)
+    model: nn.Module = ddp or objective
+    if cfg.train.compile:
+        model = torch.compile(model)  # type: ignore[assignment]
+    step = TrainStep(objective, optimizer, device, dtype, cfg.optim.clip_grad, ddp)
+    return Training(objective, optimizer, augmentation, model, step)
+
+
 class Trainer:
     """Holds the state of one pretraining run; ``run()`` trains to the end (or resumes and does so).
 
@@ -121,13 +155,10 @@ class Trainer:
                                                            cfg.train.seed)
         self.dataset[0]  # a dataset with no readable image fails here, in one line, not mid-epoch
         self.skipped_reported = self.skipped_start = skipped_images(self.dataset)
-        self.augment = BatchAugment(objective_cls.augmentation, self.info, cfg.data.image_size,
-                                    cfg.data.crop_scale_min, objective_cls.crops, cropped)
-        # identical initial weights in every process
-        self.objective: Objective = build_objective(cfg, self.info.channels, cfg.train.seed).to(self.device)
-        self.optimizer = make_optimizer(self.objective, cfg.optim, self.objective.lr_scales())
-
-        o = cfg.optim
+        training = build_training(cfg, self.info, self.device, autocast_dtype(cfg.train.precision, self.device),
+                                  cropped, world_size=self.dist.world_size)
+        self.objective, self.optimizer, self.augment = training.objective, training.optimizer, training.augment
+        self.model, self.train_step = training.model, training.train_step
         self.budget = budget(cfg, len(self.dataset), self.dist.world_size, self.objective.samples_per_image)
         images = self.budget.images_per_micro_batch
         self.sampler = ResumableSampler(self.dataset, self.dist.world_size, self.dist.rank, shuffle=True,
@@ -142,16 +173,6 @@ class Trainer:
 
         # augmentation and masks draw from this process's generator; every rank's state is checkpointed
         self.generator = torch.Generator(self.device).manual_seed(cfg.train.seed * 7919 + self.dist.rank)
-        ddp = None
-        if self.dist.world_size > 1:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            ddp = DistributedDataParallel(self.objective, device_ids=ids,
-                                          find_unused_parameters=self.objective.unused_parameters)
-        self.model = ddp or self.objective
-        if cfg.train.compile:
-            self.model = torch.compile(self.model)
-        self.train_step = TrainStep(self.objective, self.optimizer, self.device,
-                                    autocast_dtype(cfg.train.precision, self.device), o.clip_grad, ddp)
         self.step = 0
         self.peak_lr_used = 0.0  # the highest lr the optimizer applied (its base group's, without layer scales)
         self.saved_step: int | None = None  # the step of the newest checkpoint, written or resumed from
@@ -329,6 +350,20 @@ class Trainer:
             if self.lock is not None:
                 self.lock.release()
 
+    def batches(self) -> Iterator[list[torch.Tensor]]:
+        """The micro-batches of each optimizer step from the current step on (uint8 images). At each epoch's start
+        the sampler is placed at the step reached (part-way after a resume) and the dataset told its epoch; an epoch
+        is exactly ``steps_per_epoch`` steps."""
+        accum = self.cfg.optim.accum_steps
+        while True:
+            epoch, done = divmod(self.step, self.steps_per_epoch)
+            self.sampler.set_position(epoch, done * self.budget.images_per_micro_batch * accum)
+            if hasattr(self.dataset, "set_epoch"):  # crops taken as the files are read are drawn per epoch
+                self.dataset.set_epoch(epoch)
+            loader = iter(self.loader)
+            for _ in range(self.steps_per_epoch - done):
+                yield [next(loader)[0] for _ in range(accum)]
+
     def train_loop(self, until_step: int | None) -> dict:
         cfg = self.cfg
         stop_at = self.total_steps if until_step is None else min(until_step, self.total_steps)
@@ -344,63 +379,61 @@ class Trainer:
         self.last_save = time.monotonic()
         window_start = time.perf_counter()
         stopped = False
-        while self.step < stop_at and not stopped:
-            epoch = self.step // self.steps_per_epoch
-            done_in_epoch = self.step % self.steps_per_epoch
-            self.sampler.set_position(epoch, done_in_epoch * self.budget.images_per_micro_batch
-                                      * cfg.optim.accum_steps)
-            if hasattr(self.dataset, "set_epoch"):  # crops taken as the files are read are drawn per epoch
-                self.dataset.set_epoch(epoch)
-            micro: list[torch.Tensor] = []
-            for images, _ in self.loader:
-                micro.append(images)
-                if len(micro) < cfg.optim.accum_steps:
-                    continue
-                window.add(*self.optimizer_step([self.prepare(x) for x in micro]))
-                micro = []
-                bar.update(1)
-                epoch_end = self.step % self.steps_per_epoch == 0
-                log_line = self.step % cfg.train.log_every == 0 or epoch_end or self.step == stop_at
-                if log_line:
-                    seconds = time.perf_counter() - window_start
-                    self.train_seconds += seconds
-                    self.log_window(window, seconds, bar)
-                    window_start = time.perf_counter()
-                stopped = self.should_stop(log_line)
-                if stopped or epoch_end or self.step == stop_at:
-                    break
-                steps_due = cfg.train.save_every_steps and self.step % cfg.train.save_every_steps == 0
-                if steps_due or (log_line and self.minutes_passed()):
-                    self.save_checkpoint()
-            if stopped or self.step % self.steps_per_epoch:  # stopped part-way through an epoch
+        for micro in self.batches() if self.step < stop_at else ():
+            window.add(*self.optimizer_step([self.prepare(x) for x in micro]))
+            bar.update(1)
+            epoch_end = self.step % self.steps_per_epoch == 0
+            log_line = self.step % cfg.train.log_every == 0 or epoch_end or self.step == stop_at
+            if log_line:  # the one host sync of the window
+                seconds = time.perf_counter() - window_start
+                self.train_seconds += seconds
+                self.log_window(window, seconds, bar)
+                window_start = time.perf_counter()
+            stopped = self.should_stop(log_line)
+            if stopped:
                 if not log_line:
                     self.train_seconds += time.perf_counter() - window_start
                 self.save_checkpoint()
                 break
-            epoch_done = self.step // self.steps_per_epoch
-            self.report_skipped_images(epoch_done)
-            if cfg.train.eval_every and epoch_done % cfg.train.eval_every == 0 and self.step < self.total_steps:
-                self.evaluate(f"epoch{epoch_done}")
-            if epoch_done % cfg.train.save_every == 0 or self.step == stop_at:
+            if epoch_end:
+                self.end_epoch(stop_at)
+                window_start = time.perf_counter()
+            elif self.step == stop_at:  # part-way through an epoch
                 self.save_checkpoint()
-            window_start = time.perf_counter()
+            elif ((cfg.train.save_every_steps and self.step % cfg.train.save_every_steps == 0)
+                  or (log_line and self.minutes_passed())):
+                self.save_checkpoint()
+            if self.step == stop_at:
+                break
         bar.close()
         if stopped:
             self.announce_stop()
         if self.step < self.total_steps:
             return {**self.results, "stopped_at": self.step}
+        return self.finish()
+
+    def end_epoch(self, stop_at: int) -> None:
+        """After an epoch's last step: the skipped files, the evaluation and the checkpoint it is due."""
+        epoch = self.step // self.steps_per_epoch
+        self.report_skipped_images(epoch)
+        if self.cfg.train.eval_every and epoch % self.cfg.train.eval_every == 0 and self.step < self.total_steps:
+            self.evaluate(f"epoch{epoch}")
+        if epoch % self.cfg.train.save_every == 0 or self.step == stop_at:
+            self.save_checkpoint()
+
+    def finish(self) -> dict:
+        """At the schedule's end: the final evaluation and checkpoint (once), then ``results.json``."""
         if self.monitor is not None and f"{self.monitor.name}_final" not in self.results:
             self.evaluate("final")
             self.save_checkpoint()
         self.results["train_seconds"] = self.train_seconds
         if self.dist.is_main:
             (self.run_dir / run_folder.RESULTS_NAME).write_text(json.dumps(
-                {"method": cfg.method, "steps": self.step, "effective_batch": self.effective_batch,
+                {"method": self.cfg.method, "steps": self.step, "effective_batch": self.effective_batch,
                  "views_per_image": self.objective.views_per_image,
                  "samples_per_image": self.objective.samples_per_image,
                  "samples_per_step": self.budget.samples_per_step, "samples": self.step * self.budget.samples_per_step,
-                 "peak_lr": self.peak_lr_used,
-                 "images_seen": self.step * self.effective_batch,
+                 "peak_lr": self.peak_lr_used, "images_seen": self.step * self.effective_batch,
                  "skipped_steps": self.skipped_steps, **self.results}, indent=2))
         return self.results
 

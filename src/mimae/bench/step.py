@@ -1,14 +1,16 @@
 """The pretraining step as the loop runs it, timed: samples/s, the split into data / forward / backward / optimizer,
 FLOPs from torch's FLOP counter and peak memory.
 
-A :class:`StepBench` holds one objective with the project's optimizer (``mimae.optim.make_optimizer``) and
-``TrainStep``, and a fixed batch of uint8 images of the configured size. ``run`` times whole steps exactly as the
-training loop takes them (augmentation and masks drawn on the device, no host sync inside); ``split`` times the
-phases one by one with a device sync between them, so it is slower in sum and says only where the time goes.
+A :class:`StepBench` holds the objective, optimizer, augmentation and step that the trainer builds
+(``mimae.engine.build_training``), and a fixed batch of uint8 images of the configured size. ``run`` times whole
+steps exactly as the training loop takes them (augmentation and masks drawn on the device, no host sync inside);
+``split`` times the phases one by one with a device sync between them, so it is slower in sum and says only where
+the time goes.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 
@@ -17,12 +19,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mimae.bench.machine import synchronize, timed
 from mimae.config import Config
-from mimae.data import BatchAugment, DataInfo
-from mimae.objectives import build_objective
-from mimae.objectives.base import objective_class
-from mimae.optim import make_optimizer
+from mimae.data import DataInfo
+from mimae.engine import build_training
 from mimae.precision import autocast
-from mimae.train_step import TrainStep
 
 
 @dataclass
@@ -45,19 +44,16 @@ class StepBench:
 
     def __init__(self, cfg: Config, device: torch.device, batch: int, dtype: torch.dtype | None,
                  augment: bool = True, channels: int = 1, compile: bool = False):
-        torch.manual_seed(0)
         self.device, self.dtype, self.batch = device, dtype, batch
-        self.objective = build_objective(cfg, channels).to(device)
-        self.optimizer = make_optimizer(self.objective, cfg.optim, self.objective.lr_scales())
-        self.train_step = TrainStep(self.objective, self.optimizer, device, dtype, cfg.optim.clip_grad)
-        self.model = torch.compile(self.objective) if compile else self.objective  # as train.compile=true
+        cfg = copy.deepcopy(cfg)
+        cfg.train.compile = compile
+        info = DataInfo("benchmark", channels, 10, (0.5,) * channels, (0.25,) * channels)
+        training = build_training(cfg, info, device, dtype, augment=augment)  # as the trainer builds it
+        self.objective, self.optimizer, self.augment = training.objective, training.optimizer, training.augment
+        self.model, self.train_step = training.model, training.train_step
         self.generator = torch.Generator(device).manual_seed(0)
         size = cfg.data.image_size
         self.images = torch.randint(0, 256, (batch, channels, size, size), dtype=torch.uint8, device=device)
-        kind = objective_class(cfg.method)
-        info = DataInfo("benchmark", channels, 10, (0.5,) * channels, (0.25,) * channels)
-        self.augment = BatchAugment(kind.augmentation if augment else "none", info, size, cfg.data.crop_scale_min,
-                                    kind.crops)
         self.fixed = None if augment else self.augment(self.images)
         self.samples_per_step = batch * self.objective.samples_per_image
 
