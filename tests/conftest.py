@@ -8,14 +8,13 @@ import pytest
 import torch
 
 from mimae.config import load_config
+from mimae.models.config import TINY as TINY_MODEL
 
 # One thread per test process: pytest-xdist runs one process per core.
 torch.set_num_threads(int(os.environ.get("MIMAE_TEST_THREADS", "1")))
 
 TINY = {
-    "model.embed_dim": 32, "model.depth": 2, "model.num_heads": 2,
-    "model.decoder_dim": 32, "model.decoder_depth": 1, "model.decoder_heads": 2,
-    "data.image_size": 16, "model.patch_size": 4,
+    **TINY_MODEL,
     "optim.batch_size": 16, "train.epochs": 2, "train.log_every": 1,
     "train.precision": "fp32", "train.knn_at_init": False, "eval.knn_query_limit": 64,
 }

@@ -29,21 +29,6 @@ Examples:
 """
 
 
-EVAL_PROTOCOLS = {
-    "knn": "weighted kNN (cosine, k=20, T=0.07) on the frozen [CLS] feature",
-    "linear": "linear probe on the frozen [CLS] feature (MAE protocol; cached features by default)",
-    "finetune": "end-to-end fine-tuning (MAE protocol: layer decay, drop path, mixup/cutmix, RandAugment)",
-    "lowshot": "fine-tuning on a seeded class-balanced 1%% of the training labels (saved for reuse)",
-    "finetune-scratch": "the same fine-tuning of the same ViT from its random initialization at the run's seed "
-                        "(the baseline fine-tuning a pretrained encoder has to beat)",
-    "lowshot-scratch": "the 1%% low-shot fine-tuning from the random initialization at the run's seed",
-    "robustness": "error under the 15 ImageNet-C corruptions x 5 severities, mCE against a baseline",
-    "linear-along": "linear probe of every kept epoch checkpoint of a run (train.keep_checkpoints=true)",
-    "along": "the budget curve: kNN (bank slice and full bank) and the linear probe at several lrs of every kept "
-             "epoch checkpoint, beside the raw pixels (along.epochs, along.probe_lrs)",
-    "all": "kNN + linear probe + 1%% low-shot fine-tuning, one table",
-}
-
 EVAL_EPILOG = """\
 Settings are section.key=value overrides of the linear, finetune, lowshot, robustness and eval sections
 (`mimae pretrain --help` lists them all with their defaults). Examples:
@@ -91,8 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="evaluate a pretrained encoder")
     protocols = ev.add_subparsers(dest="protocol", required=True)
-    for name, text in EVAL_PROTOCOLS.items():
-        proto = protocols.add_parser(name, help=text, epilog=EVAL_EPILOG,
+    from mimae.eval.suite import PROTOCOLS
+    for name, protocol in PROTOCOLS.items():
+        proto = protocols.add_parser(name, help=protocol.help.replace("%", "%%"), epilog=EVAL_EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
         proto.add_argument("--checkpoint", required=True,
                            help="run folder or checkpoint file, a timm .safetensors export, or an official MAE "

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from mimae.models.config import TINY
+
 BENCHMARKS = {
     "step": "samples/s of the pretraining step, its split, FLOPs, MFU and peak memory",
     "lightly": "this project's MAE step against lightly's (pip install 'mimae[bench]'), alternating rounds",
@@ -17,9 +19,8 @@ BENCHMARKS = {
 }
 # the step, lightly and methods benchmarks' model: ViT-Tiny (192/12/3, decoder 128/2/4), 32 px, patch 4
 STEP_MODEL = {"model.size": "tiny", "data.image_size": 32, "model.patch_size": 4}
-SMOKE = {"model.embed_dim": 32, "model.depth": 1, "model.num_heads": 2, "model.decoder_dim": 32,
-         "model.decoder_depth": 1, "model.decoder_heads": 2, "data.image_size": 16, "model.patch_size": 4,
-         "eval.knn_bank_limit": 200, "eval.knn_query_limit": 100, "data.train_limit": 512, "optim.batch_size": 16}
+SMOKE = {**TINY, "eval.knn_bank_limit": 200, "eval.knn_query_limit": 100, "data.train_limit": 512,
+         "optim.batch_size": 16}
 
 EPILOG = """\
 Examples:

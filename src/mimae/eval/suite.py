@@ -10,6 +10,8 @@ encoded images) and 1% low-shot fine-tuning, and returns one table.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +36,7 @@ from mimae.eval.robustness import (
 from mimae.models import ViTEncoder
 from mimae.objectives import build_objective
 from mimae.run_folder import eval_name
-from mimae.runs import epoch_checkpoints, epoch_of, load_encoder, load_encoder_weights, read
-
-PROTOCOLS = ("knn", "linear", "finetune", "lowshot", "finetune-scratch", "lowshot-scratch", "robustness",
-             "linear-along", "along", "all")
+from mimae.runs import Source, epoch_checkpoints, epoch_of, load_encoder, load_encoder_weights, read
 
 
 def knn_from_features(features: dict, cfg: Config) -> dict:
@@ -159,6 +158,70 @@ def configure(cfg: Config, overrides: dict[str, Any]) -> Config:
     return validate(cfg)
 
 
+@dataclass
+class Target:
+    """What a protocol evaluates: the encoder, the evaluation's config, the device, where the weights came from."""
+
+    encoder: ViTEncoder
+    cfg: Config
+    device: torch.device
+    source: Source
+    progress: bool
+
+    def scratch(self) -> ViTEncoder:
+        """The same ViT untrained: the initialization a pretraining run at this seed starts from."""
+        return build_objective(self.cfg, self.source.in_chans, self.cfg.train.seed).encoder.to(self.device)
+
+    @property
+    def subset_file(self) -> Path:
+        """The low-shot subset's indices: ``lowshot.subset_file``, else beside the weights."""
+        return Path(self.cfg.lowshot.subset_file or self.source.path.parent / "lowshot_subset.json").resolve()
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """An evaluation protocol: its one-line help (``mimae eval --help``), its short label on comparison pages, and
+    what it runs. Its result is ``eval_<name>.json`` (:func:`mimae.run_folder.eval_name`)."""
+
+    help: str
+    label: str
+    run: Callable[[Target], dict]
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    "knn": Protocol("weighted kNN (cosine, k=20, T=0.07) on the frozen [CLS] feature", "kNN (eval)",
+                    lambda t: knn_run(t.encoder, t.cfg, t.device, t.progress)),
+    "linear": Protocol("linear probe on the frozen [CLS] feature (MAE protocol; cached features by default)",
+                       "linear probe",
+                       lambda t: {**linear_eval(t.encoder, t.cfg, t.device, t.progress)[1],
+                                  "pixels": pixel_linear_eval(t.cfg)}),
+    "finetune": Protocol("end-to-end fine-tuning (MAE protocol: layer decay, drop path, mixup/cutmix, RandAugment)",
+                         "fine-tune", lambda t: finetune_run(t.encoder, t.cfg, t.device, t.progress)[1]),
+    "lowshot": Protocol("fine-tuning on a seeded class-balanced 1% of the training labels (saved for reuse)",
+                        "1% fine-tune", lambda t: lowshot_run(t.encoder, t.cfg, t.device, t.subset_file, t.progress)),
+    "finetune-scratch": Protocol("the same fine-tuning of the same ViT from its random initialization at the run's "
+                                 "seed (the baseline fine-tuning a pretrained encoder has to beat)",
+                                 "fine-tune, from scratch",
+                                 lambda t: {**finetune_run(t.scratch(), t.cfg, t.device, t.progress)[1],
+                                            "init": "scratch"}),
+    "lowshot-scratch": Protocol("the 1% low-shot fine-tuning from the random initialization at the run's seed",
+                                "1% fine-tune, from scratch",
+                                lambda t: {**lowshot_run(t.scratch(), t.cfg, t.device, t.subset_file, t.progress),
+                                           "init": "scratch"}),
+    "robustness": Protocol("error under the 15 ImageNet-C corruptions x 5 severities, mCE against a baseline",
+                           "robustness", lambda t: robustness_run(t.encoder, t.cfg, t.device, t.progress)),
+    "linear-along": Protocol("linear probe of every kept epoch checkpoint of a run (train.keep_checkpoints=true)",
+                             "linear probe along training",
+                             lambda t: linear_along_run(t.encoder, t.cfg, t.device, t.source.path.parent,
+                                                        t.progress)),
+    "along": Protocol("the budget curve: kNN (bank slice and full bank) and the linear probe at several lrs of every "
+                      "kept epoch checkpoint, beside the raw pixels (along.epochs, along.probe_lrs)", "budget curve",
+                      lambda t: along_run(t.encoder, t.cfg, t.device, t.source.path.parent, t.progress)),
+    "all": Protocol("kNN + linear probe + 1% low-shot fine-tuning, one table", "kNN, linear, 1% fine-tune",
+                    lambda t: all_run(t.encoder, t.cfg, t.device, t.subset_file, t.progress)),
+}
+
+
 def evaluate(protocol: str, checkpoint: str | Path, overrides: dict[str, Any] | None = None,
              output: str | Path | None = None, device: str = "auto", progress: bool = True) -> dict:
     """Run ``protocol`` on any weights file :mod:`mimae.runs` reads (a run folder or checkpoint, a timm
@@ -168,31 +231,12 @@ def evaluate(protocol: str, checkpoint: str | Path, overrides: dict[str, Any] | 
         raise ValueError(f"unknown protocol {protocol!r}; one of {', '.join(PROTOCOLS)}")
     dev = pick_device(device)
     encoder, cfg, source = load_encoder(checkpoint, dev)
-    path = source.path
     # The pretraining slice is not the evaluation's: each protocol takes its own slice of the full splits.
     cfg.data.train_limit = cfg.data.test_limit = None
-    cfg = configure(cfg, overrides or {})
-    subset_file = Path(cfg.lowshot.subset_file or path.parent / "lowshot_subset.json").resolve()
-
-    def scratch() -> ViTEncoder:
-        """The same ViT untrained: the initialization a pretraining run at this seed starts from."""
-        return build_objective(cfg, source.in_chans, cfg.train.seed).encoder.to(dev)
-
-    runs = {
-        "knn": lambda: knn_run(encoder, cfg, dev, progress),
-        "linear": lambda: {**linear_eval(encoder, cfg, dev, progress)[1], "pixels": pixel_linear_eval(cfg)},
-        "finetune": lambda: finetune_run(encoder, cfg, dev, progress)[1],
-        "lowshot": lambda: lowshot_run(encoder, cfg, dev, subset_file, progress),
-        "finetune-scratch": lambda: {**finetune_run(scratch(), cfg, dev, progress)[1], "init": "scratch"},
-        "lowshot-scratch": lambda: {**lowshot_run(scratch(), cfg, dev, subset_file, progress), "init": "scratch"},
-        "along": lambda: along_run(encoder, cfg, dev, path.parent, progress),
-        "robustness": lambda: robustness_run(encoder, cfg, dev, progress),
-        "linear-along": lambda: linear_along_run(encoder, cfg, dev, path.parent, progress),
-        "all": lambda: all_run(encoder, cfg, dev, subset_file, progress),
-    }
-    result = {"checkpoint": str(path.resolve()), "weights": source.kind, "overrides": overrides or {},
-              **runs[protocol]()}
-    output = (Path(output) if output else path.parent / eval_name(protocol)).resolve()
+    target = Target(encoder, configure(cfg, overrides or {}), dev, source, progress)
+    result = {"checkpoint": str(source.path.resolve()), "weights": source.kind, "overrides": overrides or {},
+              **PROTOCOLS[protocol].run(target)}
+    output = (Path(output) if output else source.path.parent / eval_name(protocol)).resolve()
     output.write_text(json.dumps(result, indent=2))
     result["output"] = str(output)
     return result

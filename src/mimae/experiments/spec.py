@@ -21,6 +21,7 @@ from mimae.config import Config, ConfigError, load_config, parse_overrides
 from mimae.experiments.archive import make_relative
 from mimae.experiments.launch import Cluster
 from mimae.experiments.sweep import Children, Point, Runner, exit_if_stopped, run_mimae, run_sweep, stop_on_signals
+from mimae.models.config import TINY
 from mimae.objectives.base import samples_per_image
 from mimae.report.claims import Claim
 from mimae.report.comparison import write_comparison
@@ -30,11 +31,9 @@ from mimae.run_folder import RESULTS_NAME, SWEEP_LOG_NAME
 SCALES = ("smoke", "cpu", "paper")
 
 # seconds-long runs: a 2-block ViT on 16 px images, 64 of them, one epoch, a small kNN bank
-SMOKE = ("model.embed_dim=32", "model.depth=2", "model.num_heads=2", "model.decoder_dim=32",
-         "model.decoder_depth=1", "model.decoder_heads=2", "data.image_size=16", "model.patch_size=4",
-         "data.train_limit=64", "optim.batch_size=16", "train.epochs=1", "train.precision=fp32",
-         "train.knn_at_init=false", "eval.knn_bank_limit=64", "eval.knn_query_limit=32", "mrcl.proj_hidden=32",
-         "mrcl.proj_dim=16")
+SMOKE = (*(f"{key}={value}" for key, value in TINY.items()), "data.train_limit=64", "optim.batch_size=16",
+         "train.epochs=1", "train.precision=fp32", "train.knn_at_init=false", "eval.knn_bank_limit=64",
+         "eval.knn_query_limit=32", "mrcl.proj_hidden=32", "mrcl.proj_dim=16")
 
 
 @dataclass(frozen=True)

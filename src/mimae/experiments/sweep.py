@@ -31,23 +31,17 @@ from typing import Any
 import yaml
 
 from mimae.config import ConfigError
+from mimae.eval.suite import PROTOCOLS
 from mimae.experiments.launch import Cluster, PointJob, job_state, submit, submitted_jobs
 from mimae.report.comparison import SWEEP_FILE
-from mimae.report.measures import MASK_MI_FILE, RECONSTRUCT_FILE, ROBUSTNESS_FILE, read_measures
+from mimae.report.measures import MASK_MI_FILE, RECONSTRUCT_FILE, read_measures
 from mimae.run_folder import RESULTS_NAME, SWEEP_LOG_NAME, eval_name
 
-# evaluation name -> (its result file in the run folder, the mimae arguments that write it; {run}: the run folder)
+# evaluation name -> (its result file in the run folder, the mimae arguments that write it; {run}: the run folder):
+# every evaluation protocol but "all", the kNN on the full splits, and the analyses a comparison reads
 EVALUATIONS = {
-    "knn": (eval_name("knn"), ["eval", "knn"]),
+    **{name: (eval_name(name), ["eval", name]) for name in PROTOCOLS if name != "all"},
     "knn-full": (eval_name("knn_full"), ["eval", "knn", "--full"]),
-    "linear": (eval_name("linear"), ["eval", "linear"]),
-    "lowshot": (eval_name("lowshot"), ["eval", "lowshot"]),
-    "finetune": (eval_name("finetune"), ["eval", "finetune"]),
-    "finetune-scratch": (eval_name("finetune-scratch"), ["eval", "finetune-scratch"]),
-    "lowshot-scratch": (eval_name("lowshot-scratch"), ["eval", "lowshot-scratch"]),
-    "along": (eval_name("along"), ["eval", "along"]),
-    "robustness": (ROBUSTNESS_FILE, ["eval", "robustness"]),
-    "linear-along": (eval_name("linear-along"), ["eval", "linear-along"]),
     "reconstruct": (RECONSTRUCT_FILE, ["analyze", "reconstruct", "--output-dir", "{run}/analysis_reconstruct",
                                        "--ratios", "0"]),
     "mask-mi": (MASK_MI_FILE, ["analyze", "mask-mi", "--output-dir", "{run}/analysis_mask_mi", "--with-init"]),

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mimae.eval.robustness import mean_corruption_error
+from mimae.eval.suite import PROTOCOLS
 from mimae.run_folder import EVAL_PATTERN, eval_name
 
 RECONSTRUCT_FILE = "analysis_reconstruct/reconstruct_metrics.json"
@@ -38,9 +39,9 @@ class Measure:
 
 MEASURES = {
     "knn_final": Measure("kNN, end of pretraining"), "knn_pixels": Measure("kNN, raw pixels"),
-    "knn": Measure("kNN (eval)"), "knn_full": Measure("kNN, full bank"), "linear": Measure("linear probe"),
-    "lowshot": Measure("1% fine-tune"), "finetune": Measure("fine-tune"),
-    "lowshot-scratch": Measure("1% fine-tune, from scratch"), "finetune-scratch": Measure("fine-tune, from scratch"),
+    **{name: Measure(PROTOCOLS[name].label)
+       for name in ("knn", "linear", "lowshot", "finetune", "lowshot-scratch", "finetune-scratch")},
+    "knn_full": Measure("kNN, full bank"),
     "clean_error": Measure("robustness: clean error", higher_is_better=False),
     "corruption_error": Measure("robustness: mean corruption error", higher_is_better=False),
     "mce": Measure("mCE", higher_is_better=False),
