@@ -1,5 +1,5 @@
 # Two commands for a new machine:  `make demo` (pretrain + evaluate on Fashion-MNIST)  and  `make test`
-# (ruff, the import-layer contracts, then the test suite).
+# (ruff, the import-layer contracts, the type checker, then the test suite).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 RUN ?= runs/demo
@@ -24,6 +24,7 @@ demo: setup data
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 test: setup data lint
 	$(VENV)/bin/pytest -n 2 -q

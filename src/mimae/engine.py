@@ -28,9 +28,10 @@ from mimae import checkpoint as ckpt
 from mimae import distributed, run_folder
 from mimae.budget import budget
 from mimae.config import Config, save_config
-from mimae.data import BatchAugment, DataInfo, pretraining_set, skipped_images
+from mimae.data import BatchAugment, DataInfo, image_count, pretraining_set, skipped_images
 from mimae.data.loader import LoaderWorkerDied, training_loader, worker_death
 from mimae.masking import Masks
+from mimae.models import Encoder
 from mimae.objectives import Objective, build_objective
 from mimae.objectives.base import objective_class
 from mimae.optim import learning_rate, make_optimizer, set_learning_rate
@@ -87,7 +88,7 @@ class Monitor(Protocol):
     label: str  # in the printed line: "kNN accuracy (final): 81.20%"
     baseline_label: str
 
-    def accuracy(self, encoder: nn.Module, device: torch.device) -> float: ...
+    def accuracy(self, encoder: Encoder, device: torch.device) -> float: ...
 
     def baseline(self) -> float: ...
 
@@ -159,7 +160,7 @@ class Trainer:
                                   cropped, world_size=self.dist.world_size)
         self.objective, self.optimizer, self.augment = training.objective, training.optimizer, training.augment
         self.model, self.train_step = training.model, training.train_step
-        self.budget = budget(cfg, len(self.dataset), self.dist.world_size, self.objective.samples_per_image)
+        self.budget = budget(cfg, image_count(self.dataset), self.dist.world_size, self.objective.samples_per_image)
         images = self.budget.images_per_micro_batch
         self.sampler = ResumableSampler(self.dataset, self.dist.world_size, self.dist.rank, shuffle=True,
                                         seed=cfg.train.seed, drop_last=True)
@@ -182,7 +183,7 @@ class Trainer:
         self.stop_signal: int | None = None
         self.last_save = time.monotonic()
         if resumed is not None:
-            self.load_checkpoint(resumed.checkpoint, resumed.path)
+            self.load_checkpoint(resumed.state, resumed.path)
             if self.dist.is_main:
                 run_folder.truncate_log(self.run_dir, self.step)
         elif cfg.train.init_from:

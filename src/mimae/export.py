@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, cast
 
 import timm
 import torch
 from safetensors.torch import load_file, save_file
 from timm.models.swin_transformer import SwinTransformer
-from timm.models.vision_transformer import VisionTransformer
+from timm.models.vision_transformer import Block, VisionTransformer
+from torch import nn
 
 from mimae.data import load_dataset
-from mimae.models import ViTEncoder
+from mimae.models import Encoder
 from mimae.models.swin import SwinEncoder
 from mimae.runs import load_encoder
 
@@ -40,13 +42,13 @@ TIMM_NAMES = {
 SWIN_ENTRY = "swin_base_patch4_window7_224"  # a Swin's registry entry; its model_args give every dimension
 
 
-def timm_model_args(encoder: ViTEncoder | SwinEncoder) -> dict:
+def timm_model_args(encoder: Encoder) -> dict:
     """The ``VisionTransformer`` (or ``SwinTransformer``) keyword arguments that rebuild ``encoder``'s architecture
     in timm."""
     if isinstance(encoder, SwinEncoder):
         return {**encoder.timm_args, "depths": list(encoder.timm_args["depths"]),
                 "num_heads": list(encoder.timm_args["num_heads"])}
-    block = encoder.blocks[0]
+    block = cast(Block, encoder.blocks[0])
     return {
         "img_size": encoder.patch_embed.img_size[0],
         "patch_size": encoder.patch_size,
@@ -54,7 +56,7 @@ def timm_model_args(encoder: ViTEncoder | SwinEncoder) -> dict:
         "embed_dim": encoder.embed_dim,
         "depth": len(encoder.blocks),
         "num_heads": block.attn.num_heads,
-        "mlp_ratio": block.mlp.fc1.out_features / encoder.embed_dim,
+        "mlp_ratio": cast(nn.Linear, block.mlp.fc1).out_features / encoder.embed_dim,
     }
 
 
@@ -91,7 +93,7 @@ def create_model_call(arch: str, args: dict, pretrained_cfg: dict, file: str) ->
            f"pretrained_cfg_overlay=dict({overlay}))"
 
 
-def to_timm(encoder: ViTEncoder | SwinEncoder, num_classes: int = 0, global_pool: str = "token",
+def to_timm(encoder: Encoder, num_classes: int = 0, global_pool: str = "token",
             drop_path_rate: float = 0.0) -> VisionTransformer | SwinTransformer:
     """A timm ``VisionTransformer`` (a ``SwinTransformer`` for a Swin encoder) holding ``encoder``'s weights.
 
@@ -100,11 +102,13 @@ def to_timm(encoder: ViTEncoder | SwinEncoder, num_classes: int = 0, global_pool
     pretrained final norm is not used). A Swin always reads the mean of its last stage after its final norm (its
     features). A head of ``num_classes`` outputs is freshly initialized (none for 0).
     """
+    model: VisionTransformer | SwinTransformer
     if isinstance(encoder, SwinEncoder):
         model = SwinTransformer(**encoder.timm_args, num_classes=num_classes, drop_path_rate=drop_path_rate)
         state = encoder.swin.state_dict()
     else:
-        model = VisionTransformer(**timm_model_args(encoder), num_classes=num_classes, global_pool=global_pool,
+        pool: Any = global_pool  # timm checks the name
+        model = VisionTransformer(**timm_model_args(encoder), num_classes=num_classes, global_pool=pool,
                                   drop_path_rate=drop_path_rate)
         state = {k: v for k, v in encoder.state_dict().items() if global_pool == "token" or not k.startswith("norm.")}
     result = model.load_state_dict(state, strict=False)
@@ -115,7 +119,7 @@ def to_timm(encoder: ViTEncoder | SwinEncoder, num_classes: int = 0, global_pool
     return model
 
 
-def export_timm(encoder: ViTEncoder, output: str | Path, mean: tuple[float, ...], std: tuple[float, ...],
+def export_timm(encoder: Encoder, output: str | Path, mean: tuple[float, ...], std: tuple[float, ...],
                 source: str = "", run_config: dict | None = None) -> tuple[Path, Path]:
     """Write ``output`` (.safetensors, timm layout) and its config ``output`` with suffix .json; returns both.
     ``run_config`` (the run's resolved config) is kept in the JSON so that mimae reads the file back exactly."""
@@ -149,7 +153,7 @@ def export_timm(encoder: ViTEncoder, output: str | Path, mean: tuple[float, ...]
     return output, config_path
 
 
-def load_timm(path: str | Path, num_classes: int = 0, **kwargs) -> VisionTransformer:
+def load_timm(path: str | Path, num_classes: int = 0, **kwargs) -> nn.Module:
     """Create the timm model of an exported file through timm's registry (``pretrained_cfg_overlay``)."""
     path = Path(path)
     config = json.loads(path.with_suffix(".json").read_text())

@@ -154,6 +154,12 @@ class MaskConfig:
                                    "mi-simmim, as SimMIM's 32 px units on 16 px patches; on a Swin, its output "
                                    "stride)", low=1)
 
+    def resolved(self) -> tuple[float, int]:
+        """(ratio, unit in pixels) of a validated config, where both are filled."""
+        if self.ratio is None or self.unit is None:
+            raise ConfigError("mask.ratio and mask.unit are filled in by validation: validate the config first")
+        return self.ratio, self.unit
+
     def resolve(self, cfg: Config) -> None:
         """Fill ``ratio`` and ``unit`` left at None with the method's defaults, once, so that the saved config
         says what the run used."""

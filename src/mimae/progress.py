@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 
 from tqdm import tqdm
 
@@ -21,13 +21,13 @@ class PlainProgress:
 
     def __init__(self, iterable: Iterable | None, total: int | None, desc: str, initial: int, leave: bool):
         self.iterable, self.desc, self.n, self.leave = iterable, desc, initial, leave
-        self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
+        self.total = total if total is not None else (len(iterable) if isinstance(iterable, Sized) else None)
         self.start = self.last_line = time.monotonic()
         self.postfix = ""
         self.n_shown: int | None = None
 
     def __iter__(self) -> Iterator:
-        for item in self.iterable:
+        for item in self.iterable or ():
             yield item
             self.update()
 

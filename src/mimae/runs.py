@@ -30,7 +30,7 @@ from safetensors.torch import load_file as load_safetensors
 
 from mimae.checkpoint import CHECKPOINT_NAME, PREVIOUS_NAME, CheckpointError, load_file
 from mimae.config import Config, apply_mapping, set_value, validate
-from mimae.models import ViTEncoder, build_encoder
+from mimae.models import Encoder, build_encoder
 from mimae.models.swin import SwinEncoder
 from mimae.objectives import Objective, build_objective
 
@@ -51,6 +51,13 @@ class Source:
     in_chans: int
     encoder_state: dict[str, torch.Tensor]
     checkpoint: dict | None = None
+
+    @property
+    def state(self) -> dict:
+        """The whole mimae checkpoint (a ``run`` source only)."""
+        if self.checkpoint is None:
+            raise CheckpointError(f"{self.path} is a {self.kind} weights file, not a mimae run's checkpoint")
+        return self.checkpoint
 
     @property
     def step(self) -> int:
@@ -182,7 +189,10 @@ def read(path: str | Path) -> Source:
 
 def epoch_of(path: Path) -> int:
     """The epoch in ``checkpoint-epoch<N>.pt``."""
-    return int(re.fullmatch(r"checkpoint-epoch(\d+)\.pt", path.name).group(1))
+    match = re.fullmatch(r"checkpoint-epoch(\d+)\.pt", path.name)
+    if match is None:
+        raise ValueError(f"{path.name} is not a checkpoint-epoch<N>.pt file")
+    return int(match.group(1))
 
 
 def epoch_checkpoints(run_dir: str | Path) -> list[Path]:
@@ -208,7 +218,7 @@ def latest_checkpoint(run_dir: str | Path) -> Source | None:
     return None
 
 
-def load_encoder_weights(encoder: ViTEncoder, source: Source) -> None:
+def load_encoder_weights(encoder: Encoder, source: Source) -> None:
     """Copy ``source``'s encoder weights into ``encoder``; one line naming the file if they do not fit."""
     state = source.encoder_state
     if isinstance(encoder, SwinEncoder) and not any(k.startswith("swin.") for k in state):
@@ -220,7 +230,7 @@ def load_encoder_weights(encoder: ViTEncoder, source: Source) -> None:
         raise CheckpointError(f"the encoder weights of {source.path} do not fit this encoder: {detail}") from None
 
 
-def load_encoder(path: str | Path, device: str | torch.device = "cpu") -> tuple[ViTEncoder, Config, Source]:
+def load_encoder(path: str | Path, device: str | torch.device = "cpu") -> tuple[Encoder, Config, Source]:
     """The encoder of any accepted weights file, in eval mode on ``device``, with its config and source."""
     source = read(path)
     encoder = build_encoder(source.cfg.model, source.cfg.data.image_size, source.in_chans)
@@ -235,5 +245,5 @@ def load_objective(path: str | Path, device: str | torch.device = "cpu") -> tupl
         raise CheckpointError(f"{source.path} holds an encoder only; this needs a mimae run folder or checkpoint "
                               f"(decoder and heads included)")
     objective = build_objective(source.cfg, source.in_chans)
-    objective.load_state_dict(source.checkpoint["model"])
+    objective.load_state_dict(source.state["model"])
     return objective.to(device).eval(), source

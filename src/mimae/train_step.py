@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from mimae import distributed
 from mimae.precision import autocast, grad_scaler
@@ -44,7 +45,8 @@ class TrainStep:
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device,
-                 dtype: torch.dtype | None, clip_grad: float | None = None, ddp: nn.Module | None = None):
+                 dtype: torch.dtype | None, clip_grad: float | None = None,
+                 ddp: DistributedDataParallel | None = None):
         self.model, self.optimizer, self.device, self.dtype = model, optimizer, device, dtype
         self.clip_grad, self.ddp = clip_grad, ddp
         self.scaler = grad_scaler(device, dtype)
@@ -55,7 +57,7 @@ class TrainStep:
         totals: Terms = {}
         for i, batch in enumerate(micro_batches):
             skip_sync = self.ddp is not None and i < count - 1
-            with self.ddp.no_sync() if skip_sync else contextlib.nullcontext():
+            with self.ddp.no_sync() if self.ddp is not None and skip_sync else contextlib.nullcontext():
                 with autocast(self.device, self.dtype):
                     out = forward(batch)
                 self.scaler.scale(out["loss"] / count).backward()
@@ -74,9 +76,10 @@ class TrainStep:
             self.scaler.unscale_(self.optimizer)
             totals["grad_norm"] = nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad).detach()
         if on_device and not self.scaler.is_enabled():  # the scaler, when there is one, sets found_inf itself
-            self.optimizer.grad_scale, self.optimizer.found_inf = None, (~applied).float()
-            self.optimizer.step()
-            del self.optimizer.grad_scale, self.optimizer.found_inf
+            fused: Any = self.optimizer  # torch's fused AdamW reads these two attributes when they are set
+            fused.grad_scale, fused.found_inf = None, (~applied).float()
+            fused.step()
+            del fused.grad_scale, fused.found_inf
         else:
             self.scaler.step(self.optimizer)
         self.scaler.update()

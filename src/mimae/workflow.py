@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from mimae.config import Config, ConfigError, load_config, set_value, validate
 from mimae.engine import Trainer, resume_source
 from mimae.eval.knn import knn_eval, pixel_knn_eval
+from mimae.models import Encoder
 from mimae.report.run import write_run_report
 from mimae.runs import Source
 
@@ -30,7 +30,7 @@ class KnnMonitor:
     def __init__(self, cfg: Config):
         self.cfg = cfg
 
-    def accuracy(self, encoder: nn.Module, device: torch.device) -> float:
+    def accuracy(self, encoder: Encoder, device: torch.device) -> float:
         return knn_eval(encoder, self.cfg, device)["accuracy"]
 
     def baseline(self) -> float:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import math
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
+from timm.models.vision_transformer import Attention, Block
 
 from mimae.analysis.loading import Pretrained, labelled_test_images, load_pretrained, model_input, unit_images
 from mimae.config import ConfigError
@@ -26,16 +28,16 @@ def recording_attention(encoder: ViTEncoder):
     """Within the block, ``encoder`` forwards record each block's attention weights into the yielded list:
     one (V, heads, 1+K, 1+K) tensor per block per forward, in order. The fused path is restored on exit."""
     weights: list[torch.Tensor] = []
-    attns = [block.attn for block in encoder.blocks]
+    attns = [cast(Attention, cast(Block, block).attn) for block in encoder.blocks]
     fused = [attn.fused_attn for attn in attns]
     hooks = [attn.attn_drop.register_forward_hook(lambda _m, _i, out: weights.append(out.detach())) for attn in attns]
-    for attn in attns:
-        attn.fused_attn = False
+    for attn in attns:  # the unfused path exposes the weights (timm declares the switch Final)
+        attn.fused_attn = False  # type: ignore[misc]
     try:
         yield weights
     finally:
         for attn, was_fused, hook in zip(attns, fused, hooks):
-            attn.fused_attn = was_fused
+            attn.fused_attn = was_fused  # type: ignore[misc]
             hook.remove()
 
 
@@ -100,7 +102,7 @@ def plot_attention(models: list[Pretrained], images: torch.Tensor, cls_maps: lis
         for m in range(len(models)):
             overlay(axes[1 + 2 * m][c], image, cls_maps[m][c])
             overlay(axes[2 + 2 * m][c], image, chosen_maps[m][c])
-            mark_patch(axes[2 + 2 * m][c], tokens[c], grid, patch)
+            mark_patch(axes[2 + 2 * m][c], int(tokens[c]), grid, patch)
     labels = ["image"] + [f"{model.name}\n{kind}" for model in models
                           for kind in ("[CLS]", "red-square token")]
     for ax, label in zip(axes[:, 0], labels):
@@ -119,17 +121,19 @@ def run_attention(checkpoints: list[str | Path], output_dir: str | Path, num_ima
     """
     output_dir = Path(output_dir)
     models = [load_pretrained(path, device, data_dir) for path in checkpoints]
+    encoders = []
     for model in models:
-        if model.cfg.model.backbone != "vit":
+        if not isinstance(model.objective.encoder, ViTEncoder):
             raise ConfigError(f"{model.path}: attention maps read a ViT's [CLS] attention; this run's backbone is "
                               f"{model.cfg.model.backbone}")
+        encoders.append(model.objective.encoder)
     images, labels, info = labelled_test_images(models[0].cfg, max(num_images, entropy_images))
     shown = images[:num_images]
     patch = models[0].cfg.model.patch_size
     tokens = default_token(shown, patch) if token is None else torch.full((len(shown),), token)
     cls_maps, chosen_maps, summaries = [], [], []
-    for model in models:
-        encoder, grid = model.objective.encoder, model.objective.grid
+    for model, encoder in zip(models, encoders):
+        grid = model.objective.grid
         attention = last_block_attention(encoder, model_input(shown, info, device)).cpu()
         cls_maps.append(token_maps(attention, 0, grid))
         chosen_maps.append(torch.stack([token_maps(attention[i:i + 1], 1 + int(t), grid)[0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -81,7 +82,8 @@ def curve_keys(runs: dict[str, list[dict]]) -> list[str]:
 
 def run_curves(run_dirs: list[str | Path], output_dir: str | Path) -> dict:
     """``mimae analyze curves``: curves.png and curves.json (per run: the gate step, eps_l, the final values)."""
-    runs, evals, summary = {}, {}, []
+    runs, evals = {}, {}
+    summary: list[dict[str, Any]] = []
     for run_dir in map(Path, run_dirs):
         train, knn = read_metrics(run_dir)
         runs[run_dir.name], evals[run_dir.name] = train, knn

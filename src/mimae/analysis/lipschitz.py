@@ -19,6 +19,7 @@ per image (mean, median and max over the evaluated test images) for each checkpo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import torch
 
@@ -57,7 +58,7 @@ def complementary_keep(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 @torch.no_grad()
 def lipschitz_ratios(model: Pretrained, inputs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Per-image ratio (V,) for standardized images (V, C, H, W) and masks (V, L) (1 = hidden, i.e. view x2)."""
-    encoder, decoder = model.objective.encoder, model.objective.decoder
+    encoder, decoder = model.objective.encoder, cast(MAEDecoder, model.objective.decoder)
     keep1, keep2 = complementary_keep(mask)
     u1 = decoder_input(decoder, encoder(inputs, keep1), keep1)
     u2 = decoder_input(decoder, encoder(inputs, keep2), keep2)
@@ -70,11 +71,12 @@ def checkpoint_estimate(model: Pretrained, images: torch.Tensor, info, ratio: fl
     """Ratios over uint8 images (N, C, H, W) at ``ratio`` (default: the training ratio): summary statistics."""
     if not isinstance(getattr(model.objective, "decoder", None), MAEDecoder):
         raise ValueError(f"{model.path}: method {model.cfg.method!r} has no MAE decoder")
-    ratio = model.cfg.mask.ratio if ratio is None else ratio
+    trained_ratio, unit_px = model.cfg.mask.resolved()
+    ratio = trained_ratio if ratio is None else ratio
     if ratio <= 0:
         raise ValueError("the Lipschitz estimate needs hidden patches: use a mask ratio above 0")
     generator = torch.Generator().manual_seed(seed)
-    unit = model.cfg.mask.unit // model.cfg.model.patch_size
+    unit = unit_px // model.cfg.model.patch_size
     device = next(model.objective.parameters()).device
     ratios = []
     for batch in images.split(batch_size):
@@ -105,7 +107,7 @@ def run_lipschitz(checkpoints: list[str | Path], output_dir: str | Path, num_ima
         images, _, info = labelled_test_images(model.cfg, num_images)
         rows.append({"label": model.label, **checkpoint_estimate(model, images, info, ratio, batch_size, seed)})
     fig, (ax,) = panel_grid(1, panel_size=(6.0, 3.8))
-    runs = {}
+    runs: dict[str, list[dict]] = {}
     for row in rows:
         runs.setdefault(Path(row["checkpoint"]).parent.name, []).append(row)
     for index, (run, points) in enumerate(runs.items()):

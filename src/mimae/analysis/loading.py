@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 
 from mimae.checkpoint import CHECKPOINT_NAME
 from mimae.config import Config
-from mimae.data import DataInfo, first, normalize, train_test_sets
+from mimae.data import DataInfo, first, image_count, normalize, train_test_sets
 from mimae.objectives import Objective
 from mimae.runs import load_objective
 
@@ -49,7 +49,7 @@ def labelled_test_images(cfg: Config, limit: int | None = None) -> tuple[torch.T
     """The first ``limit`` test images of the run's dataset: uint8 (N, C, H, W), labels (N,) int64, and its info."""
     _, test, info = train_test_sets(cfg.data)
     subset = first(test, limit)
-    images, labels = next(iter(DataLoader(subset, batch_size=len(subset))))
+    images, labels = next(iter(DataLoader(subset, batch_size=image_count(subset))))
     return images, labels.long(), info
 
 

@@ -96,7 +96,7 @@ def run_mask_geometry(output_dir: str | Path, cfg: Config | None = None, ratios:
     cfg = cfg or load_config()
     images, labels, info = labelled_test_images(cfg, num_images)
     patch = cfg.model.patch_size
-    unit_px = unit or cfg.mask.unit
+    unit_px = unit or cfg.mask.resolved()[1]
     units = (cfg.data.image_size // unit_px) ** 2
     ratios = tuple(r for r in ratios if int(units * (1 - r)) >= 1)  # a ratio that hides every unit has no view
     if not ratios:

@@ -37,7 +37,7 @@ from mimae.analysis.loading import labelled_test_images, load_pretrained, model_
 from mimae.analysis.mask_geometry import masked_views
 from mimae.estimators import club, gaussian_log_prob, gaussian_log_prob_matrix, info_nce, info_nce_bound, view_positives
 from mimae.masking import orthogonal_masks
-from mimae.models.vit import ViTEncoder
+from mimae.models.vit import Encoder, ViTEncoder
 from mimae.objectives import build_objective
 from mimae.objectives.mi_terms import ApproximationNetwork
 from mimae.plotting import panel_grid, save_figure, write_json
@@ -59,7 +59,7 @@ class Fitting:
 # -- the views' latents ------------------------------------------------------------------------------------------
 
 @torch.no_grad()
-def view_latents(encoder: ViTEncoder, inputs: torch.Tensor, keep: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+def view_latents(encoder: Encoder, inputs: torch.Tensor, keep: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """inputs (M, C, H, W) standardized images, keep (M, N, K) visible patch indices -> z (M, N, D): each view's
     [CLS] token after the final norm, L2-normalized, float32 on the CPU."""
     encoder.eval()
@@ -217,7 +217,7 @@ def run_mask_mi(checkpoints: list[str | Path], output_dir: str | Path, images: i
     pixels, _, info = labelled_test_images(first, images)
     patch = first.model.patch_size
     grid = (first.data.image_size // patch, first.data.image_size // patch)
-    masks = orthogonal_masks(len(pixels), grid, 1 - 1 / views, views, first.mask.unit // patch,
+    masks = orthogonal_masks(len(pixels), grid, 1 - 1 / views, views, first.mask.resolved()[1] // patch,
                              torch.Generator().manual_seed(mask_seed))
     x = torch.stack([masked_views(unit_images(pixels), masks.mask[:, v], patch) for v in range(views)], dim=1)
     inputs = model_input(pixels, info, device)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import piq
 import torch
@@ -26,6 +27,7 @@ import torch
 from mimae.analysis.loading import Pretrained, labelled_test_images, load_pretrained, model_input, unit_images
 from mimae.data import DataInfo
 from mimae.masking import Masks, draw_masks
+from mimae.models import Encoder
 from mimae.models.patches import patchify, unpatchify
 from mimae.plotting import legend_below, panel_grid, plt, save_figure, show_image, write_json
 
@@ -74,11 +76,24 @@ def hidden_pixels(mask: torch.Tensor, patch: int, grid: tuple[int, int]) -> torc
     return unpatchify(ones, patch, 1, grid)
 
 
+@runtime_checkable
+class Reconstructing(Protocol):
+    """An objective with a pixel decoder (MAE, U-MAE, MI-MAE, SimMIM, MRCL with its reconstruction term)."""
+
+    encoder: Encoder
+    grid: tuple[int, int]
+
+    @property
+    def norm_pix(self) -> bool: ...
+
+    def reconstruct(self, images: torch.Tensor, masks: Masks) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
 @torch.no_grad()
 def reconstruct(model: Pretrained, images: torch.Tensor, info: DataInfo, masks: Masks) -> Reconstruction:
     """Run encoder and decoder on uint8 images (B, C, H, W) with one mask view per image."""
     objective = model.objective
-    if not hasattr(objective, "reconstruct"):
+    if not isinstance(objective, Reconstructing):
         raise ValueError(f"{model.path}: method {model.cfg.method!r} has no pixel decoder to reconstruct with")
     device = next(objective.parameters()).device
     inputs = model_input(images, info, device)
@@ -113,7 +128,7 @@ def image_quality(images: torch.Tensor, reference: torch.Tensor) -> dict[str, to
 def model_masks(model: Pretrained, batch: int, ratio: float, unit: int | None,
                 generator: torch.Generator) -> Masks:
     """One random mask per image at ``ratio``; ``unit`` in pixels (None: the checkpoint's own masking unit)."""
-    unit_px = unit or model.cfg.mask.unit
+    unit_px = unit or model.cfg.mask.resolved()[1]
     return draw_masks("random", batch, model.objective.grid, ratio, 1, unit_px // model.cfg.model.patch_size,
                       generator)
 
@@ -140,7 +155,7 @@ def grid_rows(model: Pretrained, images: torch.Tensor, info: DataInfo, ratio: fl
               unit: int | None = None, seed: int = 0) -> list[tuple[str, torch.Tensor]]:
     """The rows of a reconstruction grid for uint8 images (B, C, H, W): original, masked at ``ratio`` (None: the
     ratio the model was trained with), decoded, and the visible patches pasted back over the decoded ones."""
-    ratio = model.cfg.mask.ratio if ratio is None else ratio
+    ratio = model.cfg.mask.resolved()[0] if ratio is None else ratio
     rec = reconstruct(model, images, info, model_masks(model, len(images), ratio, unit,
                                                        torch.Generator().manual_seed(seed)))
     return [("original", rec.original), (f"{model.name}\nmasked {ratio:g}", rec.masked),
@@ -187,7 +202,8 @@ def run_reconstruct(checkpoints: list[str | Path], output_dir: str | Path, ratio
     are averaged over the first ``eval_images`` test images at each evaluation ratio in ``ratios``.
     """
     output_dir = Path(output_dir)
-    results, rows = [], []
+    results: list[dict] = []
+    rows: list[tuple[str, torch.Tensor]] = []
     for path in checkpoints:
         model = load_pretrained(path, device, data_dir)
         images, _, info = labelled_test_images(model.cfg, max(eval_images, grid_images))
@@ -200,7 +216,7 @@ def run_reconstruct(checkpoints: list[str | Path], output_dir: str | Path, ratio
                         "eval_mask_unit": unit or model.cfg.mask.unit,
                         "images": min(eval_images, len(images)), "by_ratio": by_ratio})
     grid = plot_grid(rows, output_dir / "reconstruct_grid.png", GRID_TITLE)
-    figure = plot_quality(results, output_dir / "reconstruct_metrics.png", results[0]["images"])
+    figure = plot_quality(results, output_dir / "reconstruct_metrics.png", int(results[0]["images"]))
     data = write_json({"metrics": list(METRICS), "seed": seed, "checkpoints": results},
                       output_dir / "reconstruct_metrics.json")
     return {"figures": [grid, figure], "json": data, "checkpoints": results}

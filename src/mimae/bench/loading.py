@@ -28,7 +28,7 @@ def jpeg_folder(root: Path, count: int, width: int = 320, height: int = 256, cla
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
             coarse = Image.fromarray(gen.integers(0, 256, (height // 16, width // 16, 3), dtype=np.uint8))
-            coarse.resize((width, height), Image.BICUBIC).save(path, quality=90)
+            coarse.resize((width, height), Image.Resampling.BICUBIC).save(path, quality=90)
     return root
 
 

@@ -23,7 +23,7 @@ from mimae.bench.machine import matmul_peak, peak_memory, reset_peak_memory
 from mimae.bench.rounds import alternate, ratio
 from mimae.bench.step import StepBench
 from mimae.config import load_config
-from mimae.data import train_test_sets
+from mimae.data import image_count, train_test_sets
 from mimae.eval.knn import feature_batch, knn_eval, pixel_knn_eval
 from mimae.models import build_encoder
 from mimae.precision import autocast_dtype
@@ -75,7 +75,7 @@ def lightly(overrides: dict, device: torch.device, dtype: torch.dtype | None, ba
     from mimae.bench.lightly_mae import LightlyStepBench
     cfg = load_config(overrides={**overrides, "method": "mae", "mae.norm_pix": False})
     ours = StepBench(cfg, device, batch, dtype, augment=False, channels=channels)
-    theirs = LightlyStepBench(cfg, device, ours.fixed, dtype)
+    theirs = LightlyStepBench(cfg, device, ours.prepare()[0], dtype)  # the same fixed, standardized images
     rates = alternate({"mimae": ours, "lightly": theirs}, steps, rounds)
     result = ratio(rates, "mimae", "lightly")
     peak = matmul_peak(device, dtype or torch.float32)
@@ -131,7 +131,7 @@ def knn(overrides: dict, device: torch.device, steps: int, rounds: int) -> dict:
     pixel_seconds = time.perf_counter() - start
     bench = StepBench(cfg, device, cfg.optim.batch_size, dtype, channels=info.channels)
     rate = statistics.median(alternate({"step": bench}, steps, rounds)["step"])
-    samples = cfg.train.epochs * (len(train) // cfg.optim.batch_size) * cfg.optim.batch_size
+    samples = cfg.train.epochs * (image_count(train) // cfg.optim.batch_size) * cfg.optim.batch_size
     train_seconds = samples / rate
     total_knn = 2 * knn_seconds + pixel_seconds
     return {"method": cfg.method, "model": cfg.model.dims(), "dtype": dtype_name(dtype),

@@ -2,7 +2,7 @@
 
 from mimae.data.augment import BatchAugment, normalize
 from mimae.data.datasets import first, pretraining_set, skipped_images, train_test_sets
-from mimae.data.sources import DataInfo, DataNotFoundError, load_dataset, register_dataset
+from mimae.data.sources import DataInfo, DataNotFoundError, image_count, load_dataset, register_dataset
 
-__all__ = ["BatchAugment", "DataInfo", "DataNotFoundError", "first", "load_dataset", "normalize", "pretraining_set",
-           "register_dataset", "skipped_images", "train_test_sets"]
+__all__ = ["BatchAugment", "DataInfo", "DataNotFoundError", "first", "image_count", "load_dataset", "normalize",
+           "pretraining_set", "register_dataset", "skipped_images", "train_test_sets"]

@@ -13,7 +13,7 @@ from torch.utils.data import Dataset, Subset
 
 from mimae.data.augment import crop_scale, random_crop_boxes
 from mimae.data.config import DataConfig
-from mimae.data.sources import DataInfo, TensorImages, load_dataset
+from mimae.data.sources import DataInfo, TensorImages, image_count, load_dataset
 
 
 def fit_to_size(images: torch.Tensor, size: int, pad_smaller: bool = True) -> torch.Tensor:
@@ -35,7 +35,7 @@ class Fitted(Dataset):
         self.base, self.size = base, size
 
     def __len__(self) -> int:
-        return len(self.base)
+        return image_count(self.base)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         image, label = self.base[i]
@@ -60,7 +60,7 @@ class SourceCrops(Dataset):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.base)
+        return image_count(self.base)
 
     def boxes(self, i: int, height: int, width: int) -> torch.Tensor:
         """(crops, 4) boxes x1, y1, x2, y2 of image ``i`` in the current epoch."""
@@ -93,14 +93,14 @@ def skipped_images(dataset: Dataset) -> int:
 
 def first(dataset: Dataset, n: int | None) -> Dataset:
     """The first ``n`` items of a dataset (all of it when ``n`` is None or larger)."""
-    return dataset if n is None or n >= len(dataset) else Subset(dataset, range(n))
+    return dataset if n is None or n >= image_count(dataset) else Subset(dataset, range(n))
 
 
 def _prepare(dataset: Dataset, size: int, limit: int | None) -> Dataset:
     if isinstance(dataset, TensorImages):
         n = len(dataset) if limit is None else min(limit, len(dataset))
         return TensorImages(fit_to_size(dataset.images[:n], size), dataset.labels[:n])
-    dataset = dataset if limit is None or limit >= len(dataset) else Subset(dataset, range(limit))
+    dataset = dataset if limit is None or limit >= image_count(dataset) else Subset(dataset, range(limit))
     return Fitted(dataset, size)
 
 

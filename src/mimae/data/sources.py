@@ -103,7 +103,7 @@ def load_fashion_mnist(data_dir: str | None = None):
                 f"Fashion-MNIST was not found. Looked in:\n  {looked}\nand the download failed ({exc}).\n"
                 "Get it with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or put the four IDX files "
                 "(train-images-idx3-ubyte.gz, ...) in a folder and pass --data-dir or set MIMAE_DATA.") from None
-    arrays = {k: torch.from_numpy(read_idx(p).copy()) for k, p in files.items()}
+    arrays = {k: torch.from_numpy(read_idx(p).copy()) for k, p in (files or {}).items()}
     train = TensorImages(arrays["train_images"].unsqueeze(1), arrays["train_labels"].long())
     test = TensorImages(arrays["test_images"].unsqueeze(1), arrays["test_labels"].long())
     return train, test, DataInfo("fashion-mnist", 1, 10, (0.2860,), (0.3530,))
@@ -152,15 +152,15 @@ class PILAsTensor(Dataset):
         self.skipped = torch.zeros(1, dtype=torch.long).share_memory_()
 
     def __len__(self) -> int:
-        return len(self.base)
+        return image_count(self.base)
 
     def name(self, index: int) -> str:
         samples = getattr(self.base, "samples", None)
         return str(samples[index][0]) if samples is not None else f"image #{index}"
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        for offset in range(len(self.base)):
-            j = (i + offset) % len(self.base)
+        for offset in range(image_count(self.base)):
+            j = (i + offset) % image_count(self.base)
             try:
                 image, label = self.base[j]
                 if min(image.size) < MIN_IMAGE_SIDE:
@@ -171,7 +171,7 @@ class PILAsTensor(Dataset):
                 if j not in self.warned:
                     self.warned.add(j)
                     warnings.warn(f"skipping {self.name(j)}: {exc}", stacklevel=2)
-        raise DataNotFoundError(f"no readable image among the {len(self.base)} files of the dataset")
+        raise DataNotFoundError(f"no readable image among the {image_count(self.base)} files of the dataset")
 
 
 def _torchvision_root(data_dir: str | None) -> Path:
@@ -203,6 +203,12 @@ def load_torchvision(name: str, data_dir: str | None = None):
             raise DataNotFoundError(f"{name} was not found under {root} and could not be downloaded ({exc}); "
                                     f"pass data.data_dir or set MIMAE_DATA to a folder holding it") from None
     return PILAsTensor(train), PILAsTensor(test), DataInfo(name, 3, classes, IMAGENET_MEAN, IMAGENET_STD)
+
+
+def image_count(dataset: Dataset) -> int:
+    """The images of a map-style dataset (torch's ``Dataset`` type declares no ``__len__``; every dataset here
+    has one)."""
+    return len(dataset)  # type: ignore[arg-type]
 
 
 # dataset name -> loader(data_dir) returning (train, test, info); other packages add theirs with register_dataset

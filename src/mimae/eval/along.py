@@ -16,10 +16,10 @@ import time
 import torch
 
 from mimae.config import Config, ConfigError
-from mimae.data import train_test_sets
+from mimae.data import image_count, train_test_sets
 from mimae.eval.knn import knn_accuracy, pixel_features
 from mimae.eval.linear import frozen_features, linear_probe_features
-from mimae.models import ViTEncoder
+from mimae.models import Encoder
 from mimae.progress import progress as progress_bar
 from mimae.runs import epoch_checkpoints, epoch_of, load_encoder_weights, read
 
@@ -52,16 +52,17 @@ def scores(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, t
                                e.knn_temperature, num_classes),
            "knn_full": knn_accuracy(train_x, train_y, test_x, test_y, e.knn_k, e.knn_temperature, num_classes),
            "linear": {}}
+    linear: dict[str, float] = {}
     n_train, n_test = lin.train_limit or len(train_x), lin.test_limit or len(test_x)
     for lr in probe_lrs:
         _, accuracy = linear_probe_features(train_x[:n_train], train_y[:n_train], test_x[:n_test],
                                             test_y[:n_test], dataclasses.replace(lin, base_lr=lr), num_classes)
-        out["linear"][f"{lr:g}"] = accuracy
-    out["linear_best"] = max(out["linear"].values())
+        linear[f"{lr:g}"] = accuracy
+    out.update(linear=linear, linear_best=max(linear.values()))
     return out
 
 
-def along_run(encoder: ViTEncoder, cfg: Config, device: torch.device, run_dir, progress: bool = True) -> dict:
+def along_run(encoder: Encoder, cfg: Config, device: torch.device, run_dir, progress: bool = True) -> dict:
     """Score each chosen kept checkpoint of ``run_dir`` and the raw pixels; the JSON of ``eval_along.json``."""
     kept = {epoch_of(p): p for p in epoch_checkpoints(run_dir)}
     if not kept:
@@ -80,7 +81,8 @@ def along_run(encoder: ViTEncoder, cfg: Config, device: torch.device, run_dir, p
         encoded = frozen_features(encoder, cfg, device, {"train": None, "test": None}, progress)
         points.append({"epoch": epoch, "step": checkpoint.step,
                        **scores(encoded["train"], encoded["test"], cfg, info.num_classes, probe_lrs)})
-    return {"protocol": "along", "dataset": info.name, "train_images": len(train_set), "test_images": len(test_set),
+    return {"protocol": "along", "dataset": info.name, "train_images": image_count(train_set),
+            "test_images": image_count(test_set),
             "knn_bank": cfg.eval.knn_bank_limit, "knn_queries": cfg.eval.knn_query_limit,
             "linear_train": cfg.linear.train_limit, "linear_test": cfg.linear.test_limit, "probe_lrs": probe_lrs,
             "linear_protocol": f"{cfg.linear.optimizer.upper()}, {cfg.linear.epochs} epochs, batch "

@@ -16,18 +16,19 @@ import numpy as np
 import torch
 from timm.data import Mixup, create_transform
 from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
+from timm.models.swin_transformer import SwinTransformer
 from timm.models.vision_transformer import VisionTransformer
 from timm.optim import create_optimizer_v2
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.v2.functional import to_pil_image
 
 from mimae.config import Config
-from mimae.data import DataInfo, normalize
+from mimae.data import DataInfo, image_count, normalize
 from mimae.data.loader import default_workers, init_worker
 from mimae.eval.config import FinetuneConfig
 from mimae.eval.knn import feature_batch
 from mimae.export import to_timm
-from mimae.models import ViTEncoder
+from mimae.models import Encoder
 from mimae.optim import learning_rate, set_learning_rate
 from mimae.precision import autocast, autocast_dtype
 from mimae.progress import progress as progress_bar
@@ -41,7 +42,7 @@ class Transformed(Dataset):
         self.base, self.transform = base, transform
 
     def __len__(self) -> int:
-        return len(self.base)
+        return image_count(self.base)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         image, label = self.base[i]
@@ -74,20 +75,21 @@ def classifier_accuracy(model: torch.nn.Module, dataset: Dataset, info: DataInfo
         with autocast(device, dtype):
             logits = model(normalize(images.to(device), info))
         correct += (logits.argmax(1).cpu() == labels).sum().item()
-    return 100.0 * correct / len(dataset)
+    return 100.0 * correct / image_count(dataset)
 
 
-def finetune(encoder: ViTEncoder, train: Dataset, test: Dataset, info: DataInfo, cfg: Config,
-             device: torch.device, epochs: int | None = None, progress: bool = True) -> tuple[VisionTransformer, dict]:
+def finetune(encoder: Encoder, train: Dataset, test: Dataset, info: DataInfo, cfg: Config,
+             device: torch.device, epochs: int | None = None,
+             progress: bool = True) -> tuple[VisionTransformer | SwinTransformer, dict]:
     """Fine-tune a copy of ``encoder`` on ``train`` (uint8 images) for ``epochs`` (default ``cfg.finetune.epochs``);
     returns the timm classifier and a JSON-ready result with its test accuracy."""
     ft = cfg.finetune
     epochs = epochs or ft.epochs
     seed_everything(ft.seed)
     model = to_timm(encoder, info.num_classes, global_pool="avg", drop_path_rate=ft.drop_path).to(device)
-    batch = min(ft.batch_size, len(train)) // 2 * 2  # mixup pairs images: an even batch
+    batch = min(ft.batch_size, image_count(train)) // 2 * 2  # mixup pairs images: an even batch
     if batch < 2:
-        raise ValueError(f"fine-tuning needs at least 2 training images, got {len(train)}")
+        raise ValueError(f"fine-tuning needs at least 2 training images, got {image_count(train)}")
     loader = DataLoader(Transformed(train, train_transform(ft, info, cfg.data.image_size)), batch_size=batch,
                         shuffle=True, drop_last=True, num_workers=default_workers(train, cfg.data.num_workers),
                         worker_init_fn=init_worker, generator=torch.Generator().manual_seed(ft.seed))
@@ -106,7 +108,9 @@ def finetune(encoder: ViTEncoder, train: Dataset, test: Dataset, info: DataInfo,
         images, targets = batch
         return {"loss": criterion(model(images), targets)}
 
-    step, start, first_loss, last_loss = 0, time.perf_counter(), None, None
+    step, start = 0, time.perf_counter()
+    first_loss: torch.Tensor | None = None
+    last_loss: torch.Tensor | None = None
     for _ in progress_bar(range(epochs), desc="fine-tuning", leave=False, enabled=progress):
         model.train()
         for images, labels in loader:
@@ -124,7 +128,9 @@ def finetune(encoder: ViTEncoder, train: Dataset, test: Dataset, info: DataInfo,
               "lr": peak, "layer_decay": ft.layer_decay, "weight_decay": ft.weight_decay,
               "drop_path": ft.drop_path, "mixup": ft.mixup, "cutmix": ft.cutmix,
               "label_smoothing": ft.label_smoothing, "rand_augment": ft.rand_augment, "reprob": ft.reprob,
-              "seed": ft.seed, "dataset": info.name, "train_images": len(train), "test_images": len(test),
-              "steps": step, "first_loss": float(first_loss), "last_loss": float(last_loss), "accuracy": accuracy,
+              "seed": ft.seed, "dataset": info.name, "train_images": image_count(train),
+              "test_images": image_count(test), "steps": step,
+              "first_loss": float("nan") if first_loss is None else float(first_loss),
+              "last_loss": float("nan") if last_loss is None else float(last_loss), "accuracy": accuracy,
               "train_seconds": train_seconds}
     return model, result

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 from mimae.config import Config
 from mimae.data import DataInfo, normalize, train_test_sets
 from mimae.data.augment import match_channels
-from mimae.models import ViTEncoder
+from mimae.models import Encoder
 from mimae.precision import autocast, autocast_dtype
 from mimae.progress import progress
 
@@ -29,7 +29,7 @@ def feature_batch(cfg: Config, device: torch.device) -> int:
     return cfg.eval.batch_size or (128 if torch.device(device).type == "cpu" else 512)
 
 
-def extract_features(encoder: ViTEncoder, dataset: Dataset, preprocess: Callable[[torch.Tensor], torch.Tensor],
+def extract_features(encoder: Encoder, dataset: Dataset, preprocess: Callable[[torch.Tensor], torch.Tensor],
                      batch_size: int = 512, device="cpu", autocast_dtype: torch.dtype | None = None,
                      pool: str = "cls", desc: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Encode a labelled dataset of uint8 images; ``preprocess`` turns a uint8 batch into the encoder's input.
@@ -92,7 +92,7 @@ def knn_result(cfg: Config, feature: str, train_x, train_y, test_x, test_y, info
             "dataset": info.name, "train_images": len(train_x), "test_images": len(test_x), "accuracy": acc}
 
 
-def knn_eval(encoder: ViTEncoder, cfg: Config, device: torch.device, progress: bool = True) -> dict:
+def knn_eval(encoder: Encoder, cfg: Config, device: torch.device, progress: bool = True) -> dict:
     """kNN top-1 accuracy of the [CLS] feature on the images of :func:`knn_sets`."""
     train, test, info = knn_sets(cfg)
     dtype = autocast_dtype(cfg.train.precision, device)
@@ -109,7 +109,7 @@ def pixel_knn_eval(cfg: Config) -> dict:
     """The same kNN on the pixels themselves (standardized as the encoder's input, flattened): the baseline that
     learned features have to beat, on the same bank and queries as :func:`knn_eval`."""
     train, test, info = knn_sets(cfg)
-    batch = feature_batch(cfg, "cpu")
+    batch = feature_batch(cfg, torch.device("cpu"))
     return knn_result(cfg, "pixels", *pixel_features(train, info, batch), *pixel_features(test, info, batch), info)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from timm.optim import Lars
@@ -17,11 +18,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from mimae.config import Config
-from mimae.data import BatchAugment, DataInfo, first, train_test_sets
+from mimae.data import BatchAugment, DataInfo, first, image_count, train_test_sets
 from mimae.data.augment import match_channels
 from mimae.eval.config import LinearConfig
 from mimae.eval.knn import encoder_input, extract_features, feature_batch, pixel_features
-from mimae.models import ViTEncoder
+from mimae.models import Encoder
 from mimae.optim import learning_rate, set_learning_rate
 from mimae.precision import autocast, autocast_dtype
 from mimae.progress import progress
@@ -46,12 +47,13 @@ class LinearProbe(nn.Module):
 
 def probe_optimizer(probe: LinearProbe, cfg: LinearConfig) -> torch.optim.Optimizer:
     """LARS as MAE uses it (trust ratio ||w|| / ||update|| on the weight matrix only, momentum 0.9) or SGD."""
-    weights = [p for p in probe.parameters() if p.ndim > 1]
-    biases = [p for p in probe.parameters() if p.ndim <= 1]
+    weights: list[torch.Tensor] = [p for p in probe.parameters() if p.ndim > 1]
+    biases: list[torch.Tensor] = [p for p in probe.parameters() if p.ndim <= 1]
     if cfg.optimizer == "lars":
         return Lars([{"params": weights, "always_adapt": True}, {"params": biases, "weight_decay": 0.0}],
                     lr=cfg.base_lr, momentum=0.9, weight_decay=cfg.weight_decay, trust_coeff=0.001)
-    return torch.optim.SGD([{"params": weights}, {"params": biases, "weight_decay": 0.0}], lr=cfg.base_lr,
+    groups: list[dict[str, Any]] = [{"params": weights}, {"params": biases, "weight_decay": 0.0}]
+    return torch.optim.SGD(groups, lr=cfg.base_lr,
                            momentum=0.9, weight_decay=cfg.weight_decay)
 
 
@@ -96,17 +98,17 @@ def cached_batches(feats: torch.Tensor, labels: torch.Tensor, batch_size: int) -
     return epoch, steps
 
 
-def reextracted_batches(encoder: ViTEncoder, dataset: Dataset, info: DataInfo, image_size: int, batch_size: int,
+def reextracted_batches(encoder: Encoder, dataset: Dataset, info: DataInfo, image_size: int, batch_size: int,
                         crop_scale_min: float, device: torch.device,
                         autocast_dtype: torch.dtype | None) -> tuple[Batches, int]:
     """Mini-batches of features of freshly augmented images (RandomResizedCrop(crop_scale_min..1) + flip),
     encoded by the frozen encoder in eval mode, one pass per image per epoch."""
     augment = BatchAugment("mae", info, image_size, crop_scale_min)
-    steps = max(1, len(dataset) // batch_size)
+    steps = max(1, image_count(dataset) // batch_size)
     encoder.eval()
 
     def epoch(generator: torch.Generator):
-        loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=len(dataset) >= batch_size,
+        loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=image_count(dataset) >= batch_size,
                             generator=generator)
         for images, labels in loader:
             views = augment(images.to(device), generator if device.type == "cpu" else None)
@@ -142,7 +144,7 @@ def protocol_description(cfg: LinearConfig) -> dict:
             "weight_decay": cfg.weight_decay, "seed": cfg.seed}
 
 
-def frozen_features(encoder: ViTEncoder, cfg: Config, device: torch.device, limits: dict[str, int | None],
+def frozen_features(encoder: Encoder, cfg: Config, device: torch.device, limits: dict[str, int | None],
                     progress: bool = True) -> dict:
     """[CLS] features of the first ``limits[split]`` images of each split named in ``limits`` ("train", "test"),
     encoded once: {"train": (feats (N, D), labels (N,)), "test": (feats (M, D), labels (M,)), "info", "seconds"}."""
@@ -157,7 +159,7 @@ def frozen_features(encoder: ViTEncoder, cfg: Config, device: torch.device, limi
     return {**out, "info": info, "seconds": time.perf_counter() - start}
 
 
-def linear_eval(encoder: ViTEncoder, cfg: Config, device: torch.device, progress: bool = True,
+def linear_eval(encoder: Encoder, cfg: Config, device: torch.device, progress: bool = True,
                 features: dict | None = None) -> tuple[LinearProbe, dict]:
     """Train and score the probe of ``cfg.linear`` on ``cfg.data``; (probe, JSON-ready result with timings).
 
@@ -174,7 +176,7 @@ def linear_eval(encoder: ViTEncoder, cfg: Config, device: torch.device, progress
         train = first(train_test_sets(cfg.data)[0], lin.train_limit)
         batches, steps = reextracted_batches(encoder, train, info, cfg.data.image_size, lin.batch_size,
                                              lin.crop_scale_min, device, autocast_dtype(cfg.train.precision, device))
-        n_train = len(train)
+        n_train = image_count(train)
     else:
         train_x, train_y = features["train"]
         batches, steps = cached_batches(train_x.to(device), train_y.to(device), lin.batch_size)
@@ -194,7 +196,7 @@ def pixel_linear_eval(cfg: Config) -> dict:
     of the first ``linear.train_limit`` / ``linear.test_limit`` images: the baseline learned features must beat."""
     lin = cfg.linear
     train, test, info = train_test_sets(cfg.data)
-    batch = feature_batch(cfg, "cpu")
+    batch = feature_batch(cfg, torch.device("cpu"))
     train_x, train_y = pixel_features(first(train, lin.train_limit), info, batch)
     test_x, test_y = pixel_features(first(test, lin.test_limit), info, batch)
     _, accuracy = linear_probe_features(train_x, train_y, test_x, test_y, lin, info.num_classes)

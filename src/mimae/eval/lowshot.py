@@ -13,13 +13,14 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 from mimae.config import ConfigError
+from mimae.data.sources import image_count
 
 
 def dataset_labels(dataset: Dataset) -> torch.Tensor:
     """Labels (N,) of a labelled dataset: its ``labels`` tensor when it has one, else read item by item."""
     if hasattr(dataset, "labels"):
         return torch.as_tensor(dataset.labels).long()
-    return torch.tensor([int(dataset[i][1]) for i in range(len(dataset))])
+    return torch.tensor([int(dataset[i][1]) for i in range(image_count(dataset))])
 
 
 def class_balanced_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:

@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from mimae.config import ConfigError
+from mimae.data.sources import image_count
 from mimae.eval.corruptions import CORRUPTIONS, corrupt
 from mimae.progress import progress as progress_bar
 
@@ -53,7 +54,7 @@ def error_rate(predict: Predict, dataset: Dataset, batch_size: int, name: str | 
         if name is not None:
             x = corrupt(x, name, severity, generator)
         wrong += (predict(x).argmax(1).cpu() != labels).sum().item()
-    return 100.0 * wrong / len(dataset)
+    return 100.0 * wrong / image_count(dataset)
 
 
 def corruption_errors(predict: Predict, dataset: Dataset, names: list[str], severities: list[int],

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from mimae.config import Config, ConfigError, set_value, validate
-from mimae.data import first, train_test_sets
+from mimae.data import first, image_count, train_test_sets
 from mimae.data.augment import match_channels, standardize
 from mimae.distributed import pick_device
 from mimae.eval.along import along_run
@@ -33,7 +33,7 @@ from mimae.eval.robustness import (
     parse_severities,
     relative_mean_corruption_error,
 )
-from mimae.models import ViTEncoder
+from mimae.models import Encoder
 from mimae.objectives import build_objective
 from mimae.run_folder import eval_name
 from mimae.runs import Source, epoch_checkpoints, epoch_of, load_encoder, load_encoder_weights, read
@@ -45,19 +45,19 @@ def knn_from_features(features: dict, cfg: Config) -> dict:
     return knn_result(cfg, "cls", train_x, train_y, test_x, test_y, features["info"])
 
 
-def knn_run(encoder: ViTEncoder, cfg: Config, device: torch.device, progress: bool = True) -> dict:
+def knn_run(encoder: Encoder, cfg: Config, device: torch.device, progress: bool = True) -> dict:
     """kNN of the encoder, with the kNN of the pixels on the same bank and queries beside it (``pixels``)."""
     return {**knn_eval(encoder, cfg, device, progress), "pixels": pixel_knn_eval(cfg)}
 
 
-def finetune_run(encoder: ViTEncoder, cfg: Config, device: torch.device, progress: bool = True):
+def finetune_run(encoder: Encoder, cfg: Config, device: torch.device, progress: bool = True):
     """Fine-tune on the first ``finetune.train_limit`` training images: (timm model, result)."""
     train, test, info = train_test_sets(cfg.data)
     return finetune(encoder, first(train, cfg.finetune.train_limit), first(test, cfg.finetune.test_limit), info,
                     cfg, device, progress=progress)
 
 
-def lowshot_run(encoder: ViTEncoder, cfg: Config, device: torch.device, subset_file: Path,
+def lowshot_run(encoder: Encoder, cfg: Config, device: torch.device, subset_file: Path,
                 progress: bool = True) -> dict:
     """Fine-tune for ``lowshot.epochs`` on the class-balanced ``lowshot.fraction`` of the training labels."""
     low = cfg.lowshot
@@ -66,10 +66,10 @@ def lowshot_run(encoder: ViTEncoder, cfg: Config, device: torch.device, subset_f
     _, result = finetune(encoder, subset, first(test, cfg.finetune.test_limit), info, cfg, device,
                          epochs=low.epochs, progress=progress)
     return {**result, "protocol": "lowshot", "fraction": low.fraction, "subset_seed": low.seed,
-            "subset_file": str(subset_file), "train_pool_images": len(train)}
+            "subset_file": str(subset_file), "train_pool_images": image_count(train)}
 
 
-def robustness_run(encoder: ViTEncoder, cfg: Config, device: torch.device, progress: bool = True) -> dict:
+def robustness_run(encoder: Encoder, cfg: Config, device: torch.device, progress: bool = True) -> dict:
     """Errors under each corruption and severity of the classifier named by ``robustness.classifier``, and the
     mCE against ``robustness.baseline`` when given."""
     rob = cfg.robustness
@@ -91,7 +91,7 @@ def robustness_run(encoder: ViTEncoder, cfg: Config, device: torch.device, progr
             return model(standardize(x.to(device), info))
     measured = corruption_errors(predict, test, names, severities, feature_batch(cfg, device), rob.seed, progress)
     result = {"protocol": "robustness", "classifier": rob.classifier, "classifier_result": trained,
-              "dataset": info.name, "test_images": len(test), "corruptions": names, "severities": severities,
+              "dataset": info.name, "test_images": image_count(test), "corruptions": names, "severities": severities,
               "seed": rob.seed, **measured,
               "mean_error": sum(sum(e.values()) for e in measured["errors"].values())
               / (len(names) * len(severities))}
@@ -102,7 +102,7 @@ def robustness_run(encoder: ViTEncoder, cfg: Config, device: torch.device, progr
     return result
 
 
-def linear_along_run(encoder: ViTEncoder, cfg: Config, device: torch.device, run_dir: Path,
+def linear_along_run(encoder: Encoder, cfg: Config, device: torch.device, run_dir: Path,
                      progress: bool = True) -> dict:
     """The linear probe of every epoch checkpoint the run kept (``train.keep_checkpoints``; epoch 0: the
     initialization), each into ``encoder`` in turn (paper 001 Fig. 5b); the last epoch's accuracy as ``accuracy``."""
@@ -119,7 +119,7 @@ def linear_along_run(encoder: ViTEncoder, cfg: Config, device: torch.device, run
     return {"protocol": "linear-along", "along": along, "accuracy": along[-1]["accuracy"]}
 
 
-def all_run(encoder: ViTEncoder, cfg: Config, device: torch.device, subset_file: Path,
+def all_run(encoder: Encoder, cfg: Config, device: torch.device, subset_file: Path,
             progress: bool = True) -> dict:
     """kNN and the cached linear probe on the same encoded images, then 1% low-shot fine-tuning; the linear probe
     of the raw pixels beside them (``pixels``)."""
@@ -162,13 +162,13 @@ def configure(cfg: Config, overrides: dict[str, Any]) -> Config:
 class Target:
     """What a protocol evaluates: the encoder, the evaluation's config, the device, where the weights came from."""
 
-    encoder: ViTEncoder
+    encoder: Encoder
     cfg: Config
     device: torch.device
     source: Source
     progress: bool
 
-    def scratch(self) -> ViTEncoder:
+    def scratch(self) -> Encoder:
         """The same ViT untrained: the initialization a pretraining run at this seed starts from."""
         return build_objective(self.cfg, self.source.in_chans, self.cfg.train.seed).encoder.to(self.device)
 

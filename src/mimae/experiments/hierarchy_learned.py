@@ -19,7 +19,7 @@ from mimae.hierarchy import dataset as hdata
 from mimae.hierarchy.graph import heights
 from mimae.hierarchy.probe import level_r2
 from mimae.hierarchy.theory import theory_curve
-from mimae.models import ViTEncoder, build_encoder
+from mimae.models import Encoder, build_encoder
 from mimae.plotting import legend_below, panel_grid, save_figure, write_json
 from mimae.runs import load_encoder
 from mimae.workflow import pretrain
@@ -28,7 +28,7 @@ LEARNED_RATIOS = (0.1, 0.5, 0.75, 0.9)
 
 
 @torch.no_grad()
-def encoder_tokens(encoder: ViTEncoder, images: torch.Tensor, info: DataInfo, batch_size: int = 500) -> torch.Tensor:
+def encoder_tokens(encoder: Encoder, images: torch.Tensor, info: DataInfo, batch_size: int = 500) -> torch.Tensor:
     """Patch tokens after the final norm of unmasked images: uint8 (N, C, H, W) -> (N, L, D) float32."""
     encoder.eval()
     out = [encoder(normalize(batch, info))[:, 1:] for (batch,) in DataLoader(
@@ -44,7 +44,7 @@ def pixel_tokens(images: torch.Tensor, info: DataInfo, patch: int) -> torch.Tens
     return x.reshape(n, (h // patch) * (w // patch), c * patch * patch)
 
 
-def probe_encoder(encoder: ViTEncoder, data: hdata.HierarchicalData, patch: int, kind: str) -> dict[int, float]:
+def probe_encoder(encoder: Encoder, data: hdata.HierarchicalData, patch: int, kind: str) -> dict[int, float]:
     """R^2 per level of ``encoder`` on the test split (first half fits the probes, second half scores them)."""
     return level_r2(encoder_tokens(encoder, data.test.images, data.info), data.test_latents, data.graph, patch, kind)
 

@@ -17,7 +17,8 @@ from mimae.experiments.spec import Experiment, Row, register
 from mimae.report.claims import Claim
 
 # mask-mi on every run and its initialization: 2,000 test images at the cpu scale, a quick fit at the smoke scale
-MASK_MI_ARGS = {"smoke": {"mask-mi": ("--images", "64", "--fit-steps", "5")}, "cpu": {}}
+MASK_MI_ARGS: dict[str, dict[str, tuple[str, ...]]] = {"smoke": {"mask-mi": ("--images", "64", "--fit-steps", "5")},
+                                                       "cpu": {}}
 
 register(Experiment(
     name="methods", source="papers 000-002", title="MAE, MI-MAE, U-MAE, SimCLR and MR-SimCLR at equal samples",

@@ -147,7 +147,7 @@ SCRATCH = ("finetune-scratch", "lowshot-scratch")
 MAE_VS_MIMAE = (Claim("MI-MAE beats MAE", "MI-MAE", "MAE"),)
 
 
-def mae_vs_mimae(mae: dict[str, float], mimae: dict[str, float]) -> tuple[Row, ...]:
+def mae_vs_mimae(mae: dict[str, float | str], mimae: dict[str, float | str]) -> tuple[Row, ...]:
     """MAE and MI-MAE with the paper's losses, carrying the paper's numbers, and MI-MAE with the library's default
     losses (not a row of the paper)."""
     return (Row("MAE", ("--method", "mae"), mae), Row("MI-MAE", LITERAL, mimae),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -275,7 +275,7 @@ def run_experiment(exp: Experiment, scale: str, root: str | Path = "runs/experim
 
 
 def write_page_of(exp: Experiment, scale: str, labels: dict[Path, str], folder: Path,
-                  notes: list[str] = ()) -> dict:
+                  notes: Sequence[str] = ()) -> dict:
     """The experiment's page over finished runs (run folder -> its row's label), with ``notes`` after the intro."""
     intro = f"Reproduces {exp.source} at the {scale} scale: {exp.scale(scale).budget}."
     title = f"{exp.source}: {exp.title}"
@@ -289,10 +289,10 @@ def write_page_of(exp: Experiment, scale: str, labels: dict[Path, str], folder: 
                             mce_baseline=exp.mce_baseline, curve_keys=exp.curves, claims=exp.claims)
 
 
-def redraw(exp: Experiment, scale: str, runs: str | Path, folder: str | Path, notes: list[str] = ()) -> dict:
+def redraw(exp: Experiment, scale: str, runs: str | Path, folder: str | Path, notes: Sequence[str] = ()) -> dict:
     """The page again from the run folders in ``runs`` (an archive's ``runs``, or ``ROOT/NAME/SCALE``), each
     matched to its row by its folder name, with today's report code (budgets, paired verdicts, collapse flags)."""
-    by_name = {point.name: point.label for point in exp.points(scale, tuple(range(100)))}
+    by_name = {point.name: point.label or point.name for point in exp.points(scale, tuple(range(100)))}
     labels = {path: by_name[path.name] for path in sorted(Path(runs).iterdir())
               if path.name in by_name and (path / RESULTS_NAME).is_file()}
     if not labels:
@@ -305,6 +305,8 @@ def redraw(exp: Experiment, scale: str, runs: str | Path, folder: str | Path, no
 def run_command(exp: Experiment, scale: Scale, folder: Path, intro: str, say: Callable[[str], None],
                 runner: Runner = None) -> dict:
     """An analysis experiment: its command (output in ``folder/sweep.log``), then its page."""
+    if exp.command is None:
+        raise ConfigError(f"experiment {exp.name} trains runs: it has no analysis command")
     folder.mkdir(parents=True, exist_ok=True)
     args = [a.replace("{out}", str(folder)) for a in (*exp.command.args, *scale.args)]
     say(f"{exp.name}: mimae {' '.join(args)}")

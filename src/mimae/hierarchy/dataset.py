@@ -53,7 +53,10 @@ def sample_split(model: HierarchicalModel, n: int, seed: int, split: str, num_cl
                  chunk: int = 2000) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """``n`` images of a split in chunks: uint8 images (n, C, H, W), labels (n,), latents {node: (n, dim)}."""
     root = model.order[0]
-    images, labels, latents = [], [], {node: [] for node in model.order if model.graph.nodes[node]["kind"] == LATENT}
+    images: list[torch.Tensor] = []
+    labels: list[torch.Tensor] = []
+    latents: dict[str, list[torch.Tensor]] = {node: [] for node in model.order
+                                              if model.graph.nodes[node]["kind"] == LATENT}
     for index, start in enumerate(progress(range(0, n, chunk), desc=f"generating {split}", leave=False)):
         chunk_seed = int(np.random.SeedSequence([seed, SPLITS[split], index]).generate_state(1)[0])
         values, pixels = model.sample(min(chunk, n - start), chunk_seed)

@@ -33,7 +33,7 @@ def quadtree(image_size: int = 32, depth: int = 4, branching: int = 2, root_dim:
     if image_size % leaves:
         raise ValueError(f"image_size={image_size} is not divisible by branching**depth={leaves}")
     side = image_size // leaves
-    graph = nx.DiGraph(channels=channels)
+    graph: nx.DiGraph = nx.DiGraph(channels=channels)
     for k in range(depth + 1):
         per_side = branching ** k
         for row in range(per_side):

@@ -88,7 +88,7 @@ def flow_network(graph: nx.DiGraph, masked: set, visible: set, allowed: set) -> 
     """Each node split in (node, "in") -> (node, "out"), with capacity = its dimension if it may be cut (no
     capacity attribute = infinite otherwise); skeleton edges both ways, uncuttable; source -> masked,
     visible -> sink."""
-    net = nx.DiGraph()
+    net: nx.DiGraph = nx.DiGraph()
     for node in graph:
         if node in allowed:
             net.add_edge((node, "in"), (node, "out"), capacity=graph.nodes[node]["dim"])

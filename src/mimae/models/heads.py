@@ -22,8 +22,10 @@ class GlobalBatchNorm1d(nn.BatchNorm1d):
             return super().forward(x)
         everything = gather_with_grad(x)
         rank_start = torch.distributed.get_rank() * x.shape[0]
-        self.num_batches_tracked.add_(1)
-        momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+        tracked = self.num_batches_tracked
+        assert tracked is not None  # track_running_stats, the default
+        tracked.add_(1)
+        momentum = self.momentum if self.momentum is not None else 1.0 / float(tracked)
         out = F.batch_norm(everything, self.running_mean, self.running_var, self.weight, self.bias, True,
                            momentum, self.eps)
         return out[rank_start:rank_start + x.shape[0]]
@@ -39,15 +41,16 @@ def mlp_head(in_dim: int, hidden_dim: int, out_dim: int, layers: int = 2, norm: 
     """
     if layers < 1:
         raise ValueError(f"an MLP head needs at least one layer, got layers={layers}")
-    norms = {"bn": GlobalBatchNorm1d, "ln": nn.LayerNorm, None: None}
+    norms: dict[str | None, type[nn.Module] | None] = {"bn": GlobalBatchNorm1d, "ln": nn.LayerNorm, None: None}
     if norm not in norms:
         raise ValueError(f"unknown norm {norm!r}; expected bn, ln or None")
+    norm_cls = norms[norm]
     modules: list[nn.Module] = []
     dim = in_dim
     for _ in range(layers - 1):
         modules.append(nn.Linear(dim, hidden_dim))
-        if norms[norm] is not None:
-            modules.append(norms[norm](hidden_dim))
+        if norm_cls is not None:
+            modules.append(norm_cls(hidden_dim))
         modules.append(nn.GELU())
         dim = hidden_dim
     modules.append(nn.Linear(dim, out_dim))

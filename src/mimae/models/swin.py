@@ -10,7 +10,10 @@ norm, which is timm's own image read-out (``global_pool="avg"``), so the evaluat
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import torch
+from timm.layers import PatchEmbed
 from timm.models.swin_transformer import SwinTransformer
 from torch import nn
 
@@ -25,14 +28,16 @@ class SwinEncoder(nn.Module):
                  drop_path: float = 0.0):
         super().__init__()
         # timm's SwinTransformer arguments of this architecture (the export and the fine-tuning model rebuild it)
-        self.timm_args = {"img_size": img_size, "patch_size": patch_size, "in_chans": in_chans, "embed_dim": embed_dim,
-                          "depths": tuple(depths), "num_heads": tuple(num_heads * 2 ** i for i in range(len(depths))),
+        self.timm_args: dict[str, Any] = {
+            "img_size": img_size, "patch_size": patch_size, "in_chans": in_chans, "embed_dim": embed_dim,
+            "depths": tuple(depths), "num_heads": tuple(num_heads * 2 ** i for i in range(len(depths))),
                           "window_size": window, "mlp_ratio": mlp_ratio}
         self.swin = SwinTransformer(**self.timm_args, num_classes=0, drop_path_rate=drop_path)
         self.patch_size, self.in_chans = patch_size, in_chans
         self.token_dim = embed_dim  # width of the patch embeddings (and of SimMIM's mask token)
         self.embed_dim = self.swin.num_features  # width of the output tokens
-        self.grid = self.swin.patch_embed.grid_size
+        rows, cols = cast(PatchEmbed, self.swin.patch_embed).grid_size
+        self.grid: tuple[int, int] = (int(rows), int(cols))
         self.num_patches = self.grid[0] * self.grid[1]
         self.output_stride = patch_size * 2 ** (len(depths) - 1)
         if img_size % self.output_stride:

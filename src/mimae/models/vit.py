@@ -34,7 +34,7 @@ def transformer_blocks(dim: int, depth: int, heads: int, mlp_ratio: float, drop_
     rates = torch.linspace(0, drop_path, depth).tolist() if depth else []
     return nn.ModuleList(
         Block(dim, heads, mlp_ratio, qkv_bias=True, drop_path=rate,
-              norm_layer=functools.partial(nn.LayerNorm, eps=1e-6))
+              norm_layer=functools.partial(nn.LayerNorm, eps=1e-6))  # type: ignore[arg-type]  # timm takes a partial
         for rate in rates
     )
 
@@ -67,7 +67,8 @@ class ViTEncoder(nn.Module):
         self.embed_dim = self.token_dim = embed_dim
         self.output_stride = patch_size  # one output token per patch
         self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim)
-        self.grid = self.patch_embed.grid_size
+        rows, cols = self.patch_embed.grid_size
+        self.grid: tuple[int, int] = (int(rows), int(cols))
         self.num_patches = self.patch_embed.num_patches
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(sincos_2d(embed_dim, *self.grid).unsqueeze(0), requires_grad=False)
@@ -112,7 +113,10 @@ class ViTEncoder(nn.Module):
         return tokens[:, 0] if pool == "cls" else tokens[:, 1:].mean(dim=1)
 
 
-def build_encoder(model: ModelConfig, image_size: int, in_chans: int) -> ViTEncoder | SwinEncoder:
+Encoder = ViTEncoder | SwinEncoder  # what build_encoder returns; both have .grid, .features(images, pool), ...
+
+
+def build_encoder(model: ModelConfig, image_size: int, in_chans: int) -> Encoder:
     """The encoder a ``model`` section describes for ``image_size`` px inputs of ``in_chans`` channels, freshly
     initialized: a ViT, or a Swin for ``model.backbone=swin``."""
     if model.backbone == "swin":

@@ -16,6 +16,7 @@ mask sections, the image size and channels) and the sections it names in ``secti
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -78,11 +79,12 @@ class Objective(nn.Module):
         super().__init__()
         self.spec = spec
         self.encoder = build_encoder(spec.model, spec.image_size, spec.in_chans)
-        self.grid = self.encoder.grid
-        self.unit = spec.mask.unit // spec.model.patch_size  # in patches
+        self.grid: tuple[int, int] = self.encoder.grid
+        self.mask_ratio, unit = spec.mask.resolved()
+        self.unit = unit // spec.model.patch_size  # in patches
 
     @classmethod
-    def masks_per_crop(cls, mask: MaskConfig, **sections) -> int:
+    def masks_per_crop(cls, mask: MaskConfig, **sections: Any) -> int:
         """Masks drawn per crop, from the run's (resolved) mask section and the method's own ``sections``: the N of
         objectives that mask each image N times, else 1."""
         return 1
@@ -100,7 +102,7 @@ class Objective(nn.Module):
 
     def draw_masks(self, batch: int, generator: torch.Generator | None = None, device=None) -> Masks:
         """One random mask per image at ``mask.ratio`` with ``mask.unit``; objectives with views override this."""
-        return draw_masks("random", batch, self.grid, self.spec.mask.ratio, 1, self.unit, generator, device)
+        return draw_masks("random", batch, self.grid, self.mask_ratio, 1, self.unit, generator, device)
 
     def lr_scales(self) -> dict[str, float]:
         """Parameter-name prefix -> learning-rate multiplier, for heads that must learn faster than the encoder."""

@@ -46,7 +46,7 @@ def mae_decoder(spec: RunSpec, grid: tuple[int, int]) -> MAEDecoder:
 class MAE(Objective):
     """Encoder on visible patches, MAE decoder, norm-pix MSE on the hidden patches."""
 
-    sections = ("mae",)
+    sections: tuple[str, ...] = ("mae",)
 
     def __init__(self, spec: RunSpec, mae: MAEConfig):
         super().__init__(spec)

@@ -36,7 +36,9 @@ from mimae import distributed
 from mimae.config import param, register_section
 from mimae.distributed import gather_with_grad
 from mimae.estimators import club, gaussian_log_prob, gaussian_log_prob_matrix, info_nce, info_nce_bound, view_positives
+from mimae.models import Encoder
 from mimae.models.heads import mlp_head
+from mimae.models.patches import normalized_pixel_target
 from mimae.precision import float32_loss
 
 
@@ -144,6 +146,11 @@ class MutualInformationTerms(nn.Module):
     approx_mean_activation, approx_variance, eps_l, gate_momentum.
     """
 
+    gate_open: torch.Tensor  # buffers (registered in __init__)
+    gate_step: torch.Tensor
+    rec_running: torch.Tensor
+    steps: torch.Tensor
+
     def __init__(self, cfg: MIMAEConfig, embed_dim: int, input_dim: int):
         super().__init__()
         self.cfg = cfg
@@ -160,11 +167,22 @@ class MutualInformationTerms(nn.Module):
         self.register_buffer("steps", torch.tensor(0, dtype=torch.long))
 
     @classmethod
-    def for_encoder(cls, cfg: MIMAEConfig, encoder, patch_size: int, in_chans: int) -> MutualInformationTerms:
+    def for_encoder(cls, cfg: MIMAEConfig, encoder: Encoder, patch_size: int, in_chans: int) -> MutualInformationTerms:
         """The MI terms for an encoder; q_theta's input is the mean visible patch embedding (``approx_input=embed``)
         or the mean visible pixel patch (patch*patch*in_chans values)."""
         input_dim = encoder.token_dim if cfg.approx_input == "embed" else patch_size * patch_size * in_chans
         return cls(cfg, encoder.embed_dim, input_dim)
+
+    def approx_inputs(self, encoder: Encoder, images: torch.Tensor, keep: torch.Tensor,
+                      patch_size: int) -> torch.Tensor:
+        """X_j for q_theta, (B, N, Dx): mean of the view's visible patch embeddings or normalized pixels (detached);
+        images (B, C, H, W), keep (B, N, K)."""
+        with torch.no_grad():
+            if self.cfg.approx_input == "embed":
+                patches = encoder.patch_tokens(images)
+            else:
+                patches = normalized_pixel_target(images, patch_size)
+        return visible_patch_summary(patches, keep)
 
     # -- latent ---------------------------------------------------------------------------------------------------
 

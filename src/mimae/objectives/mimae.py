@@ -7,13 +7,14 @@ encoder from L_rec, L_max and L_min, q_theta from L_approx only.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from mimae.masking import MaskConfig, Masks, complete_masking_views, draw_masks
-from mimae.models.patches import normalized_pixel_target
 from mimae.objectives.base import RunSpec, register
 from mimae.objectives.mae import MAE, MAEConfig
-from mimae.objectives.mi_terms import MIMAEConfig, MutualInformationTerms, visible_patch_summary
+from mimae.objectives.mi_terms import MIMAEConfig, MutualInformationTerms
 
 
 def mimae_views(options: MIMAEConfig, ratio: float) -> int:
@@ -33,28 +34,19 @@ class MIMAE(MAE):
         self.mi = MutualInformationTerms.for_encoder(mimae, self.encoder, spec.model.patch_size, spec.in_chans)
 
     @classmethod
-    def masks_per_crop(cls, mask: MaskConfig, mimae: MIMAEConfig, **_) -> int:
-        return mimae_views(mimae, mask.ratio)
+    def masks_per_crop(cls, mask: MaskConfig, **sections: Any) -> int:
+        return mimae_views(sections["mimae"], mask.resolved()[0])
 
     @property
     def views_per_image(self) -> int:
-        return self.masks_per_crop(self.spec.mask, self.mi_options)
+        return self.masks_per_crop(self.spec.mask, mimae=self.mi_options)
 
     def lr_scales(self) -> dict[str, float]:
         return {"mi.approx.": self.mi_options.approx_lr_scale}
 
     def draw_masks(self, batch: int, generator: torch.Generator | None = None, device=None) -> Masks:
-        return draw_masks(self.mi_options.masking, batch, self.grid, self.spec.mask.ratio, self.views_per_image,
+        return draw_masks(self.mi_options.masking, batch, self.grid, self.mask_ratio, self.views_per_image,
                           self.unit, generator, device)
-
-    def approx_inputs(self, images: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        """X_j for q_theta, (B, N, Dx): mean of the view's visible patch embeddings or normalized pixels (detached)."""
-        with torch.no_grad():
-            if self.mi_options.approx_input == "embed":
-                patches = self.encoder.patch_tokens(images)
-            else:
-                patches = normalized_pixel_target(images, self.spec.model.patch_size)
-        return visible_patch_summary(patches, keep)
 
     def forward(self, images: torch.Tensor, masks: Masks) -> dict[str, torch.Tensor]:
         """images (B, C, H, W); masks with N views. Returns the total loss and the detached terms."""
@@ -62,7 +54,7 @@ class MIMAE(MAE):
         latent, pred = self.reconstruct(images, masks)
         rec = self.reconstruction_loss(images, masks, pred)
         z = self.mi.latent(latent).reshape(b, n, -1)
-        terms = self.mi(z, self.approx_inputs(images, masks.keep))
+        terms = self.mi(z, self.mi.approx_inputs(self.encoder, images, masks.keep, self.spec.model.patch_size))
         loss = self.mi_options.lambda_rec * rec + terms.pop("loss")
         return {"loss": loss, "rec": rec.detach(), **terms}
 

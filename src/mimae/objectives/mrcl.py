@@ -64,7 +64,7 @@ def reconstruction_split(pred: torch.Tensor, target: torch.Tensor, mask: torch.T
         if weight > 0 and which.sum() > 0:
             terms[name] = masked_patch_mse(pred, target, which)
     weights = {"rec_masked": masked_weight, "rec_visible": unmasked_weight}
-    terms["rec"] = sum(weights[name] * value for name, value in terms.items())
+    terms["rec"] = sum((weights[name] * value for name, value in terms.items()), pred.new_zeros(()))
     return terms
 
 
@@ -87,7 +87,6 @@ class MRCL(Objective):
     def __init__(self, spec: RunSpec, mrcl: MRCLConfig, mae: MAEConfig):
         super().__init__(spec)
         self.options, self.norm_pix = mrcl, mae.norm_pix
-        self.mask_ratio = spec.mask.ratio
         self.masked_weight, self.unmasked_weight = mrcl.resolved(self.family, self.masked_reconstruction)
         self.decoder = None
         if self.masked_weight > 0 or self.unmasked_weight > 0:

@@ -10,6 +10,7 @@ the ``mimae`` section) on the latents of the N views.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -70,7 +71,7 @@ class SimMIM(Objective):
         self.pixel_head = nn.Linear(self.encoder.embed_dim, self.encoder.output_stride ** 2 * spec.in_chans)
 
     def draw_masks(self, batch: int, generator: torch.Generator | None = None, device=None) -> Masks:
-        return draw_masks("block", batch, self.grid, self.spec.mask.ratio, 1, self.unit, generator, device)
+        return draw_masks("block", batch, self.grid, self.mask_ratio, 1, self.unit, generator, device)
 
     def encode(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Patch tokens (V, L, D) with position embeddings, mask (V, L) with 1 = masked -> encoder output
@@ -110,8 +111,7 @@ class MISimMIM(SimMIM):
     L = mimae.lambda_rec * L_rec(L1) + gate * (lambda_max * L_max + lambda_min * L_min) + L_approx.
     """
 
-    # q_theta's input X_j and the gate update are MI-MAE's own.
-    approx_inputs = MIMAE.approx_inputs
+    # the gate update and q_theta's lr are MI-MAE's own
     after_step = MIMAE.after_step
     lr_scales = MIMAE.lr_scales
 
@@ -124,15 +124,15 @@ class MISimMIM(SimMIM):
         self.mi = MutualInformationTerms.for_encoder(mimae, self.encoder, spec.model.patch_size, spec.in_chans)
 
     @classmethod
-    def masks_per_crop(cls, mask: MaskConfig, simmim: SimMIMConfig, **_) -> int:
-        return simmim.mi_views
+    def masks_per_crop(cls, mask: MaskConfig, **sections: Any) -> int:
+        return sections["simmim"].mi_views
 
     @property
     def views_per_image(self) -> int:
         return self.views
 
     def draw_masks(self, batch: int, generator: torch.Generator | None = None, device=None) -> Masks:
-        return draw_masks(self.mi_options.masking, batch, self.grid, self.spec.mask.ratio,
+        return draw_masks(self.mi_options.masking, batch, self.grid, self.mask_ratio,
                           self.views_per_image, self.unit, generator, device)
 
     def forward(self, images: torch.Tensor, masks: Masks) -> dict[str, torch.Tensor]:
@@ -141,6 +141,6 @@ class MISimMIM(SimMIM):
         rec = self.reconstruction_loss(images, masks, pred)
         patchwise = self.encoder.output_stride == self.spec.model.patch_size  # a ViT: one output token per patch
         z = self.mi.latent(latent, visible=1 - masks.flat()[1] if patchwise else None).reshape(b, n, -1)
-        terms = self.mi(z, self.approx_inputs(images, masks.keep))
+        terms = self.mi(z, self.mi.approx_inputs(self.encoder, images, masks.keep, self.spec.model.patch_size))
         loss = self.mi_options.lambda_rec * rec + terms.pop("loss")
         return {"loss": loss, "rec": rec.detach(), **terms}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Set
 from dataclasses import dataclass
 
 from mimae.report.measures import describe, header
@@ -55,7 +56,7 @@ def verdict(d: float, se: float | None, paper_effect: float | None = None, colla
     return "holds" if d > 2 * se else "does not hold" if d < -2 * se else "within noise"
 
 
-def check(claim: Claim, groups: dict[str, dict], measures: list[str], collapsed: set[str] = frozenset(),
+def check(claim: Claim, groups: dict[str, dict], measures: list[str], collapsed: Set[str] = frozenset(),
           paper_effect: float | None = None, unequal: bool = False) -> list[dict]:
     """One record per measure of the claim that both rows have: ``groups`` maps a label to its measures (name ->
     values, seeds, mean, std, n, as :func:`mimae.report.comparison.summary` gives them); ``collapsed``: the labels

@@ -284,7 +284,7 @@ def budget_lines(runs: list[Run]) -> list[str]:
         "kNN": {f"k={r.cfg.eval.knn_k}, T={r.cfg.eval.knn_temperature:g}, bank {r.cfg.eval.knn_bank_limit or 'all'}, "
                 f"queries {r.cfg.eval.knn_query_limit or 'all'} ([CLS], cosine)" for r in runs},
     }
-    probes = {linear_protocol(r.run_dir) for r in runs} - {None}
+    probes = {p for p in (linear_protocol(r.run_dir) for r in runs) if p is not None}
     if probes:
         facts["linear probe"] = probes
     return [f"- {name}: {', '.join(map(str, sorted(values, key=str)))}" + ("" if len(values) == 1 else " (differs)")
@@ -295,8 +295,9 @@ def paper_effect(claim: Claim, reference: dict[str, dict[str, float | str]] | No
     """The paper's own difference between a claim's rows, on the first measure it prints a number for in both."""
     a, b = (reference or {}).get(claim.better, {}), (reference or {}).get(claim.worse, {})
     for measure, value in a.items():
-        if isinstance(value, (int, float)) and isinstance(b.get(measure), (int, float)):
-            return round(value - b[measure], 6)
+        other = b.get(measure)
+        if isinstance(value, (int, float)) and isinstance(other, (int, float)):
+            return round(value - other, 6)
     return None
 
 
@@ -339,7 +340,7 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
                plot_curves(rows, curve_keys, [m for m in measures if not m.startswith("linear_along")],
                            figures_dir / "curves.png", title),
                plot_along(rows, figures_dir / "along.png", title)]
-    figures = [f for f in figures if f is not None]
+    drawn = [f for f in figures if f is not None]
     by_group = {row["group"]: row["measures"] for row in rows}
     collapsed = {row["group"] for row in rows if row["collapsed"]}
     budgets = {row["group"]: budget_key(row["budget"]) for row in rows}
@@ -359,7 +360,7 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
            + " The paper's effect is its own difference between the two rows, in its own protocol.", "",
            COLLAPSE_RULE, "", *table(*claim_rows(checked)), ""] if checked else []),
         "## Budget and protocol", "", *budget_table(rows), "", *budget_lines(runs), "",
-        *(f"![{f.stem}]({f.relative_to(out)})\n" for f in figures), "## Runs", "",
+        *(f"![{f.stem}]({f.relative_to(out)})\n" for f in drawn), "## Runs", "",
         *table(("group", "seed", "run folder"), [(row["group"], seed, f"`{run}`") for row in rows
                                                  for seed, run in zip(row["seeds"], row["runs"])]), ""])
     md, page = write_page(text, out, title)

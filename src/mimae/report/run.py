@@ -167,7 +167,7 @@ def write_run_report(run_dir: str | Path) -> dict[str, Path]:
     source = read(run_dir)
     results_file = run_dir / RESULTS_NAME
     results = json.loads(results_file.read_text()) if results_file.is_file() else {
-        **source.checkpoint.get("results", {}), "steps": source.step}
+        **source.state.get("results", {}), "steps": source.step}
     figures_dir = run_dir / "figures"
     figures = {"curves": run_curves([run_dir], figures_dir)["figures"][0],
                "reconstructions": reconstruction_figure(run_dir, figures_dir)}
