@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from mimae.config import load_config
-from mimae.objectives.mimae import mimae_views
+from mimae.objectives.base import samples_per_image
 
 DEFAULT_VARIANTS = ("mae=mae", "mimae=mimae")
 LOCK = "/tmp/mimae-cpu.lock"
@@ -47,7 +47,7 @@ def views_of(method: str, extra: list[str], common: list[str]) -> int:
     config = extra[extra.index("--config") + 1] if "--config" in extra else None
     overrides = dict(item.split("=", 1) for item in common + [e for e in extra if "=" in e and e[0] != "-"])
     cfg = load_config(config, overrides)
-    return mimae_views(cfg.mimae, cfg.mask.ratio)
+    return samples_per_image(cfg)
 
 
 def run_arguments(method: str, extra: list[str], common: list[str], views: int, batch: int, epochs: int,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mimae.config import load_config
-from mimae.models.config import TINY as TINY_MODEL
+from mimae.presets import TINY as TINY_MODEL
 
 # One thread per test process: pytest-xdist runs one process per core.
 torch.set_num_threads(int(os.environ.get("MIMAE_TEST_THREADS", "1")))

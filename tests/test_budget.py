@@ -10,7 +10,7 @@ from tests.conftest import tiny_config
 def test_samples_per_image_of_each_kind_of_method():
     assert samples_per_image(tiny_config()) == 1
     assert samples_per_image(tiny_config(method="mimae")) == 4
-    assert samples_per_image(tiny_config(method="mimae", mask__ratio=0.5, mimae__complete_masking=True)) == 2
+    assert samples_per_image(tiny_config(method="mimae", mask__ratio=0.5, mimae__views="complete")) == 2
     assert samples_per_image(tiny_config(method="simclr")) == 2
 
 

@@ -104,4 +104,28 @@ def test_a_config_built_in_a_fresh_interpreter_has_every_section_method_and_data
     absent, names, fresh_methods = json.loads(out)
     assert absent == ["mimae.eval.config", "mimae.hierarchy.dataset"]
     assert names == sorted(Config().sections) and fresh_methods == sorted(methods())
-    assert {"data", "model", "eval", "linear", "finetune", "hierarchy", "mae", "mimae", "simmim"} <= set(names)
+    assert {"data", "model", "eval", "linear", "finetune", "hierarchy", "mae", "mimae", "mrcl"} <= set(names)
+
+
+def test_one_key_for_the_views_per_image():
+    from mimae.objectives.base import samples_per_image
+    views = {method: samples_per_image(load_config(overrides={"method": method})) for method in ("mimae", "mi-simmim")}
+    assert views == {"mimae": 4, "mi-simmim": 2}  # auto: the method's own
+    assert samples_per_image(load_config(overrides={"method": "mi-simmim", "mimae.views": 3})) == 3
+    complete = load_config(overrides={"method": "mimae", "mask.ratio": 0.9, "mimae.views": "complete"})
+    assert samples_per_image(complete) == 10
+    with pytest.raises(ConfigError, match="mimae.views='1' is not a number >= 2, auto or complete"):
+        load_config(overrides={"method": "mimae", "mimae.views": 1})
+    for old, new in (("mimae.complete_masking", "mimae.views=complete"), ("simmim.mi_views", "mimae.views")):
+        with pytest.raises(ConfigError, match=f"{old} is now {new}"):
+            load_config(overrides={old: 2})
+
+
+def test_an_older_runs_view_keys_are_migrated():
+    old = Config().to_dict()
+    old["mimae"] = {**old["mimae"], "views": 4, "complete_masking": True}
+    assert config_from_dict({**old, "method": "mimae"}).mimae.views == "complete"
+    old["mimae"] = {**old["mimae"], "complete_masking": False}
+    old["simmim"] = {"mi_views": 3}
+    assert config_from_dict({**old, "method": "mi-simmim"}).mimae.views == "3"
+    assert config_from_dict({**old, "method": "mimae"}).mimae.views == "4"

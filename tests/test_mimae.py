@@ -240,7 +240,7 @@ def test_masks_orthogonal_independent_and_complete():
     masks = obj.draw_masks(3, g)
     assert masks.keep.shape == (3, 4, 4)
     assert torch.equal(masks.mask.sum(1), torch.full((3, 16), 3.0))  # each patch visible in exactly one view
-    complete = tiny_mimae(mask__ratio=0.9, mimae__complete_masking=True)
+    complete = tiny_mimae(mask__ratio=0.9, mimae__views="complete")
     assert complete.views_per_image == 10
     independent = tiny_mimae(mimae__masking="independent").draw_masks(64, g)
     assert (independent.mask.sum(1) == 4).any()  # some patch hidden in all four views: no partition

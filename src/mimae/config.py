@@ -59,7 +59,11 @@ class MethodDefaults:
 
 
 # keys that were merged into mask.*: an old run's config is migrated, a new one gets a message
-RENAMED_KEYS = {"simmim.mask_ratio": "mask.ratio", "simmim.unit": "mask.unit", "mrcl.mask_ratio": "mask.ratio"}
+RENAMED_KEYS = {"simmim.mask_ratio": "mask.ratio (one mask ratio for every method)",
+                "simmim.unit": "mask.unit (one masking unit for every method)",
+                "mrcl.mask_ratio": "mask.ratio (one mask ratio for every method)",
+                "mimae.complete_masking": "mimae.views=complete (one key for the views per image)",
+                "simmim.mi_views": "mimae.views (one key for the views per image)"}
 
 # the registries: method name -> its defaults, section name -> (its dataclass, a one-line description). Each owner
 # registers at import; the owners are the installed distributions' ``mimae.sections`` entry points (mimae's own in
@@ -185,23 +189,6 @@ class Config:
         return out
 
 
-# `--quick`: a minutes-long run on a slice of the data with a small model, for trying things out.
-QUICK_OVERRIDES: dict[str, Any] = {
-    "data.train_limit": 6000,
-    "data.test_limit": 2000,
-    "eval.knn_bank_limit": 6000,
-    "eval.knn_query_limit": 2000,
-    "model.embed_dim": 96,
-    "model.depth": 4,
-    "model.num_heads": 3,
-    "model.decoder_dim": 64,
-    "model.decoder_depth": 1,
-    "model.decoder_heads": 2,
-    "optim.batch_size": 128,
-    "optim.base_lr": 5e-4,
-    "train.epochs": 3,
-    "train.log_every": 10,
-}
 
 
 def _section_types(cls: type) -> dict[str, Any]:
@@ -247,7 +234,7 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
 def set_value(cfg: Config, key: str, value: Any) -> None:
     """Set ``section.key`` (or a top-level key such as ``method``) with type coercion."""
     if key in RENAMED_KEYS:
-        raise ConfigError(f"{key} is now {RENAMED_KEYS[key]}: one mask ratio and one masking unit for every method")
+        raise ConfigError(f"{key} is now {RENAMED_KEYS[key]}")
     parts = key.split(".")
     target: Any = cfg
     for part in parts[:-1]:
@@ -343,9 +330,9 @@ def flatten(mapping: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def requested_values(path: str | Path | None = None, overrides: dict[str, Any] | None = None,
-                     quick: bool = False) -> dict[str, Any]:
-    """Every key a user set, in order of precedence: the YAML file, then the quick preset, then the overrides."""
+def requested_values(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every key a user set, in order of precedence: the YAML file, then the overrides (a preset of
+    :mod:`mimae.presets` first among them)."""
     values: dict[str, Any] = {}
     if path is not None:
         with open(path) as fh:
@@ -353,17 +340,14 @@ def requested_values(path: str | Path | None = None, overrides: dict[str, Any] |
         if not isinstance(mapping, dict):
             raise ConfigError(f"{path}: expected a mapping of sections at the top level")
         values.update(flatten(mapping))
-    if quick:
-        values.update(QUICK_OVERRIDES)
     values.update(overrides or {})
     return values
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None,
-                quick: bool = False) -> Config:
-    """Defaults, then the YAML file, then the quick preset, then the overrides; validated."""
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Defaults, then the YAML file, then the overrides; validated."""
     cfg = Config()
-    for key, value in presets_first(requested_values(path, overrides, quick)):
+    for key, value in presets_first(requested_values(path, overrides)):
         set_value(cfg, key, value)
     return validate(cfg)
 

@@ -67,6 +67,7 @@ class Source:
 def migrate(mapping: dict, decoder_width: int | None = None) -> dict:
     """A saved config of an older run made loadable as it trained.
 
+    - ``mimae.complete_masking`` and mi-simmim's ``simmim.mi_views`` become ``mimae.views``.
     - The per-method mask keys (``simmim.mask_ratio``, ``simmim.unit``, ``mrcl.mask_ratio``) move to ``mask.*``
       when they were the run's own and are dropped otherwise.
     - Model dims saved as null (runs before the dims were saved as numbers) come from the named size, except the
@@ -74,6 +75,12 @@ def migrate(mapping: dict, decoder_width: int | None = None) -> dict:
       was 64 wide before 128).
     """
     mapping = {k: dict(v) if isinstance(v, dict) else v for k, v in mapping.items()}
+    mimae = mapping.setdefault("mimae", {})
+    if mimae.pop("complete_masking", False):
+        mimae["views"] = "complete"
+    mi_views = mapping.get("simmim", {}).pop("mi_views", None)
+    if mapping.get("method") == "mi-simmim" and mi_views is not None:
+        mimae["views"] = mi_views
     model = mapping.get("model", {})
     for key in [k for k, v in model.items() if v is None]:
         del model[key]
@@ -90,6 +97,8 @@ def migrate(mapping: dict, decoder_width: int | None = None) -> dict:
         ratio = mrcl.pop("mask_ratio")
         if method in ("simclr", "byol", "barlow", "mr-simclr", "mr-byol", "mr-barlow"):
             legacy = {"mask.ratio": ratio}
+    if not mapping.get("simmim"):  # the section is gone: its keys moved to mask.* and mimae.views
+        mapping.pop("simmim", None)
     mask = mapping.setdefault("mask", {})
     for key, value in legacy.items():
         mask[key.split(".")[1]] = value

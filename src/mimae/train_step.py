@@ -91,7 +91,7 @@ class MetricWindow:
     """Running sums of a loop's named scalar terms, on the device, between two log lines. A step that was not
     applied (its loss not finite) counts in ``steps`` but not in the means."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.sums: Terms = {}
         self.steps = 0
 

@@ -14,6 +14,7 @@ from mimae import __version__
 from mimae.checkpoint import CheckpointError
 from mimae.config import ConfigError, describe_options, load_config, methods, parse_overrides, requested_values
 from mimae.data.loader import LoaderWorkerDied
+from mimae.presets import QUICK
 from mimae.run_folder import RunFolderError
 
 PRETRAIN_EPILOG = """\
@@ -127,7 +128,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
                        ("train.eval_every", args.eval_every), ("data.data_dir", args.data_dir)):
         if value is not None:
             overrides[key] = value
-    requested = requested_values(args.config, overrides, quick=args.quick)
+    requested = requested_values(args.config, {**(QUICK if args.quick else {}), **overrides})
     args.resume = args.resume or args.resume_auto
     if args.resume and not args.output_dir:
         raise ConfigError("--resume needs the --output-dir of the run to continue")

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from mimae.models.config import TINY
+from mimae.presets import TINY
 
 BENCHMARKS = {
     "step": "samples/s of the pretraining step, its split, FLOPs, MFU and peak memory",

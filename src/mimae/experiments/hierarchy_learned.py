@@ -21,6 +21,7 @@ from mimae.hierarchy.probe import level_r2
 from mimae.hierarchy.theory import theory_curve
 from mimae.models import Encoder, build_encoder
 from mimae.plotting import legend_below, panel_grid, save_figure, write_json
+from mimae.presets import QUICK
 from mimae.runs import load_encoder
 from mimae.workflow import pretrain
 
@@ -56,7 +57,7 @@ def run_config(base: dict, data_dir: Path, ratio: float, unit: int | None) -> Co
     RandomResizedCrop's aspect-ratio jitter; ``base`` overrides any of these."""
     overrides = {"data.train_limit": None, "data.crop_scale_min": 1.0, "train.knn_at_init": False, **base,
                  "data.dataset": "hierarchical", "data.data_dir": str(data_dir), "mask.ratio": ratio, "mask.unit": unit}
-    return load_config(overrides={"method": "mae", **overrides}, quick=True)
+    return load_config(overrides={**QUICK, "method": "mae", **overrides})
 
 
 def run_learned(output_dir: str | Path, ratios: tuple[float, ...] = LEARNED_RATIOS, unit: int | None = None,

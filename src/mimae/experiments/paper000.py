@@ -96,7 +96,7 @@ register(Experiment(
     name="paper000-fig2", source="paper 000, Fig. 2", title="mask ratio: complete masking vs a fixed 4 masks",
     rows=(
         *(Row(f"r={r}, complete (N={max(2, round(1 / (1 - r)))})",
-              (*LITERAL, f"mask.ratio={r}", "mimae.complete_masking=true")) for r in FIG2_RATIOS if r != 0.75),
+              (*LITERAL, f"mask.ratio={r}", "mimae.views=complete")) for r in FIG2_RATIOS if r != 0.75),
         *(Row(f"r={r}, fixed N=4", (*LITERAL, f"mask.ratio={r}", "mimae.views=4")) for r in FIG2_RATIOS),
         Row("r=0.75, N=6", (*LITERAL, "mask.ratio=0.75", "mimae.views=6"), {"fine-tune": 82.9}),
         Row("r=0.75, N=8", (*LITERAL, "mask.ratio=0.75", "mimae.views=8"), {"fine-tune": 82.7}),

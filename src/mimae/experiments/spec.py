@@ -21,8 +21,8 @@ from mimae.config import Config, ConfigError, load_config, parse_overrides
 from mimae.experiments.archive import make_relative
 from mimae.experiments.launch import Cluster
 from mimae.experiments.sweep import Children, Point, Runner, exit_if_stopped, run_mimae, run_sweep, stop_on_signals
-from mimae.models.config import TINY
 from mimae.objectives.base import samples_per_image
+from mimae.presets import TINY
 from mimae.report.claims import Claim
 from mimae.report.comparison import write_comparison
 from mimae.report.page import write_page

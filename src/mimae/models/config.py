@@ -34,10 +34,6 @@ MODEL_SIZES: dict[str, ModelSize] = {
 }
 DEFAULT = MODEL_SIZES["mini"]
 
-# the smallest model worth a run: a 2-block ViT on 16 px images, for seconds-long runs (the experiments' smoke
-# scale, `mimae bench --smoke`, the tests)
-TINY = {"model.embed_dim": 32, "model.depth": 2, "model.num_heads": 2, "model.decoder_dim": 32,
-        "model.decoder_depth": 1, "model.decoder_heads": 2, "data.image_size": 16, "model.patch_size": 4}
 
 
 @dataclass

@@ -27,26 +27,32 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from mimae import distributed
-from mimae.config import param, register_section
+from mimae.config import ConfigError, param, register_section
 from mimae.distributed import gather_with_grad
 from mimae.estimators import club, gaussian_log_prob, gaussian_log_prob_matrix, info_nce, info_nce_bound, view_positives
+from mimae.masking import complete_masking_views
 from mimae.models import Encoder
 from mimae.models.heads import mlp_head
 from mimae.models.patches import normalized_pixel_target
 from mimae.precision import float32_loss
 
+if TYPE_CHECKING:
+    from mimae.config import Config
+
 
 @dataclass
 class MIMAEConfig:
-    views: int = param(4, "N: masks per image, all encoded in one batched forward", low=2)
-    complete_masking: bool = param(False, "N = max(2, round(1 / (1 - mask.ratio))) so the views cover the image "
-                                          "(paper 000 Fig. 2), overriding views")
+    views: str = param("auto", "N: masks per image of mimae and mi-simmim, all encoded in one batched forward: a "
+                               "number >= 2; auto: the method's own (4 for mimae; 2 for mi-simmim, paper 000's "
+                               "SimMIM rows); complete: as many as cover the image, max(2, round(1 / (1 - "
+                               "mask.ratio))) (paper 000 Fig. 2)")
     masking: str = param("orthogonal", "orthogonal: the N visible sets partition the image; independent: N "
                                        "independent random masks (Tab. 3c)", choices=("orthogonal", "independent"))
     lambda_rec: float = param(1.0, "lambda1: weight of L_rec (0 turns the reconstruction loss off)", low=0.0)
@@ -85,6 +91,21 @@ class MIMAEConfig:
     eps_l: float = param(0.5, "the gate: L_max and L_min start once the running L_rec falls below eps_l "
                               "(latched; 0 never opens; a large value opens it at once)", low=0.0)
     gate_momentum: float = param(0.9, "EMA momentum of the running L_rec the gate reads", low=0.0, high=0.999)
+
+    def validate(self, cfg: Config) -> None:
+        view_count(self.views, 0.5, 2)  # its form: a number >= 2, auto or complete
+
+
+def view_count(views: str, ratio: float, default: int) -> int:
+    """N from ``mimae.views``: the number, the method's ``default`` for auto, the complete-masking count for
+    complete."""
+    if views == "auto":
+        return default
+    if views == "complete":
+        return complete_masking_views(ratio)
+    if not views.isdigit() or int(views) < 2:
+        raise ConfigError(f"mimae.views={views!r} is not a number >= 2, auto or complete")
+    return int(views)
 
 
 register_section("mimae", MIMAEConfig, "MI-MAE objective (paper 000), and the MI terms of mi-simmim")

@@ -11,20 +11,17 @@ from typing import Any
 
 import torch
 
-from mimae.masking import MaskConfig, Masks, complete_masking_views, draw_masks
+from mimae.masking import MaskConfig, Masks, draw_masks
 from mimae.objectives.base import RunSpec, register
 from mimae.objectives.mae import MAE, MAEConfig
-from mimae.objectives.mi_terms import MIMAEConfig, MutualInformationTerms
-
-
-def mimae_views(options: MIMAEConfig, ratio: float) -> int:
-    """N: ``mimae.views``, or the complete-masking count for the mask ratio."""
-    return complete_masking_views(ratio) if options.complete_masking else options.views
+from mimae.objectives.mi_terms import MIMAEConfig, MutualInformationTerms, view_count
 
 
 @register("mimae")
 class MIMAE(MAE):
     """MAE encoder and decoder on B*N masked views (one batched forward) with L_max, L_min, L_approx and the gate."""
+
+    default_views = 4  # N for mimae.views=auto
 
     sections = ("mae", "mimae")
 
@@ -35,7 +32,7 @@ class MIMAE(MAE):
 
     @classmethod
     def masks_per_crop(cls, mask: MaskConfig, **sections: Any) -> int:
-        return mimae_views(sections["mimae"], mask.resolved()[0])
+        return view_count(sections["mimae"].views, mask.resolved()[0], cls.default_views)
 
     @property
     def views_per_image(self) -> int:

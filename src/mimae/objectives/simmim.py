@@ -2,34 +2,23 @@
 predicting each patch's pixels, L1 on the masked patches. Masks are blocks of ``mask.unit`` pixels (default twice the
 patch) at ``mask.ratio`` (default 0.5, as paper 000's SimMIM runs).
 
-MI-SimMIM (paper 000, Tab. 1): SimMIM over N masks per image (``simmim.mi_views``, 2 at ratio 0.5: two
+MI-SimMIM (paper 000, Tab. 1): SimMIM over N masks per image (``mimae.views``, 2 at ratio 0.5 by default: two
 complementary block masks) plus MI-MAE's mutual-information terms (:mod:`mimae.objectives.mi_terms`, configured by
 the ``mimae`` section) on the latents of the N views.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from mimae.config import param, register_section
 from mimae.masking import MaskConfig, Masks, draw_masks
 from mimae.models.patches import patchify
 from mimae.objectives.base import Objective, RunSpec, register
-from mimae.objectives.mi_terms import MIMAEConfig, MutualInformationTerms
+from mimae.objectives.mi_terms import MIMAEConfig, MutualInformationTerms, view_count
 from mimae.objectives.mimae import MIMAE
-
-
-@dataclass
-class SimMIMConfig:
-    mi_views: int = param(2, "N: masks per image of mi-simmim (paper 000: 2 at mask ratio 0.5); the MI terms take "
-                             "their other settings from the mimae section", low=2)
-
-
-register_section("simmim", SimMIMConfig, "SimMIM objectives")
 
 
 def masked_patch_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -115,17 +104,19 @@ class MISimMIM(SimMIM):
     after_step = MIMAE.after_step
     lr_scales = MIMAE.lr_scales
 
-    sections = ("simmim", "mimae")
+    sections = ("mimae",)
     backbones = ("vit", "swin")
+    default_views = 2  # N for mimae.views=auto: paper 000's MI-SimMIM rows
 
-    def __init__(self, spec: RunSpec, simmim: SimMIMConfig, mimae: MIMAEConfig):
+    def __init__(self, spec: RunSpec, mimae: MIMAEConfig):
         super().__init__(spec)
-        self.views, self.mi_options = simmim.mi_views, mimae
+        self.mi_options = mimae
+        self.views = self.masks_per_crop(spec.mask, mimae=mimae)
         self.mi = MutualInformationTerms.for_encoder(mimae, self.encoder, spec.model.patch_size, spec.in_chans)
 
     @classmethod
     def masks_per_crop(cls, mask: MaskConfig, **sections: Any) -> int:
-        return sections["simmim"].mi_views
+        return view_count(sections["mimae"].views, mask.resolved()[0], cls.default_views)
 
     @property
     def views_per_image(self) -> int:
