@@ -125,6 +125,19 @@ class Objective(nn.Module):
         the weights did not move) must change nothing here either, without reading the flag on the host."""
 
 
+@torch.no_grad()
+def ema_update(pairs: list[tuple[nn.Module, nn.Module]], momentum: float, applied: torch.Tensor | None) -> None:
+    """target <- m * target + (1 - m) * online for each (online, target) pair's parameters; buffers (BatchNorm
+    statistics) are copied. Nothing moves after a step that was not applied (``applied`` a False 0-d bool tensor),
+    without reading it on the host."""
+    for online, target in pairs:
+        for po, pt in zip(online.parameters(), target.parameters()):
+            weight = 1 - momentum if applied is None else applied.to(pt.dtype) * (1 - momentum)
+            pt.lerp_(po.detach(), weight)
+        for bo, bt in zip(online.buffers(), target.buffers()):
+            bt.copy_(bo if applied is None else torch.where(applied, bo, bt))
+
+
 def objective_class(method: str) -> type[Objective]:
     """The class registered as ``method``; a clear error listing the available names otherwise."""
     if method not in REGISTRY:

@@ -25,6 +25,7 @@ resumed run keeps it.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -64,6 +65,13 @@ class MIMAEConfig:
     train_approx: bool = param(True, "train q_theta with L_approx (false: q_theta stays at initialization, "
                                      "Tab. 3a row d)")
     tau: float = param(0.07, "InfoNCE temperature of L_max", low=1e-4)
+    positives: str = param("views", "what L_max pulls a view's latent towards: its sibling views (the paper), or "
+                                    "target: the unmasked image's latent under an EMA copy of the encoder and "
+                                    "projector, reached through a predictor, with stop-gradient (as CMAE, data2vec, "
+                                    "MSN); mimae only", choices=("views", "target"))
+    target_momentum: float = param(0.996, "EMA momentum of the target encoder and projector (positives=target)",
+                                   low=0.0, high=1.0)
+    predictor_hidden: int = param(256, "hidden width of the predictor in front of L_max (positives=target)", low=1)
     latent: str = param("cls", "encoder output the MI terms act on: the [CLS] token or the mean of the visible "
                                "tokens", choices=("cls", "mean"))
     projector_dim: int = param(0, "width of an MLP projector between the latent and the MI terms (0: none, the "
@@ -94,6 +102,8 @@ class MIMAEConfig:
 
     def validate(self, cfg: Config) -> None:
         view_count(self.views, 0.5, 2)  # its form: a number >= 2, auto or complete
+        if self.positives == "target" and cfg.method != "mimae":
+            raise ConfigError(f"mimae.positives=target is MI-MAE's (method mimae); {cfg.method} takes views")
 
 
 def view_count(views: str, ratio: float, default: int) -> int:
@@ -182,6 +192,11 @@ class MutualInformationTerms(nn.Module):
             z_dim = cfg.projector_dim
         self.approx = ApproximationNetwork(input_dim, z_dim, cfg.approx_hidden, cfg.logvar_bound,
                                            cfg.approx_mean_activation, cfg.approx_variance)
+        self.predictor = self.target_projector = None
+        if cfg.positives == "target":  # the target's projector follows this one by EMA (the objective's after_step)
+            self.predictor = mlp_head(z_dim, cfg.predictor_hidden, z_dim, layers=2, norm="ln")
+            if self.projector is not None:
+                self.target_projector = copy.deepcopy(self.projector).requires_grad_(False)
         self.register_buffer("gate_open", torch.tensor(False))
         self.register_buffer("gate_step", torch.tensor(-1, dtype=torch.long))  # optimizer step at which it opened
         self.register_buffer("rec_running", torch.tensor(float("nan")))
@@ -222,6 +237,19 @@ class MutualInformationTerms(nn.Module):
             z = self.projector(z)
         return F.normalize(z, dim=-1) if self.cfg.normalize_latent else z
 
+    @torch.no_grad()
+    def target_latent(self, tokens: torch.Tensor) -> torch.Tensor:
+        """A target encoder's tokens of unmasked images (B, 1+L, D) -> the target (B, Dz): [CLS] or the mean of the
+        patch tokens, through the target projector; no gradient."""
+        z = tokens[:, 0] if self.cfg.latent == "cls" else tokens[:, 1:].mean(dim=1)
+        return self.target_projector(z) if self.target_projector is not None else z
+
+    def ema_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        """(online, target) module pairs of the MI terms: the projector and its EMA copy, when there is one."""
+        if self.projector is None or self.target_projector is None:
+            return []
+        return [(self.projector, self.target_projector)]
+
     # -- losses ---------------------------------------------------------------------------------------------------
 
     def max_mi(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -236,6 +264,23 @@ class MutualInformationTerms(nn.Module):
         positives, excluded = view_positives(b, n, z.device)
         loss = info_nce(flat @ flat.T / self.cfg.tau, positives, excluded)
         return loss, info_nce_bound(loss.detach(), b * n - 1, n - 1)
+
+    def max_mi_target(self, z: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """L_max against a target: each view's prediction scored by cosine / tau against the targets of every image
+        of the global batch, its own image's the positive.
+
+        z (B, N, Dz) with gradient, target (B, Dz) without. Returns (L_max, the InfoNCE lower bound in nats on the
+        information a view shares with its unmasked image's target).
+        """
+        assert self.predictor is not None  # positives=target
+        b, n, _ = z.shape
+        p = gather_with_grad(self.predictor(z.flatten(0, 1)).reshape(b, n, -1))
+        t = gather_with_grad(target)
+        images, views = p.shape[:2]
+        scores = F.normalize(p.flatten(0, 1), dim=-1) @ F.normalize(t, dim=-1).T / self.cfg.tau  # (B*N, B)
+        positives = torch.eye(images, dtype=torch.bool, device=z.device).repeat_interleave(views, dim=0)
+        loss = info_nce(scores, positives)
+        return loss, info_nce_bound(loss.detach(), images, 1)
 
     def log_q_matrix(self, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         """log q(z_k | X_j) for the CLUB negatives: within each image's N views (B, N, N) or across all B*N views of
@@ -254,14 +299,15 @@ class MutualInformationTerms(nn.Module):
         return self.cfg.lambda_min * ((self.steps - self.gate_step).float() / ramp).clamp(0.0, 1.0)
 
     @float32_loss
-    def forward(self, z: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """z (B, N, Dz) latents with gradient; x (B, N, Dx) detached view summaries.
+    def forward(self, z: torch.Tensor, x: torch.Tensor, target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """z (B, N, Dz) latents with gradient; x (B, N, Dx) detached view summaries; target (B, Dz) the images'
+        targets for ``positives=target`` (:meth:`target_latent`), else None.
 
         Returns ``loss`` = gate * (lambda_max * L_max + lambda_min(ramped) * L_min) + L_approx (if trained), and the
         detached terms: ``max_mi``, ``min_mi``, ``approx``, ``infonce_bound`` (nats), ``club`` (nats, the CLUB
         estimate with the current q_theta), ``gate`` (0/1), ``gate_step`` (-1 while closed).
         """
-        l_max, bound = self.max_mi(z)
+        l_max, bound = self.max_mi(z) if target is None else self.max_mi_target(z, target)
         mu, logvar = self.approx(x.detach())
         l_approx = -gaussian_log_prob(z.detach(), mu, logvar).mean()  # Eq. 9: trains q_theta only
         l_min = club(self.log_q_matrix(z, mu.detach(), logvar.detach()))  # Eq. 10: reaches the encoder only

@@ -7,12 +7,14 @@ encoder from L_rec, L_max and L_min, q_theta from L_approx only.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
 
 from mimae.masking import MaskConfig, Masks, draw_masks
-from mimae.objectives.base import RunSpec, register
+from mimae.models import Encoder
+from mimae.objectives.base import RunSpec, ema_update, register
 from mimae.objectives.mae import MAE, MAEConfig
 from mimae.objectives.mi_terms import MIMAEConfig, MutualInformationTerms, view_count
 
@@ -29,6 +31,9 @@ class MIMAE(MAE):
         super().__init__(spec, mae)
         self.mi_options = mimae
         self.mi = MutualInformationTerms.for_encoder(mimae, self.encoder, spec.model.patch_size, spec.in_chans)
+        self.target_encoder: Encoder | None = None  # positives=target: an EMA copy that sees the unmasked image
+        if mimae.positives == "target":
+            self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
 
     @classmethod
     def masks_per_crop(cls, mask: MaskConfig, **sections: Any) -> int:
@@ -51,9 +56,18 @@ class MIMAE(MAE):
         latent, pred = self.reconstruct(images, masks)
         rec = self.reconstruction_loss(images, masks, pred)
         z = self.mi.latent(latent).reshape(b, n, -1)
-        terms = self.mi(z, self.mi.approx_inputs(self.encoder, images, masks.keep, self.spec.model.patch_size))
+        target = None
+        if self.target_encoder is not None:
+            with torch.no_grad():
+                target = self.mi.target_latent(self.target_encoder(images))
+        inputs = self.mi.approx_inputs(self.encoder, images, masks.keep, self.spec.model.patch_size)
+        terms = self.mi(z, inputs, target)
         loss = self.mi_options.lambda_rec * rec + terms.pop("loss")
         return {"loss": loss, "rec": rec.detach(), **terms}
 
     def after_step(self, outputs: dict[str, torch.Tensor], applied: torch.Tensor | None = None) -> None:
+        """The gate; with ``positives=target`` the target encoder and projector follow the online ones."""
         self.mi.update_gate(outputs["rec"], applied)
+        if self.target_encoder is not None:
+            ema_update([(self.encoder, self.target_encoder), *self.mi.ema_pairs()], self.mi_options.target_momentum,
+                       applied)

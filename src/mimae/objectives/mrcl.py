@@ -19,7 +19,7 @@ from torch import nn
 from mimae.config import param, register_section
 from mimae.masking import Masks, draw_masks
 from mimae.models.heads import mlp_head
-from mimae.objectives.base import Objective, RunSpec, register
+from mimae.objectives.base import Objective, RunSpec, ema_update, register
 from mimae.objectives.mae import MAEConfig, mae_decoder, masked_patch_mse, pixel_target
 from mimae.objectives.ssl_losses import barlow_twins_loss, byol_loss, nt_xent
 
@@ -176,17 +176,9 @@ class BYOLFamily(MRCL):
             t = self.target_projector(self.target_encoder(views, keep)[:, 0]).reshape(b, 2, -1)
         return byol_loss(p[:, 0], t[:, 1]) + byol_loss(p[:, 1], t[:, 0])
 
-    @torch.no_grad()
     def after_step(self, outputs: dict[str, torch.Tensor], applied: torch.Tensor | None = None) -> None:
-        """target <- m * target + (1 - m) * online, for parameters; buffers (BatchNorm statistics) are copied. Not
-        after a step that was not applied."""
-        m = self.options.ema_momentum
-        for online, target in self.online_pairs():
-            for po, pt in zip(online.parameters(), target.parameters()):
-                weight = 1 - m if applied is None else applied.to(pt.dtype) * (1 - m)
-                pt.lerp_(po.detach(), weight)
-            for bo, bt in zip(online.buffers(), target.buffers()):
-                bt.copy_(bo if applied is None else torch.where(applied, bo, bt))
+        """The target encoder and projector follow the online ones (``mrcl.ema_momentum``)."""
+        ema_update(self.online_pairs(), self.options.ema_momentum, applied)
 
 
 @register("simclr")

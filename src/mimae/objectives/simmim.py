@@ -100,9 +100,7 @@ class MISimMIM(SimMIM):
     L = mimae.lambda_rec * L_rec(L1) + gate * (lambda_max * L_max + lambda_min * L_min) + L_approx.
     """
 
-    # the gate update and q_theta's lr are MI-MAE's own
-    after_step = MIMAE.after_step
-    lr_scales = MIMAE.lr_scales
+    lr_scales = MIMAE.lr_scales  # q_theta's lr, as MI-MAE's
 
     sections = ("mimae",)
     backbones = ("vit", "swin")
@@ -121,6 +119,9 @@ class MISimMIM(SimMIM):
     @property
     def views_per_image(self) -> int:
         return self.views
+
+    def after_step(self, outputs: dict[str, torch.Tensor], applied: torch.Tensor | None = None) -> None:
+        self.mi.update_gate(outputs["rec"], applied)
 
     def draw_masks(self, batch: int, generator: torch.Generator | None = None, device=None) -> Masks:
         return draw_masks(self.mi_options.masking, batch, self.grid, self.mask_ratio,
