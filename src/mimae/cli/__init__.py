@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 from mimae import __version__
-from mimae.checkpoint import CheckpointError
+from mimae.checkpoint import CHECKPOINT_NAME, CheckpointError
 from mimae.config import ConfigError, describe_options, load_config, methods, parse_overrides, requested_values
 from mimae.data.loader import LoaderWorkerDied
 from mimae.presets import QUICK
-from mimae.run_folder import RunFolderError
+from mimae.run_folder import CONFIG_NAME, LOG_NAME, RESULTS_NAME, RunFolderError
 
 PRETRAIN_EPILOG = """\
 Configuration keys (set any of them as section.key=value after the options, or in a YAML file given by --config;
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
                          epilog=PRETRAIN_EPILOG.format(options=describe_options()))
     pre.add_argument("--method", default=None, help=f"objective (default mae); one of {', '.join(_methods())}")
     pre.add_argument("--output-dir", default=None,
-                     help="run folder for config, metrics.jsonl, checkpoint.pt and results.json "
+                     help=f"run folder for {CONFIG_NAME}, {LOG_NAME}, {CHECKPOINT_NAME} and {RESULTS_NAME} "
                           "(default runs/<method>-<time>)")
     pre.add_argument("--epochs", type=int, default=None, help="pretraining epochs (same as train.epochs=N)")
     pre.add_argument("--eval-every", type=int, default=None,

@@ -45,7 +45,7 @@ def load_run(run_dir: Path) -> Run:
     alone are enough, so a run archived without its weights is reported as it was."""
     results_file = run_dir / RESULTS_NAME
     if not results_file.is_file():
-        raise FileNotFoundError(f"{run_dir} holds no finished run (no results.json)")
+        raise FileNotFoundError(f"{run_dir} holds no finished run (no {RESULTS_NAME})")
     results = json.loads(results_file.read_text())
     measures, errors = read_measures(run_dir, results)
     config_file = run_dir / CONFIG_NAME
@@ -59,7 +59,7 @@ def run_folders(paths: list[str | Path]) -> list[Path]:
     folders = []
     for path in map(Path, paths):
         sweep = path / SWEEP_FILE
-        inside = sorted(p.parent for p in path.glob("*/results.json"))
+        inside = sorted(p.parent for p in path.glob(f"*/{RESULTS_NAME}"))
         if sweep.is_file():
             folders += [Path(p["run_dir"]) for p in json.loads(sweep.read_text())["points"]]
         elif inside and not (path / RESULTS_NAME).is_file():
