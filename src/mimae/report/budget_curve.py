@@ -66,28 +66,41 @@ def curve(runs: list[dict]) -> list[dict]:
 FAIR = ("knn", "knn_full", "linear_best")
 
 
+MIN_SEEDS = 3  # a budget is chosen on 3 seeds or more: with 2 the se has one degree of freedom
+
+
 def chosen_budget(rows: list[dict]) -> str:
     """The budget in words: the first epoch at which the encoder beats the pixels beyond 2 paired se under a fair
-    protocol; with one seed, where it first scores above them under each (provisional); or that it never does."""
-    for row in rows:
-        won = [PROTOCOLS[name] for name in FAIR if row.get(name, {}).get("beats_pixels")]
-        if won:
-            return (f"**The cpu scale: {row['epoch']} MAE epochs ({row['samples']:,} (image, mask) samples)**, the "
-                    "smallest kept budget at which MAE beats the raw pixels by more than 2 paired se "
-                    f"({', '.join(won)}).")
+    protocol, on ``MIN_SEEDS`` seeds or more; with fewer, where each protocol first does so (or, with one seed, first
+    scores above them), as provisional; or that it never does."""
     seeds = max((row[name]["n"] for row in rows for name in FAIR if name in row), default=0)
-    if seeds < 2:
-        firsts = []
-        for name in FAIR:
-            above = next((row for row in rows if name in row and row[name]["d"] > 0), None)
-            last = next((row for row in reversed(rows) if name in row), None)
-            firsts.append(f"{PROTOCOLS[name]} from {above['epoch']} epochs ({above[name]['d']:+.2f})" if above else
-                          f"{PROTOCOLS[name]} at no kept budget ({last[name]['d']:+.2f} at {last['epoch']} epochs)"
-                          if last else f"{PROTOCOLS[name]}: not measured")
-        return ("Provisional (one seed, no spread, so no budget is chosen yet): MAE scores above the raw pixels under "
-                + "; ".join(firsts) + ". More seeds decide which of these differences exceed 2 paired se.")
-    return ("At no kept budget does MAE beat the raw pixels beyond 2 paired se under any protocol: the cpu scale's "
-            "comparisons then rest on fine-tuning against the same ViT from scratch.")
+    if seeds >= MIN_SEEDS:
+        for row in rows:
+            won = [PROTOCOLS[name] for name in FAIR if row.get(name, {}).get("beats_pixels")]
+            if won:
+                return (f"**The cpu scale: {row['epoch']} MAE epochs ({row['samples']:,} (image, mask) samples)**, "
+                        "the smallest kept budget at which MAE beats the raw pixels by more than 2 paired se "
+                        f"({', '.join(won)}; n = {seeds} seeds).")
+        return ("At no kept budget does MAE beat the raw pixels beyond 2 paired se under any protocol: the cpu "
+                "scale's comparisons then rest on fine-tuning against the same ViT from scratch.")
+    if seeds == 0:
+        return "No kept budget has been scored yet."
+
+    def first(name: str) -> str:
+        above = next((row for row in rows if name in row and
+                      (row[name]["beats_pixels"] if seeds > 1 else row[name]["d"] > 0)), None)
+        last = next((row for row in reversed(rows) if name in row), None)
+        if above is not None:
+            m = above[name]
+            return f"{PROTOCOLS[name]} from {above['epoch']} epochs ({m['d']:+.2f}" + (
+                f" ± {m['se']:.2f})" if m["se"] is not None else ")")
+        if last is not None:
+            return f"{PROTOCOLS[name]} at no kept budget ({last[name]['d']:+.2f} at {last['epoch']} epochs)"
+        return f"{PROTOCOLS[name]}: not measured"
+
+    rule = "scores above" if seeds == 1 else "is above the raw pixels by more than 2 paired se"
+    return (f"Provisional (n = {seeds} seed{'s' * (seeds > 1)}: a budget is chosen on {MIN_SEEDS}): MAE {rule} "
+            f"{'the raw pixels ' if seeds == 1 else ''}under " + "; ".join(first(name) for name in FAIR) + ".")
 
 
 def plot_curve(rows: list[dict], path: Path, title: str) -> Path:
