@@ -87,13 +87,20 @@ class ViTEncoder(nn.Module):
         """(B, C, H, W) -> (B, L, D): patch embeddings plus position embeddings, no [CLS]."""
         return self.patch_embed(images) + self.pos_embed[:, 1:]
 
+    def with_cls(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Prepend the [CLS] token (with its position). tokens (V, K, D) -> (V, 1+K, D)."""
+        cls = (self.cls_token + self.pos_embed[:, :1]).expand(tokens.shape[0], -1, -1)
+        return torch.cat([cls, tokens], dim=1)
+
+    def run_blocks(self, x: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """Blocks ``start`` to ``stop`` (exclusive; None: the last) on tokens (V, 1+K, D), no final norm."""
+        for block in self.blocks[start:stop]:
+            x = block(x)
+        return x
+
     def forward_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         """Prepend [CLS], run the blocks and the final norm. tokens (V, K, D) -> (V, 1+K, D)."""
-        cls = (self.cls_token + self.pos_embed[:, :1]).expand(tokens.shape[0], -1, -1)
-        x = torch.cat([cls, tokens], dim=1)
-        for block in self.blocks:
-            x = block(x)
-        return self.norm(x)
+        return self.norm(self.run_blocks(self.with_cls(tokens)))
 
     def forward(self, images: torch.Tensor, keep_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Encode the visible patches.

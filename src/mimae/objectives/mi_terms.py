@@ -69,6 +69,13 @@ class MIMAEConfig:
                                     "target: the unmasked image's latent under an EMA copy of the encoder and "
                                     "projector, reached through a predictor, with stop-gradient (as CMAE, data2vec, "
                                     "MSN); mimae only", choices=("views", "target"))
+    latent_block: int = param(0, "the encoder block whose output the MI terms read: 0, the encoder's output after "
+                                 "its final norm (the paper); k, the output of block k, so L_max and L_min reach "
+                                 "blocks 1..k only and the blocks above learn from L_rec alone; mimae only", low=0)
+    top_blocks: int = param(0, "L_max and L_min reach only the top k blocks and the final norm: they read the "
+                               "encoder's output recomputed from block depth-k's detached input (one more pass "
+                               "through those blocks; reconstruction below, contrast above, as Layer Grafted "
+                               "Pre-training); 0: every block; mimae only", low=0)
     target_momentum: float = param(0.996, "EMA momentum of the target encoder and projector (positives=target)",
                                    low=0.0, high=1.0)
     predictor_hidden: int = param(256, "hidden width of the predictor in front of L_max (positives=target)", low=1)
@@ -102,8 +109,17 @@ class MIMAEConfig:
 
     def validate(self, cfg: Config) -> None:
         view_count(self.views, 0.5, 2)  # its form: a number >= 2, auto or complete
-        if self.positives == "target" and cfg.method != "mimae":
-            raise ConfigError(f"mimae.positives=target is MI-MAE's (method mimae); {cfg.method} takes views")
+        for key, value in (("positives", self.positives != "views"), ("latent_block", self.latent_block),
+                           ("top_blocks", self.top_blocks)):
+            if value and cfg.method != "mimae":
+                raise ConfigError(f"mimae.{key}={getattr(self, key)} is MI-MAE's option (method mimae), not "
+                                  f"{cfg.method}'s")
+        depth = cfg.model.depth
+        if self.latent_block and self.top_blocks:
+            raise ConfigError("mimae.latent_block and mimae.top_blocks split the encoder two ways: set one of them")
+        for key in ("latent_block", "top_blocks"):
+            if getattr(self, key) >= depth:
+                raise ConfigError(f"mimae.{key}={getattr(self, key)} must be below model.depth={depth}")
 
 
 def view_count(views: str, ratio: float, default: int) -> int:

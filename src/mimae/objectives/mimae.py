@@ -13,7 +13,8 @@ from typing import Any
 import torch
 
 from mimae.masking import MaskConfig, Masks, draw_masks
-from mimae.models import Encoder
+from mimae.models import Encoder, ViTEncoder
+from mimae.models.vit import gather_tokens
 from mimae.objectives.base import RunSpec, ema_update, register
 from mimae.objectives.mae import MAE, MAEConfig
 from mimae.objectives.mi_terms import MIMAEConfig, MutualInformationTerms, view_count
@@ -53,9 +54,10 @@ class MIMAE(MAE):
     def forward(self, images: torch.Tensor, masks: Masks) -> dict[str, torch.Tensor]:
         """images (B, C, H, W); masks with N views. Returns the total loss and the detached terms."""
         b, n = masks.keep.shape[:2]
-        latent, pred = self.reconstruct(images, masks)
+        latent, mi_tokens = self.encode(images, masks)
+        pred = self.decoder(latent, masks.flat()[0])
         rec = self.reconstruction_loss(images, masks, pred)
-        z = self.mi.latent(latent).reshape(b, n, -1)
+        z = self.mi.latent(mi_tokens).reshape(b, n, -1)
         target = None
         if self.target_encoder is not None:
             with torch.no_grad():
@@ -64,6 +66,23 @@ class MIMAE(MAE):
         terms = self.mi(z, inputs, target)
         loss = self.mi_options.lambda_rec * rec + terms.pop("loss")
         return {"loss": loss, "rec": rec.detach(), **terms}
+
+    def encode(self, images: torch.Tensor, masks: Masks) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode the B*N views once: (the tokens the decoder reads, after the final norm, (B*N, 1+K, D); the tokens
+        the MI terms read: the same, or block ``latent_block``'s output, or the top ``top_blocks`` blocks rerun on
+        their detached input)."""
+        encoder, options = self.encoder, self.mi_options
+        assert isinstance(encoder, ViTEncoder)  # mimae trains a ViT
+        x = encoder.with_cls(gather_tokens(encoder.patch_tokens(images), masks.keep))
+        split = options.latent_block or (len(encoder.blocks) - options.top_blocks if options.top_blocks else 0)
+        if not split:
+            latent = encoder.norm(encoder.run_blocks(x))
+            return latent, latent
+        below = encoder.run_blocks(x, 0, split)
+        latent = encoder.norm(encoder.run_blocks(below, split))
+        if options.latent_block:
+            return latent, below
+        return latent, encoder.norm(encoder.run_blocks(below.detach(), split))
 
     def after_step(self, outputs: dict[str, torch.Tensor], applied: torch.Tensor | None = None) -> None:
         """The gate; with ``positives=target`` the target encoder and projector follow the online ones."""
