@@ -106,6 +106,11 @@ class MIMAEConfig:
     eps_l: float = param(0.5, "the gate: L_max and L_min start once the running L_rec falls below eps_l "
                               "(latched; 0 never opens; a large value opens it at once)", low=0.0)
     gate_momentum: float = param(0.9, "EMA momentum of the running L_rec the gate reads", low=0.0, high=0.999)
+    plateau_steps: int = param(0, "also open the gate once the running L_rec has not improved by more than "
+                                  "plateau_tolerance (relative) for this many applied steps: L_rec has plateaued, "
+                                  "as the paper's Assumption 3 reads (0: eps_l alone)", low=0)
+    plateau_tolerance: float = param(0.01, "the relative improvement of the running L_rec that counts as progress "
+                                          "(plateau_steps)", low=0.0, high=1.0)
 
     def validate(self, cfg: Config) -> None:
         view_count(self.views, 0.5, 2)  # its form: a number >= 2, auto or complete
@@ -196,6 +201,8 @@ class MutualInformationTerms(nn.Module):
     gate_open: torch.Tensor  # buffers (registered in __init__)
     gate_step: torch.Tensor
     rec_running: torch.Tensor
+    rec_best: torch.Tensor  # with plateau_steps only
+    best_step: torch.Tensor
     steps: torch.Tensor
 
     def __init__(self, cfg: MIMAEConfig, embed_dim: int, input_dim: int):
@@ -217,6 +224,9 @@ class MutualInformationTerms(nn.Module):
         self.register_buffer("gate_step", torch.tensor(-1, dtype=torch.long))  # optimizer step at which it opened
         self.register_buffer("rec_running", torch.tensor(float("nan")))
         self.register_buffer("steps", torch.tensor(0, dtype=torch.long))
+        if cfg.plateau_steps:  # the best running L_rec and the step it was reached (only then: old states load)
+            self.register_buffer("rec_best", torch.tensor(float("inf")))
+            self.register_buffer("best_step", torch.tensor(0, dtype=torch.long))
 
     @classmethod
     def for_encoder(cls, cfg: MIMAEConfig, encoder: Encoder, patch_size: int, in_chans: int) -> MutualInformationTerms:
@@ -342,7 +352,8 @@ class MutualInformationTerms(nn.Module):
     @torch.no_grad()
     def update_gate(self, rec: torch.Tensor | float, applied: torch.Tensor | None = None) -> None:
         """After each optimizer step: update the running L_rec (EMA of the mean over processes, so every process
-        holds the same value) and latch the gate open once it is below eps_l. ``steps`` counts applied optimizer
+        holds the same value) and latch the gate open once it is below eps_l (or, with ``plateau_steps``, once it has
+        not improved for that many applied steps). ``steps`` counts applied optimizer
         steps; ``gate_step`` records the step it opened after. A step not applied (``applied`` a False 0-d bool
         tensor: its loss was not finite) changes nothing. All on the device."""
         device = self.steps.device
@@ -353,6 +364,12 @@ class MutualInformationTerms(nn.Module):
         running = torch.where(applied, running, self.rec_running)
         self.rec_running.copy_(running)
         self.steps += applied.long()
-        opens = ~self.gate_open & (running < self.cfg.eps_l) & applied
+        below = running < self.cfg.eps_l
+        if self.cfg.plateau_steps:
+            improved = applied & (running < self.rec_best * (1 - self.cfg.plateau_tolerance))
+            self.rec_best.copy_(torch.where(improved, running, self.rec_best))
+            self.best_step.copy_(torch.where(improved, self.steps, self.best_step))
+            below = below | (self.steps - self.best_step >= self.cfg.plateau_steps)
+        opens = ~self.gate_open & below & applied
         self.gate_step.copy_(torch.where(opens, self.steps, self.gate_step))
         self.gate_open.logical_or_(opens)
