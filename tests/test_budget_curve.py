@@ -18,10 +18,13 @@ def test_three_seeds_choose_the_first_epoch_beyond_two_paired_se():
 
 def test_fewer_seeds_are_provisional():
     two = chosen_budget(rows({0: [60.0, 61.0], 8: [81.0, 81.2]}))
-    assert two.startswith("Provisional (n = 2 seeds: a budget is chosen on 3)")
+    assert two.startswith("Provisional (n = 2 seeds; a budget is chosen on 3). Where MAE first beats")
     assert "from 8 epochs (+1.10 ± 0.10)" in two
     one = chosen_budget(rows({0: [60.0], 8: [80.5]}))
-    assert one.startswith("Provisional (n = 1 seed") and "scores above the raw pixels" in one and "(+0.50)" in one
+    assert one.startswith("Provisional (n = 1 seed;") and "first scores above the raw pixels" in one
+    assert "(+0.50)" in one
+    never = chosen_budget(rows({8: [79.0, 79.4]}))
+    assert "kNN, bank slice at no kept budget (-0.80 ± 0.20 at 8 epochs)" in never
 
 
 def test_no_budget_beating_the_pixels_is_said():

@@ -106,3 +106,16 @@ def test_a_run_from_before_the_dims_were_saved_loads_as_it_trained(tmp_path):
                                        "decoder_depth": 2, "decoder_heads": 2}
     assert objective.decoder.embed.out_features == 64
     assert config_from_dict(state["config"]).model.decoder_dim == 128  # without the weights: the size's width
+
+
+def test_an_archived_config_yaml_of_an_older_run_reads_as_it_trained(tmp_path):
+    """The committed archives hold config.yaml files with null model dims, mimae.complete_masking and
+    simmim.mi_views: the pages are redrawn from them."""
+    import yaml
+
+    from mimae.runs import saved_config
+    old = {"method": "mimae", "model": {"size": "mini", "embed_dim": None, "depth": None, "decoder_dim": None},
+           "mimae": {"views": 4, "complete_masking": True}, "simmim": {"mi_views": 2}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    cfg = saved_config(tmp_path / "config.yaml")
+    assert (cfg.model.embed_dim, cfg.model.depth, cfg.model.decoder_dim, cfg.mimae.views) == (128, 6, 128, "complete")

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from safetensors.torch import load_file as load_safetensors
 
 from mimae.checkpoint import CHECKPOINT_NAME, PREVIOUS_NAME, CheckpointError, load_file
@@ -111,6 +112,11 @@ def config_from_dict(mapping: dict, decoder_width: int | None = None) -> Config:
     cfg = Config()
     apply_mapping(cfg, migrate(mapping, decoder_width))
     return validate(cfg)
+
+
+def saved_config(path: str | Path) -> Config:
+    """A run's ``config.yaml`` as it trained: an older run's keys migrated (:func:`migrate`)."""
+    return config_from_dict(yaml.safe_load(Path(path).read_text()) or {})
 
 
 def resolve(path: str | Path) -> Path:

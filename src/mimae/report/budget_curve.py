@@ -14,10 +14,10 @@ import math
 import statistics
 from pathlib import Path
 
-from mimae.config import load_config
 from mimae.plotting import legend_below, panel_grid, save_figure
 from mimae.report.page import table, write_page
 from mimae.run_folder import CONFIG_NAME, RESULTS_NAME, eval_name
+from mimae.runs import saved_config
 
 PROTOCOLS = {"knn": "kNN, bank slice", "knn_full": "kNN, full bank", "linear_best": "linear probe, best lr",
              "linear_default": "linear probe, lr 6.4"}
@@ -34,7 +34,7 @@ def run_curve(run_dir: Path) -> dict:
         return {"knn": scores["knn"], "knn_full": scores["knn_full"], "linear_best": scores["linear_best"],
                 "linear_default": scores["linear"].get("6.4")}
 
-    return {"seed": load_config(run_dir / CONFIG_NAME).train.seed, "along": along,
+    return {"seed": saved_config(run_dir / CONFIG_NAME).train.seed, "along": along,
             "pixels": accuracies(along["pixels"]),
             "points": [{"epoch": p["epoch"], "step": p["step"], "samples": round(p["step"] * per_step),
                         **accuracies(p)} for p in along["along"]]}
@@ -95,12 +95,14 @@ def chosen_budget(rows: list[dict]) -> str:
             return f"{PROTOCOLS[name]} from {above['epoch']} epochs ({m['d']:+.2f}" + (
                 f" ± {m['se']:.2f})" if m["se"] is not None else ")")
         if last is not None:
-            return f"{PROTOCOLS[name]} at no kept budget ({last[name]['d']:+.2f} at {last['epoch']} epochs)"
+            m = last[name]
+            spread = f" ± {m['se']:.2f}" if m["se"] is not None else ""
+            return f"{PROTOCOLS[name]} at no kept budget ({m['d']:+.2f}{spread} at {last['epoch']} epochs)"
         return f"{PROTOCOLS[name]}: not measured"
 
-    rule = "scores above" if seeds == 1 else "is above the raw pixels by more than 2 paired se"
-    return (f"Provisional (n = {seeds} seed{'s' * (seeds > 1)}: a budget is chosen on {MIN_SEEDS}): MAE {rule} "
-            f"{'the raw pixels ' if seeds == 1 else ''}under " + "; ".join(first(name) for name in FAIR) + ".")
+    rule = "first scores above the raw pixels" if seeds == 1 else "first beats the raw pixels by more than 2 paired se"
+    return (f"Provisional (n = {seeds} seed{'s' * (seeds > 1)}; a budget is chosen on {MIN_SEEDS}). Where MAE {rule}: "
+            + "; ".join(first(name) for name in FAIR) + ".")
 
 
 def plot_curve(rows: list[dict], path: Path, title: str) -> Path:

@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mimae.config import Config, flatten, load_config
+from mimae.config import Config, flatten
 from mimae.plotting import legend_below, panel_grid, plt, save_figure
 from mimae.report.claims import RULE, Claim, check, claim_rows
 from mimae.report.collapse import RULE as COLLAPSE_RULE
@@ -24,7 +24,7 @@ from mimae.report.collapse import collapse
 from mimae.report.measures import baseline_measure, describe, header, mean_corruption_errors, read_measures
 from mimae.report.page import table, write_page
 from mimae.run_folder import CONFIG_NAME, RESULTS_NAME, eval_name
-from mimae.runs import read
+from mimae.runs import read, saved_config
 
 NOT_A_DIFFERENCE = ("train.seed", "data.data_dir", "train.device", "train.threads", "lowshot.subset_file")
 SWEEP_FILE = "sweep.json"  # a sweep folder's list of its runs (written by mimae.experiments.sweep)
@@ -49,7 +49,7 @@ def load_run(run_dir: Path) -> Run:
     results = json.loads(results_file.read_text())
     measures, errors = read_measures(run_dir, results)
     config_file = run_dir / CONFIG_NAME
-    cfg = load_config(config_file) if config_file.is_file() else read(run_dir).cfg
+    cfg = saved_config(config_file) if config_file.is_file() else read(run_dir).cfg
     return Run(run_dir.resolve(), cfg, results, measures, errors, collapse(run_dir, results))
 
 
