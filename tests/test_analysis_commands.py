@@ -138,6 +138,34 @@ def test_linear_along_probes_every_kept_checkpoint(tiny_run, capsys):
     assert "| linear, epoch 2 |" in capsys.readouterr().out
 
 
+def test_finetune_along_fine_tunes_kept_checkpoints_with_epoch_0_from_scratch(tiny_run, capsys):
+    small = ["finetune.epochs=1", "finetune.train_limit=32", "finetune.test_limit=32", "finetune.batch_size=16"]
+
+    def run(protocol, checkpoint, *more):
+        assert main(["eval", protocol, "--checkpoint", str(checkpoint), *small, *more]) == 0
+        return json.loads((tiny_run / f"eval_{protocol}.json").read_text())
+
+    along = run("finetune-along", tiny_run, "along.finetune_epochs=0,2")
+    assert [(p["epoch"], p["init"]) for p in along["along"]] == [(0, "scratch"), (2, "pretrained")]
+    assert not (tiny_run / "finetune-along.partial.json").exists()
+    scratch, tuned = run("finetune-scratch", tiny_run), run("finetune", tiny_run / "checkpoint-epoch2.pt")
+    # epoch 0 is the run's initialization: its fine-tuning is the from-scratch baseline, step for step
+    first, last = along["along"]
+    assert (first["last_loss"], first["accuracy"]) == (scratch["last_loss"], scratch["accuracy"])
+    assert (last["last_loss"], last["accuracy"]) == (tuned["last_loss"], tuned["accuracy"])
+    # a killed evaluation continues: finished checkpoints of the same recipe are not fine-tuned again
+    finished = {**along["along"][0], "accuracy": 123.0}
+    (tiny_run / "finetune-along.partial.json").write_text(json.dumps({"finetune": along["finetune"],
+                                                                      "points": [finished]}))
+    assert run("finetune-along", tiny_run, "along.finetune_epochs=0,2")["along"][0]["accuracy"] == 123.0
+    (tiny_run / "finetune-along.partial.json").write_text(json.dumps({"finetune": {**along["finetune"], "epochs": 9},
+                                                                      "points": [finished]}))
+    assert run("finetune-along", tiny_run, "along.finetune_epochs=0,2")["along"][0]["accuracy"] == scratch["accuracy"]
+    assert main(["eval", "finetune-along", "--checkpoint", str(tiny_run), "along.finetune_epochs=0,5"]) == 2
+    error = capsys.readouterr().err
+    assert "along.finetune_epochs asks for epoch(s) [5] the run did not keep; it kept [0, 1, 2]" in error
+
+
 def test_linear_along_without_kept_checkpoints_says_how_to_get_them(tmp_path, capsys):
     run = train_tiny(tmp_path / "plain")
     assert main(["eval", "linear-along", "--checkpoint", str(run)]) == 2

@@ -63,6 +63,7 @@ def test_every_experiment_runs_at_smoke_scale(names, tmp_path):
                 runs = archive(tmp_path / name / "smoke", tmp_path / "archived" / name)
                 data = json.loads((tmp_path / "archived" / name / "budget.json").read_text())
                 assert [f"runs/{run.name}" for run in runs] == data["runs"] and (runs[0] / "eval_along.json").is_file()
+                assert (runs[0] / "eval_finetune-along.json").is_file() and "fine-tune: MAE / from scratch" in text
             continue
         sweep = check_rows(exp, tmp_path / (exp.runs_of or name) / "smoke")
         lines = [line for line in text.splitlines() if line.startswith("| ")]

@@ -25,13 +25,26 @@ RESULTS_NAME = "results.json"  # what a finished run measured
 CONFIG_NAME = "config.yaml"  # the run's resolved config
 SWEEP_LOG_NAME = "sweep.log"  # the output of the commands a sweep ran for the run
 EVAL_PATTERN = "eval_*.json"  # the evaluations' results
+PARTIAL_PATTERN = "*.partial.json"  # what a long evaluation has finished so far, so that a killed one continues
 RUN_FILES = ("checkpoint.pt", "checkpoint.prev.pt", LOG_NAME, RESULTS_NAME, CONFIG_NAME)
-RUN_PATTERNS = ("checkpoint-epoch*.pt", ".checkpoint*.tmp", EVAL_PATTERN, "lowshot_subset.json")
+RUN_PATTERNS = ("checkpoint-epoch*.pt", ".checkpoint*.tmp", EVAL_PATTERN, PARTIAL_PATTERN, "lowshot_subset.json")
 
 
 def eval_name(protocol: str) -> str:
     """The result file of an evaluation protocol in a run folder: ``eval_<protocol>.json``."""
     return EVAL_PATTERN.replace("*", protocol)
+
+
+def partial_name(protocol: str) -> str:
+    """The file in which an evaluation protocol keeps what it has finished: ``<protocol>.partial.json``."""
+    return PARTIAL_PATTERN.replace("*", protocol)
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` in one step: a reader (or a kill) sees the old file or the new one, never half."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 class RunFolderError(RuntimeError):
@@ -94,6 +107,4 @@ def truncate_log(run_dir: Path, step: int) -> None:
         return
     kept = [line for line in path.read_text().splitlines()
             if line.strip() and json.loads(line).get("step", 0) <= step]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(f"{line}\n" for line in kept))
-    os.replace(tmp, path)
+    replace_text(path, "".join(f"{line}\n" for line in kept))

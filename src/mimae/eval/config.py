@@ -46,6 +46,9 @@ class AlongConfig:
                                "0,1,2,4,8,16")
     probe_lrs: str = param("0.1,0.3,1,3,6.4", "the linear probe's base_lr values (per 256) tried on every checkpoint "
                                               "and on the raw pixels; each accuracy is kept and the best is read off")
+    finetune_epochs: str = param("all", "the kept epoch checkpoints `mimae eval finetune-along` fine-tunes (the "
+                                        "finetune section's recipe): all, or a list such as 0,2,16; epoch 0 is "
+                                        "the initialization, so its fine-tuning is the from-scratch baseline")
 
 
 @dataclass

@@ -17,11 +17,11 @@ from typing import Any
 
 import torch
 
-from mimae.config import Config, ConfigError, set_value, validate
+from mimae.config import Config, set_value, validate
 from mimae.data import first, image_count, train_test_sets
 from mimae.data.augment import match_channels, standardize
 from mimae.distributed import pick_device
-from mimae.eval.along import along_run
+from mimae.eval.along import along_run, chosen_checkpoints, finetune_along_run
 from mimae.eval.finetune import finetune
 from mimae.eval.knn import feature_batch, knn_eval, knn_result, pixel_knn_eval
 from mimae.eval.linear import frozen_features, linear_eval, pixel_linear_eval
@@ -36,7 +36,7 @@ from mimae.eval.robustness import (
 from mimae.models import Encoder
 from mimae.objectives import build_objective
 from mimae.run_folder import eval_name
-from mimae.runs import Source, epoch_checkpoints, epoch_of, load_encoder, load_encoder_weights, read
+from mimae.runs import Source, load_encoder, load_encoder_weights, read
 
 
 def knn_from_features(features: dict, cfg: Config) -> dict:
@@ -106,14 +106,11 @@ def linear_along_run(encoder: Encoder, cfg: Config, device: torch.device, run_di
                      progress: bool = True) -> dict:
     """The linear probe of every epoch checkpoint the run kept (``train.keep_checkpoints``; epoch 0: the
     initialization), each into ``encoder`` in turn (paper 001 Fig. 5b); the last epoch's accuracy as ``accuracy``."""
-    kept = epoch_checkpoints(run_dir)
-    if not kept:
-        raise ConfigError(f"{run_dir} kept no checkpoint-epoch<N>.pt; pretrain it with train.keep_checkpoints=true")
     along = []
-    for path in kept:
+    for epoch, path in chosen_checkpoints(run_dir):
         load_encoder_weights(encoder, read(path))
         _, result = linear_eval(encoder, cfg, device, progress)
-        along.append({"epoch": epoch_of(path), "checkpoint": str(path.resolve()),
+        along.append({"epoch": epoch, "checkpoint": str(path.resolve()),
                       "accuracy": result["accuracy"], "train_images": result["train_images"],
                       "test_images": result["test_images"]})
     return {"protocol": "linear-along", "along": along, "accuracy": along[-1]["accuracy"]}
@@ -217,6 +214,10 @@ PROTOCOLS: dict[str, Protocol] = {
     "along": Protocol("the budget curve: kNN (bank slice and full bank) and the linear probe at several lrs of every "
                       "kept epoch checkpoint, beside the raw pixels (along.epochs, along.probe_lrs)", "budget curve",
                       lambda t: along_run(t.encoder, t.cfg, t.device, t.source.path.parent, t.progress)),
+    "finetune-along": Protocol("fine-tuning of kept epoch checkpoints of a run (along.finetune_epochs; epoch 0, the "
+                               "initialization, is the from-scratch baseline)", "fine-tune along training",
+                               lambda t: finetune_along_run(t.encoder, t.cfg, t.device, t.source.path.parent,
+                                                            t.progress)),
     "all": Protocol("kNN + linear probe + 1% low-shot fine-tuning, one table", "kNN, linear, 1% fine-tune",
                     lambda t: all_run(t.encoder, t.cfg, t.device, t.subset_file, t.progress)),
 }

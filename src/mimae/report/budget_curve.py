@@ -1,10 +1,13 @@
 """The budget curve's page: accuracy against (image, mask) samples of one long run per seed, read at its kept epoch
-checkpoints (``eval_along.json``), beside the raw pixels under each protocol, and the budget chosen from it.
+checkpoints (``eval_along.json``, ``eval_finetune-along.json``), beside each protocol's baseline, and the budget
+chosen from it.
 
-Each run's encoder at epoch e is compared with the raw pixels under the same protocol, seed by seed: d_k = encoder -
-pixels at seed k, d the mean over the n seeds, se = sd(d_k) / sqrt(n). The chosen budget is the smallest kept epoch
-at which d > 2 se under at least one protocol; with one seed there is no spread, and the page names the first epoch
-at which that seed is above the pixels as provisional.
+The baseline of the kNN and the linear probe is the raw pixels under the same protocol; that of fine-tuning is the
+same ViT fine-tuned from the run's initialization (epoch 0). Each run's encoder at epoch e is compared with the
+baseline seed by seed: d_k = encoder - baseline at seed k, d the mean over the n seeds, se = sd(d_k) / sqrt(n). The
+chosen budget is the smallest kept epoch at which d > 2 se against the pixels under at least one protocol, else the
+smallest at which fine-tuning beats fine-tuning from scratch by 2 se; with one seed there is no spread, and the page
+names the first epoch at which that seed is above the baseline as provisional.
 """
 
 from __future__ import annotations
@@ -20,49 +23,58 @@ from mimae.run_folder import CONFIG_NAME, RESULTS_NAME, eval_name
 from mimae.runs import saved_config
 
 PROTOCOLS = {"knn": "kNN, bank slice", "knn_full": "kNN, full bank", "linear_best": "linear probe, best lr",
-             "linear_default": "linear probe, lr 6.4"}
+             "linear_default": "linear probe, lr 6.4", "finetune": "fine-tune"}
+BASELINES = {name: "from scratch" if name == "finetune" else "pixels" for name in PROTOCOLS}
 BUDGET_FILE = "budget.json"
 
 
 def run_curve(run_dir: Path) -> dict:
-    """One run's points: epoch, step, (image, mask) samples and each protocol's accuracy; the pixels' beside."""
+    """One run's points: epoch, step, (image, mask) samples and each protocol's accuracy (None where not measured);
+    each protocol's baseline beside (``baselines``: the pixels', and epoch 0's fine-tuning)."""
     along = json.loads((run_dir / eval_name("along")).read_text())
     results = json.loads((run_dir / RESULTS_NAME).read_text())
     per_step = results["samples"] / results["steps"]
+    finetune_file = run_dir / eval_name("finetune-along")
+    finetune_along = json.loads(finetune_file.read_text()) if finetune_file.is_file() else None
+    tuned = {p["epoch"]: p["accuracy"] for p in finetune_along["along"]} if finetune_along else {}
 
     def accuracies(scores: dict) -> dict:
         return {"knn": scores["knn"], "knn_full": scores["knn_full"], "linear_best": scores["linear_best"],
                 "linear_default": scores["linear"].get("6.4")}
 
-    return {"seed": saved_config(run_dir / CONFIG_NAME).train.seed, "along": along,
-            "pixels": accuracies(along["pixels"]),
+    return {"seed": saved_config(run_dir / CONFIG_NAME).train.seed, "along": along, "finetune_along": finetune_along,
+            "baselines": {**accuracies(along["pixels"]), "finetune": tuned.get(0)},
             "points": [{"epoch": p["epoch"], "step": p["step"], "samples": round(p["step"] * per_step),
-                        **accuracies(p)} for p in along["along"]]}
+                        **accuracies(p), "finetune": tuned.get(p["epoch"])} for p in along["along"]]}
 
 
-def paired_to_pixels(values: list[float], pixels: list[float]) -> dict:
-    differences = [v - p for v, p in zip(values, pixels)]
+def paired_to_baseline(values: list[float], baselines: list[float]) -> dict:
+    """The encoder's accuracies and its baseline's, one per seed: the mean, the paired d ± se and whether d > 2 se."""
+    differences = [v - b for v, b in zip(values, baselines)]
     d = statistics.mean(differences)
     se = statistics.stdev(differences) / math.sqrt(len(differences)) if len(differences) > 1 else None
     return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
-            "n": len(values), "pixels": statistics.mean(pixels), "d": d, "se": se,
-            "beats_pixels": se is not None and d > 2 * se}
+            "n": len(values), "baseline": statistics.mean(baselines), "d": d, "se": se,
+            "beats_baseline": se is not None and d > 2 * se}
 
 
 def curve(runs: list[dict]) -> list[dict]:
-    """Per kept epoch that every run has: samples and, per protocol, the encoder against the pixels."""
+    """Per kept epoch that every run has: samples and, per protocol every run measured there, the encoder against
+    its baseline."""
     epochs = sorted(set.intersection(*({p["epoch"] for p in r["points"]} for r in runs)))
     rows = []
     for epoch in epochs:
         points = [next(p for p in r["points"] if p["epoch"] == epoch) for r in runs]
+        measured = [name for name in PROTOCOLS
+                    if all(p[name] is not None and r["baselines"][name] is not None for p, r in zip(points, runs))]
         rows.append({"epoch": epoch, "samples": points[0]["samples"],
-                     **{name: paired_to_pixels([p[name] for p in points], [r["pixels"][name] for r in runs])
-                        for name in PROTOCOLS if all(p[name] is not None for p in points)}})
+                     **{name: paired_to_baseline([p[name] for p in points], [r["baselines"][name] for r in runs])
+                        for name in measured}})
     return rows
 
 
 # the protocols the budget is chosen by: each pixel baseline at its best (the probe at lr 6.4 is shown, not used: it
-# under-tunes the pixels' probe)
+# under-tunes the pixels' probe), then fine-tuning against fine-tuning from scratch
 FAIR = ("knn", "knn_full", "linear_best")
 
 
@@ -74,50 +86,91 @@ def chosen_budget(rows: list[dict]) -> str:
     protocol, on ``MIN_SEEDS`` seeds or more; with fewer, where each protocol first does so (or, with one seed, first
     scores above them), as provisional; or that it never does."""
     seeds = max((row[name]["n"] for row in rows for name in FAIR if name in row), default=0)
+    pretrained = [row for row in rows if row["epoch"] > 0]
     if seeds >= MIN_SEEDS:
         for row in rows:
-            won = [PROTOCOLS[name] for name in FAIR if row.get(name, {}).get("beats_pixels")]
+            won = [PROTOCOLS[name] for name in FAIR if row.get(name, {}).get("beats_baseline")]
             if won:
                 return (f"**The cpu scale: {row['epoch']} MAE epochs ({row['samples']:,} (image, mask) samples)**, "
                         "the smallest kept budget at which MAE beats the raw pixels by more than 2 paired se "
                         f"({', '.join(won)}; n = {seeds} seeds).")
-        return ("At no kept budget does MAE beat the raw pixels beyond 2 paired se under any protocol: the cpu "
-                "scale's comparisons then rest on fine-tuning against the same ViT from scratch.")
+        none = "At no kept budget does MAE beat the raw pixels beyond 2 paired se under any protocol"
+        tuned = next((row for row in pretrained if row.get("finetune", {}).get("n", 0) >= MIN_SEEDS), None)
+        if tuned is None:
+            return f"{none}; fine-tuning against the same ViT from scratch decides, once it is measured on 3 seeds."
+        won_row = next((row for row in pretrained if row.get("finetune", {}).get("beats_baseline")), None)
+        if won_row is None:
+            last = last_measured(rows, "finetune") or tuned
+            return (f"{none}, nor does MAE fine-tuned beat the same ViT fine-tuned from scratch at any kept budget "
+                    f"({difference(last['finetune'])} at {last['epoch']} epochs): pretraining shows under no "
+                    "protocol of this page.")
+        m = won_row["finetune"]
+        return (f"{none}. **The cpu scale: {won_row['epoch']} MAE epochs ({won_row['samples']:,} (image, mask) "
+                f"samples), read by fine-tuning**, the smallest kept budget at which MAE fine-tuned beats the same "
+                f"ViT fine-tuned from scratch by more than 2 paired se ({difference(m)}, n = {m['n']}).")
     if seeds == 0:
         return "No kept budget has been scored yet."
 
     def first(name: str) -> str:
-        above = next((row for row in rows if name in row and
-                      (row[name]["beats_pixels"] if seeds > 1 else row[name]["d"] > 0)), None)
-        last = next((row for row in reversed(rows) if name in row), None)
+        above = next((row for row in pretrained if name in row and
+                      (row[name]["beats_baseline"] if seeds > 1 else row[name]["d"] > 0)), None)
         if above is not None:
-            m = above[name]
-            return f"{PROTOCOLS[name]} from {above['epoch']} epochs ({m['d']:+.2f}" + (
-                f" ± {m['se']:.2f})" if m["se"] is not None else ")")
-        if last is not None:
-            m = last[name]
-            spread = f" ± {m['se']:.2f}" if m["se"] is not None else ""
-            return f"{PROTOCOLS[name]} at no kept budget ({m['d']:+.2f}{spread} at {last['epoch']} epochs)"
-        return f"{PROTOCOLS[name]}: not measured"
+            return f"{PROTOCOLS[name]} from {above['epoch']} epochs ({difference(above[name])})"
+        last = last_measured(rows, name)
+        return (f"{PROTOCOLS[name]} at no kept budget ({difference(last[name])} at {last['epoch']} epochs)" if last
+                else f"{PROTOCOLS[name]}: not measured")
 
-    rule = "first scores above the raw pixels" if seeds == 1 else "first beats the raw pixels by more than 2 paired se"
-    return (f"Provisional (n = {seeds} seed{'s' * (seeds > 1)}; a budget is chosen on {MIN_SEEDS}). Where MAE {rule}: "
-            + "; ".join(first(name) for name in FAIR) + ".")
+    rule = "first scores above" if seeds == 1 else "first beats"
+    return (f"Provisional (n = {seeds} seed{'s' * (seeds > 1)}; a budget is chosen on {MIN_SEEDS}). Where MAE {rule} "
+            "its baseline (the raw pixels; for fine-tuning the same ViT fine-tuned from scratch)"
+            + (" by more than 2 paired se" if seeds > 1 else "") + ": "
+            + "; ".join(first(name) for name in (*FAIR, "finetune")) + ".")
+
+
+def last_measured(rows: list[dict], name: str) -> dict | None:
+    """The last pretrained (epoch > 0) row that measured ``name``."""
+    return next((row for row in reversed(rows) if name in row and row["epoch"] > 0), None)
+
+
+def difference(m: dict) -> str:
+    """"+1.10 ± 0.20": a paired difference (without the ± where one seed has no spread)."""
+    return f"{m['d']:+.2f}" + (f" ± {m['se']:.2f}" if m["se"] is not None else "")
+
+
+def measured(rows: list[dict]) -> list[str]:
+    """The protocols measured at some kept epoch, in the page's order."""
+    return [name for name in PROTOCOLS if any(name in r for r in rows)]
 
 
 def plot_curve(rows: list[dict], path: Path, title: str) -> Path:
-    names = [n for n in PROTOCOLS if all(n in r for r in rows)]
-    fig, axes = panel_grid(len(names), columns=len(names))
+    names = measured(rows)
+    fig, axes = panel_grid(len(names), columns=min(len(names), 3))
     for ax, name in zip(axes, names):
-        x = [r["samples"] for r in rows]
-        ax.errorbar(x, [r[name]["mean"] for r in rows], yerr=[r[name]["std"] or 0 for r in rows], marker="o",
-                    capsize=3, label="MAE, mean ± std over seeds")
-        ax.axhline(rows[0][name]["pixels"], color="gray", linestyle="--", label="raw pixels, same protocol")
+        points = [r for r in rows if name in r]
+        ax.errorbar([r["samples"] for r in points], [r[name]["mean"] for r in points],
+                    yerr=[r[name]["std"] or 0 for r in points], marker="o", capsize=3,
+                    label="MAE, mean ± std over seeds")
+        ax.axhline(points[0][name]["baseline"], color="gray", linestyle="--",
+                   label="baseline, same protocol: raw pixels (fine-tune: from scratch)")
         ax.set_xlabel("(image, mask) samples")
         ax.set_ylabel(f"{PROTOCOLS[name]} top-1 (%)")
         ax.grid(alpha=0.3)
     legend_below(fig, axes[0])
     return save_figure(fig, path, title)
+
+
+def finetune_protocol(runs: list[dict]) -> list[str]:
+    """The fine-tuning recipe in one line, if the runs were fine-tuned."""
+    tuned = runs[0]["finetune_along"]
+    if tuned is None:
+        return []
+    ft = tuned["finetune"]
+    return [f"- fine-tune: the MAE recipe through timm (AdamW, layer decay {ft['layer_decay']}, drop path "
+            f"{ft['drop_path']}, mixup {ft['mixup']} / cutmix {ft['cutmix']}, RandAugment), {ft['epochs']} epochs "
+            f"at base lr {ft['base_lr']:g}, batch {ft['batch_size']}, on the first {tuned['train_images']:,} "
+            f"training images, scored on the first {tuned['test_images']:,} test images; epoch 0's is the same ViT "
+            "fine-tuned from the run's initialization (from scratch), with the same head seed, data order and "
+            "augmentation as every checkpoint's."]
 
 
 def write_budget_curve(run_dirs: list[Path], out: Path, title: str, notes: list[str]) -> dict:
@@ -126,18 +179,23 @@ def write_budget_curve(run_dirs: list[Path], out: Path, title: str, notes: list[
     rows = curve(runs)
     figure = plot_curve(rows, out / "figures" / "budget.png", title)
     first = runs[0]["along"]
-    head = ("epoch", "samples", *(f"{PROTOCOLS[n]}: MAE / pixels / d ± se" for n in PROTOCOLS if n in rows[0]))
+    names = measured(rows)
+    head = ("epoch", "samples", *(f"{PROTOCOLS[n]}: MAE / {BASELINES[n]} / d ± se" for n in names))
 
-    def cell(m: dict) -> str:
+    def cell(m: dict | None) -> str:
+        if m is None:
+            return "-"
         spread = f" ± {m['se']:.2f}" if m["se"] is not None else ""
-        return f"{m['mean']:.2f} / {m['pixels']:.2f} / {m['d']:+.2f}{spread}" + (" ✓" if m["beats_pixels"] else "")
+        return f"{m['mean']:.2f} / {m['baseline']:.2f} / {m['d']:+.2f}{spread}" + (" ✓" if m["beats_baseline"] else "")
 
-    cells = [(r["epoch"], f"{r['samples']:,}", *(cell(r[n]) for n in PROTOCOLS if n in r)) for r in rows]
+    cells = [(r["epoch"], f"{r['samples']:,}", *(cell(r.get(n)) for n in names)) for r in rows]
     text = "\n".join([
         f"# {title}", "", *(f"{note}\n" for note in notes), chosen_budget(rows), "",
-        f"n = {len(runs)} seed(s). Each cell: MAE's accuracy (mean over seeds) / the raw pixels' under the same "
-        "protocol / the paired difference d ± se (d = MAE - pixels per seed, se = sd / sqrt(n)); ✓ where d > 2 se. "
-        "Epoch 0 is the initialization.", "", *table(head, cells), "", f"![budget]({figure.relative_to(out)})", "",
+        f"n = {len(runs)} seed(s). Each cell: MAE's accuracy (mean over seeds) / the baseline's under the same "
+        "protocol (the raw pixels; for fine-tuning the same ViT fine-tuned from the run's initialization) / the "
+        "paired difference d ± se (d = MAE - baseline per seed, se = sd / sqrt(n)); ✓ where d > 2 se; - where not "
+        "measured. Epoch 0 is the initialization.", "", *table(head, cells), "",
+        f"![budget]({figure.relative_to(out)})", "",
         "## Protocols", "",
         f"- kNN: k = 20, T = 0.07, cosine on [CLS]; bank slice: the first {first['knn_bank']} training images against "
         f"the first {first['knn_queries']} test images; full bank: all {first['train_images']:,} against all "
@@ -146,6 +204,7 @@ def write_budget_curve(run_dirs: list[Path], out: Path, title: str, notes: list[
         f"{first['linear_test']} test images, at base lr {', '.join(f'{lr:g}' for lr in first['probe_lrs'])}; "
         "'best lr' is the best of those on the test images, for the encoder and for the pixels alike (so both are "
         "optimistic by the same selection).",
+        *finetune_protocol(runs),
         "- One run per seed on one cosine schedule of the whole length: an intermediate checkpoint has not decayed "
         "its lr as a run of that length would.",
         f"- CPU capability of the evaluation: {first['cpu_capability']}.", ""])
