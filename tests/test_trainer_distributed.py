@@ -20,9 +20,12 @@ from tests.conftest import free_port, join_process_group, tiny_config
 
 GLOBAL_BATCH = 8
 WORLD = 2
-# (name, method, overrides): every method, and MI-MAE with L_min on and CLUB negatives over the batch
+# (name, method, overrides): every method, MI-MAE with L_min on and CLUB negatives over the batch, and MI-MAE's
+# variants that gather across processes differently: positives across 2 crops, an EMA target
 VARIANTS = [(m, m, {}) for m in sorted(REGISTRY)] + [
-    ("mimae-club-batch", "mimae", {"mimae.lambda_min": 1.0, "mimae.club_negatives": "batch"})]
+    ("mimae-club-batch", "mimae", {"mimae.lambda_min": 1.0, "mimae.club_negatives": "batch"}),
+    ("mimae-crops", "mimae", {"mimae.crops": 2, "mimae.views": "2"}),
+    ("mimae-target", "mimae", {"mimae.positives": "target", "mimae.projector_dim": 8})]
 
 
 def variant_config(method: str, overrides: dict, batch: int):
@@ -56,7 +59,9 @@ def two_steps(trainer: Trainer, part: slice) -> dict:
         {n: p.grad.clone() for n, p in trainer.objective.named_parameters() if p.grad is not None}))
     terms = {}
     for images, masks in global_batches(trainer):
-        terms, _ = trainer.optimizer_step([(images[part], masks[part])])
+        per_image = masks.keep.shape[0] // GLOBAL_BATCH  # mimae.crops draws masks per crop: 2 rows an image
+        rows = slice(None) if part.start is None else slice(part.start * per_image, part.stop * per_image)
+        terms, _ = trainer.optimizer_step([(images[part], masks[rows])])
     return {"grads": grads, "params": {n: p.detach().clone() for n, p in trainer.objective.named_parameters()},
             "max_mi": terms["max_mi"].clone() if "max_mi" in terms else None}
 

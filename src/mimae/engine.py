@@ -33,7 +33,7 @@ from mimae.data.loader import LoaderWorkerDied, training_loader, worker_death
 from mimae.masking import Masks
 from mimae.models import Encoder
 from mimae.objectives import Objective, build_objective
-from mimae.objectives.base import objective_class
+from mimae.objectives.base import crops_per_image, objective_class
 from mimae.optim import learning_rate, make_optimizer, set_learning_rate
 from mimae.precision import autocast_dtype, check_precision
 from mimae.progress import progress
@@ -113,7 +113,7 @@ def build_training(cfg: Config, info: DataInfo, device: torch.device, dtype: tor
     objective = build_objective(cfg, info.channels, cfg.train.seed).to(device)
     optimizer = make_optimizer(objective, cfg.optim, objective.lr_scales())
     augmentation = BatchAugment(kind.augmentation if augment else "none", info, cfg.data.image_size,
-                                cfg.data.crop_scale_min, kind.crops, cropped)
+                                cfg.data.crop_scale_min, crops_per_image(cfg), cropped)
     ddp = None
     if world_size > 1:
         ids = [device.index] if device.type == "cuda" else None
@@ -152,7 +152,7 @@ class Trainer:
         distributed.barrier()
         objective_cls = objective_class(cfg.method)
         check_precision(cfg.train.precision, self.device)
-        self.dataset, self.info, cropped = pretraining_set(cfg.data, objective_cls.augmentation, objective_cls.crops,
+        self.dataset, self.info, cropped = pretraining_set(cfg.data, objective_cls.augmentation, crops_per_image(cfg),
                                                            cfg.train.seed)
         self.dataset[0]  # a dataset with no readable image fails here, in one line, not mid-epoch
         self.skipped_reported = self.skipped_start = skipped_images(self.dataset)

@@ -44,16 +44,19 @@ def info_nce_bound(loss: torch.Tensor, candidates: int, positives_per_row: int =
     return math.log(candidates / positives_per_row) - loss
 
 
-def view_positives(images: int, views: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+def view_positives(images: int, views: int, device=None, group: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """Eq. 7-8 over B*N views ordered image-major (image b's views adjacent).
 
     Returns (positives, excluded), both (B*N, B*N) bool: positives are the other N-1 views of the same image,
-    excluded is the diagonal (a view is never its own candidate).
+    excluded is the diagonal (a view is never its own candidate). With ``group`` g > 1 each image's N views are
+    N / g consecutive groups (crops) of g: positives are the views of the image's other groups, and a view's own
+    group (itself included) is excluded from its candidates.
     """
     image_of = torch.arange(images, device=device).repeat_interleave(views)
+    group_of = torch.arange(images * views, device=device) // group
     same_image = image_of[:, None] == image_of[None, :]
-    self_pair = torch.eye(images * views, dtype=torch.bool, device=device)
-    return same_image & ~self_pair, self_pair
+    excluded = group_of[:, None] == group_of[None, :]
+    return same_image & ~excluded, excluded
 
 
 @float32_loss

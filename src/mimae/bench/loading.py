@@ -12,7 +12,7 @@ import torch
 from mimae.config import Config
 from mimae.data import BatchAugment, pretraining_set
 from mimae.data.loader import default_workers, training_loader
-from mimae.objectives.base import objective_class
+from mimae.objectives.base import crops_per_image, objective_class
 
 
 def jpeg_folder(root: Path, count: int, width: int = 320, height: int = 256, classes: int = 2) -> Path:
@@ -35,12 +35,11 @@ def jpeg_folder(root: Path, count: int, width: int = 320, height: int = 256, cla
 def delivery_rate(cfg: Config, batches: int, workers: int | None = None) -> dict:
     """Images/s that the training loop's loader and augmentation deliver for ``cfg`` (first batch, which starts the
     workers, left out), on the CPU."""
-    kind = objective_class(cfg.method)
-    dataset, info, cropped = pretraining_set(cfg.data, kind.augmentation, kind.crops, cfg.train.seed)
+    kind, crops = objective_class(cfg.method), crops_per_image(cfg)
+    dataset, info, cropped = pretraining_set(cfg.data, kind.augmentation, crops, cfg.train.seed)
     workers = default_workers(dataset, workers if workers is not None else cfg.data.num_workers)
     loader = training_loader(dataset, cfg.optim.batch_size, None, workers, pin_memory=False)
-    augment = BatchAugment(kind.augmentation, info, cfg.data.image_size, cfg.data.crop_scale_min, kind.crops,
-                           cropped)
+    augment = BatchAugment(kind.augmentation, info, cfg.data.image_size, cfg.data.crop_scale_min, crops, cropped)
     gen = torch.Generator().manual_seed(0)
     it = iter(loader)
     augment(next(it)[0], gen)

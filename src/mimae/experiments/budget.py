@@ -14,7 +14,8 @@ KEEP = "train.keep_checkpoints=true"
 CPU_FINETUNE = ("finetune.epochs=10", "finetune.train_limit=10000", "finetune.test_limit=5000")
 
 register(Experiment(
-    name="budget", source="mimae", title="MAE against its budget: where pretraining beats the raw pixels and training from scratch",
+    name="budget", source="mimae",
+    title="MAE against its budget: where pretraining beats the raw pixels and training from scratch",
     rows=(Row("MAE", ("--method", "mae")),),
     scales={
         "smoke": Scale((*SMOKE, "train.epochs=2", KEEP, "linear.epochs=2", "linear.train_limit=64",

@@ -60,7 +60,8 @@ class Objective(nn.Module):
     """An encoder plus whatever heads a method trains, and the method's losses.
 
     Class attributes a subclass may change: ``augmentation`` ("mae" or "simclr"), ``crops`` (augmented views per
-    image handed to ``forward``: 1 gives images (B, C, H, W), 2 gives (B, 2, C, H, W)), and the defaults of the
+    image handed to ``forward``: 1 gives images (B, C, H, W), 2 gives (B, 2, C, H, W); a method whose count is a
+    config key overrides :meth:`crops_per_image` and sets ``self.crops``), and the defaults of the
     shared mask keys: ``default_mask_ratio`` (``mask.ratio``), ``default_mask_unit`` (``mask.unit``, in patches)
     and ``reconstructs_hidden`` (the loss needs at least one hidden unit).
     """
@@ -82,6 +83,11 @@ class Objective(nn.Module):
         self.grid: tuple[int, int] = self.encoder.grid
         self.mask_ratio, unit = spec.mask.resolved()
         self.unit = unit // spec.model.patch_size  # in patches
+
+    @classmethod
+    def crops_per_image(cls, **sections: Any) -> int:
+        """Augmented crops per image handed to ``forward``, from the method's own ``sections``: ``crops``."""
+        return cls.crops
 
     @classmethod
     def masks_per_crop(cls, mask: MaskConfig, **sections: Any) -> int:
@@ -145,10 +151,19 @@ def objective_class(method: str) -> type[Objective]:
     return REGISTRY[method]
 
 
+def own_sections(cfg: Config) -> dict[str, Any]:
+    """The config sections the method of ``cfg`` receives, by name."""
+    return {name: getattr(cfg, name) for name in objective_class(cfg.method).sections}
+
+
+def crops_per_image(cfg: Config) -> int:
+    """Augmented crops per image the method of ``cfg`` trains on, without building the model."""
+    return objective_class(cfg.method).crops_per_image(**own_sections(cfg))
+
+
 def samples_per_image(cfg: Config) -> int:
     """(view, mask) samples one image gives per step under ``cfg`` (crops x masks), without building the model."""
-    cls = objective_class(cfg.method)
-    return cls.crops * cls.masks_per_crop(cfg.mask, **{name: getattr(cfg, name) for name in cls.sections})
+    return crops_per_image(cfg) * objective_class(cfg.method).masks_per_crop(cfg.mask, **own_sections(cfg))
 
 
 def build_objective(cfg: Config, in_chans: int, seed: int | None = None) -> Objective:

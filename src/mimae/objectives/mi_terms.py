@@ -65,6 +65,11 @@ class MIMAEConfig:
     train_approx: bool = param(True, "train q_theta with L_approx (false: q_theta stays at initialization, "
                                      "Tab. 3a row d)")
     tau: float = param(0.07, "InfoNCE temperature of L_max", low=1e-4)
+    crops: int = param(1, "augmented crops of each image (MAE's RandomResizedCrop + flip, drawn independently), each "
+                          "masked with mimae.views masks; with 2 or more, L_max's positives are the views of the "
+                          "image's other crops (views that differ beyond the mask, as CAN's 2 crops), and a view's "
+                          "own crop is left out of its candidates; samples per image: crops x views; mimae only",
+                       low=1)
     positives: str = param("views", "what L_max pulls a view's latent towards: its sibling views (the paper), or "
                                     "target: the unmasked image's latent under an EMA copy of the encoder and "
                                     "projector, reached through a predictor, with stop-gradient (as CMAE, data2vec, "
@@ -115,11 +120,14 @@ class MIMAEConfig:
     def validate(self, cfg: Config) -> None:
         view_count(self.views, 0.5, 2)  # its form: a number >= 2, auto or complete
         for key, value in (("positives", self.positives != "views"), ("latent_block", self.latent_block),
-                           ("top_blocks", self.top_blocks)):
+                           ("top_blocks", self.top_blocks), ("crops", self.crops > 1)):
             if value and cfg.method != "mimae":
                 raise ConfigError(f"mimae.{key}={getattr(self, key)} is MI-MAE's option (method mimae), not "
                                   f"{cfg.method}'s")
         depth = cfg.model.depth
+        if self.crops > 1 and self.positives != "views":
+            raise ConfigError(f"mimae.crops={self.crops} pairs views across crops; mimae.positives={self.positives} "
+                              "pairs them with a target: set one of them")
         if self.latent_block and self.top_blocks:
             raise ConfigError("mimae.latent_block and mimae.top_blocks split the encoder two ways: set one of them")
         for key in ("latent_block", "top_blocks"):
@@ -278,18 +286,20 @@ class MutualInformationTerms(nn.Module):
 
     # -- losses ---------------------------------------------------------------------------------------------------
 
-    def max_mi(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Eq. 7-8: InfoNCE over the B*N views of the global batch, positives the other views of the same image,
-        cosine / tau.
+    def max_mi(self, z: torch.Tensor, crops: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eq. 7-8: InfoNCE over the B*N views of the global batch, positives the other views of the same image
+        (with ``crops`` > 1: those of its other crops, its own crop's left out), cosine / tau.
 
-        z (B, N, Dz), this process's images. Returns (L_max, the InfoNCE lower bound in nats).
+        z (B, N, Dz), this process's images, each image's views crop-major. Returns (L_max, the InfoNCE lower bound
+        in nats).
         """
         z = gather_with_grad(z)
         b, n, _ = z.shape
         flat = F.normalize(z.reshape(b * n, -1), dim=-1)
-        positives, excluded = view_positives(b, n, z.device)
+        own = n // crops if crops > 1 else 1  # left out of a view's candidates: its own crop's views, or itself
+        positives, excluded = view_positives(b, n, z.device, own)
         loss = info_nce(flat @ flat.T / self.cfg.tau, positives, excluded)
-        return loss, info_nce_bound(loss.detach(), b * n - 1, n - 1)
+        return loss, info_nce_bound(loss.detach(), b * n - own, n - own)
 
     def max_mi_target(self, z: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """L_max against a target: each view's prediction scored by cosine / tau against the targets of every image
@@ -325,15 +335,22 @@ class MutualInformationTerms(nn.Module):
         return self.cfg.lambda_min * ((self.steps - self.gate_step).float() / ramp).clamp(0.0, 1.0)
 
     @float32_loss
-    def forward(self, z: torch.Tensor, x: torch.Tensor, target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(self, z: torch.Tensor, x: torch.Tensor, target: torch.Tensor | None = None,
+                crops: int = 1) -> dict[str, torch.Tensor]:
         """z (B, N, Dz) latents with gradient; x (B, N, Dx) detached view summaries; target (B, Dz) the images'
-        targets for ``positives=target`` (:meth:`target_latent`), else None.
+        targets for ``positives=target`` (:meth:`target_latent`), else None. With ``crops`` c > 1 the B rows are
+        B / c images' crops, image-major: L_max pairs views across an image's crops, L_min and L_approx act per
+        crop.
 
         Returns ``loss`` = gate * (lambda_max * L_max + lambda_min(ramped) * L_min) + L_approx (if trained), and the
         detached terms: ``max_mi``, ``min_mi``, ``approx``, ``infonce_bound`` (nats), ``club`` (nats, the CLUB
         estimate with the current q_theta), ``gate`` (0/1), ``gate_step`` (-1 while closed).
         """
-        l_max, bound = self.max_mi(z) if target is None else self.max_mi_target(z, target)
+        if target is None:
+            b, n, dim = z.shape
+            l_max, bound = self.max_mi(z.reshape(b // crops, crops * n, dim), crops)
+        else:
+            l_max, bound = self.max_mi_target(z, target)
         mu, logvar = self.approx(x.detach())
         l_approx = -gaussian_log_prob(z.detach(), mu, logvar).mean()  # Eq. 9: trains q_theta only
         l_min = club(self.log_q_matrix(z, mu.detach(), logvar.detach()))  # Eq. 10: reaches the encoder only

@@ -31,10 +31,15 @@ class MIMAE(MAE):
     def __init__(self, spec: RunSpec, mae: MAEConfig, mimae: MIMAEConfig):
         super().__init__(spec, mae)
         self.mi_options = mimae
+        self.crops = mimae.crops
         self.mi = MutualInformationTerms.for_encoder(mimae, self.encoder, spec.model.patch_size, spec.in_chans)
         self.target_encoder: Encoder | None = None  # positives=target: an EMA copy that sees the unmasked image
         if mimae.positives == "target":
             self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
+
+    @classmethod
+    def crops_per_image(cls, **sections: Any) -> int:
+        return sections["mimae"].crops
 
     @classmethod
     def masks_per_crop(cls, mask: MaskConfig, **sections: Any) -> int:
@@ -48,11 +53,15 @@ class MIMAE(MAE):
         return {"mi.approx.": self.mi_options.approx_lr_scale}
 
     def draw_masks(self, batch: int, generator: torch.Generator | None = None, device=None) -> Masks:
-        return draw_masks(self.mi_options.masking, batch, self.grid, self.mask_ratio, self.views_per_image,
-                          self.unit, generator, device)
+        """N masks for each crop of ``batch`` images: keep (batch * crops, N, K), crops of an image adjacent."""
+        return draw_masks(self.mi_options.masking, batch * self.crops, self.grid, self.mask_ratio,
+                          self.views_per_image, self.unit, generator, device)
 
     def forward(self, images: torch.Tensor, masks: Masks) -> dict[str, torch.Tensor]:
-        """images (B, C, H, W); masks with N views. Returns the total loss and the detached terms."""
+        """images (B, C, H, W), or (B, crops, C, H, W) with ``mimae.crops`` > 1; masks with N views per crop. Returns
+        the total loss and the detached terms."""
+        if self.crops > 1:
+            images = images.flatten(0, 1)  # (B * crops, C, H, W), an image's crops adjacent as their masks are
         b, n = masks.keep.shape[:2]
         latent, mi_tokens = self.encode(images, masks)
         pred = self.decoder(latent, masks.flat()[0])
@@ -63,7 +72,7 @@ class MIMAE(MAE):
             with torch.no_grad():
                 target = self.mi.target_latent(self.target_encoder(images))
         inputs = self.mi.approx_inputs(self.encoder, images, masks.keep, self.spec.model.patch_size)
-        terms = self.mi(z, inputs, target)
+        terms = self.mi(z, inputs, target, self.crops)
         loss = self.mi_options.lambda_rec * rec + terms.pop("loss")
         return {"loss": loss, "rec": rec.detach(), **terms}
 

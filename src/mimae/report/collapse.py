@@ -36,7 +36,8 @@ def final_value(run_dir: Path, key: str) -> float | None:
 def collapse(run_dir: Path, results: dict) -> str | None:
     """Why the run counts as collapsed (one line), or None for a healthy run."""
     l_max = final_value(run_dir, "max_mi")
-    views = results.get("effective_batch", 0) * results.get("views_per_image", 1)
+    # the views of a step's InfoNCE: every (crop, mask) sample of the step (runs before samples_per_step: images x N)
+    views = results.get("samples_per_step") or results.get("effective_batch", 0) * results.get("views_per_image", 1)
     if l_max is not None and views > 2 and l_max >= math.log(views - 1) - CHANCE_MARGIN:
         return f"L_max {l_max:.2f} at or above chance, ln({views - 1}) = {math.log(views - 1):.2f}"
     init, final = results.get("knn_init"), results.get("knn_final")
