@@ -23,6 +23,16 @@ def test_infonce_at_chance_is_collapse_and_a_trained_one_is_not(tmp_path):
     assert collapse(healthy, MI_RESULTS) is None
 
 
+def test_the_logged_chance_is_used_where_the_positives_are_not_the_sibling_views(tmp_path):
+    """An EMA-target run's InfoNCE has the B images of a step as candidates: chance ln(16), not ln(63)."""
+    folder = write_metrics(tmp_path / "target", [2.0, math.log(16)])
+    lines = (folder / "metrics.jsonl").read_text().splitlines()
+    lines[-1] = json.dumps({**json.loads(lines[-1]), "infonce_chance": math.log(16)})
+    (folder / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    assert collapse(folder, MI_RESULTS) == f"L_max {math.log(16):.2f} at or above chance, {math.log(16):.2f}"
+    assert collapse(write_metrics(tmp_path / "unlogged", [2.0, math.log(16)]), MI_RESULTS) is None  # ln(63) assumed
+
+
 def test_knn_at_or_below_its_initialization_is_collapse(tmp_path):
     folder = tmp_path / "mae"
     folder.mkdir()

@@ -95,10 +95,10 @@ def test_l_max_equals_loop_over_eq_7_8():
     mi = MutualInformationTerms(cfg, 8, 8)
     z = torch.tensor([[[1.0, 0, 0, 0, 0, 0, 0, 0], [0.9, 0.1, 0, 0, 0, 0, 0, 0], [0.8, 0, 0.3, 0, 0, 0, 0, 0]],
                       [[0, 1.0, 0, 0, 0.2, 0, 0, 0], [0, 0.7, 0.7, 0, 0, 0, 0, 0], [0.1, 0.5, 0, 0, 0, 0, 1, 0]]])
-    loss, bound = mi.max_mi(z)
+    loss, bound, chance = mi.max_mi(z)
     expected = loop_l_max(z, cfg.tau)
     assert float(loss) == pytest.approx(expected, rel=1e-5)
-    assert float(bound) == pytest.approx(math.log(5 / 2) - expected, rel=1e-5)
+    assert float(bound) == pytest.approx(math.log(5 / 2) - expected, rel=1e-5) and chance == math.log(5)
 
 
 def test_latent_choices_and_projector():

@@ -33,7 +33,7 @@ def test_l_max_across_crops_matches_a_hand_computation():
     cfg = tiny_config(method="mimae", mimae__tau=0.5, **CROPS).mimae
     mi = MutualInformationTerms(cfg, embed_dim=8, input_dim=4)
     z = torch.randn(3, 4, 8)  # 3 images x (2 crops x 2 masks), crop-major within an image
-    loss, bound = mi.max_mi(z, crops=2)
+    loss, bound, chance = mi.max_mi(z, crops=2)
     flat = F.normalize(z.reshape(12, 8), dim=-1)
     terms = []
     for i in range(12):
@@ -43,7 +43,7 @@ def test_l_max_across_crops_matches_a_hand_computation():
         terms += [-(float(flat[i] @ flat[j]) / 0.5 - math.log(denominator))
                   for j in candidates if j // 4 == image]
     assert len(terms) == 24 and float(loss) == pytest.approx(sum(terms) / 24, rel=1e-5)
-    assert float(bound) == pytest.approx(math.log(10 / 2) - float(loss), rel=1e-6)
+    assert float(bound) == pytest.approx(math.log(10 / 2) - float(loss), rel=1e-6) and chance == math.log(10)
 
 
 def test_two_crops_of_two_masks_count_four_samples_an_image():

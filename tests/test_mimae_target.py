@@ -26,7 +26,7 @@ def test_l_max_against_the_target_matches_a_hand_computation():
     torch.manual_seed(0)
     mi = MutualInformationTerms(cfg, embed_dim=8, input_dim=4)
     z, target = torch.randn(3, 2, 8), torch.randn(3, 8)
-    loss, bound = mi.max_mi_target(z, target)
+    loss, bound, chance = mi.max_mi_target(z, target)
     p = F.normalize(mi.predictor(z.flatten(0, 1)), dim=-1).detach()
     t = F.normalize(target, dim=-1)
     rows = []
@@ -34,7 +34,7 @@ def test_l_max_against_the_target_matches_a_hand_computation():
         scores = [float(p[i] @ t[j]) / 0.5 for j in range(3)]
         rows.append(-(scores[i // 2] - math.log(sum(math.exp(s) for s in scores))))
     assert float(loss) == pytest.approx(sum(rows) / 6, rel=1e-5)
-    assert float(bound) == pytest.approx(math.log(3) - float(loss), rel=1e-6)
+    assert float(bound) == pytest.approx(math.log(3) - float(loss), rel=1e-6) and chance == math.log(3)
 
 
 def test_l_max_reaches_the_encoder_projector_and_predictor_never_the_target_or_the_decoder():

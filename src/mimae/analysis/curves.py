@@ -18,7 +18,8 @@ import yaml
 from mimae.plotting import legend_below, panel_grid, save_figure, write_json
 from mimae.run_folder import CONFIG_NAME, LOG_NAME
 
-NOT_CURVES = {"step", "epoch", "images_per_s", "gate", "gate_step", "skipped_steps"}  # bookkeeping, or markers
+# bookkeeping, or markers (infonce_chance: a line on L_max's panel)
+NOT_CURVES = {"step", "epoch", "images_per_s", "gate", "gate_step", "skipped_steps", "infonce_chance"}
 DEFAULT_EPS_L = 0.5
 TITLES = {"loss": "total loss", "rec": "reconstruction loss L_rec", "max_mi": "L_max (InfoNCE)",
           "min_mi": "L_min (CLUB)", "approx": "L_approx (q_theta)", "lr": "learning rate", "knn": "kNN accuracy (%)",
@@ -102,6 +103,9 @@ def run_curves(run_dirs: list[str | Path], output_dir: str | Path) -> dict:
             if key == "rec" and info["gate_opened_at_step"] is not None:
                 ax.axvline(info["gate_opened_at_step"], color=color, linestyle=":",
                            label=f"{name}: gate opens (step {info['gate_opened_at_step']})")
+            chance = next((r["infonce_chance"] for r in reversed(train) if "infonce_chance" in r), None)
+            if key == "max_mi" and chance is not None:
+                ax.axhline(chance, color=color, linestyle="--", label=f"{name}: L_max at chance ({chance:.2f})")
     for ax, key in zip(axes, keys):
         if key == "rec":
             for eps in sorted({s["eps_l"] for s in summary if s["eps_l"] is not None}):

@@ -3,7 +3,15 @@ those these machines cannot run)."""
 
 from __future__ import annotations
 
-from mimae.experiments import budget, methods, paper000, paper001, paper002, paper003  # noqa: F401  (each registers them)
+from mimae.experiments import (  # noqa: F401  (each registers them)
+    budget,
+    methods,
+    mimae_variants,
+    paper000,
+    paper001,
+    paper002,
+    paper003,
+)
 from mimae.experiments.spec import EXPERIMENTS, Experiment, register
 
 register(Experiment(

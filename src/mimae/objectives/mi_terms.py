@@ -28,7 +28,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from torch import nn
@@ -133,6 +133,15 @@ class MIMAEConfig:
         for key in ("latent_block", "top_blocks"):
             if getattr(self, key) >= depth:
                 raise ConfigError(f"mimae.{key}={getattr(self, key)} must be below model.depth={depth}")
+
+
+class InfoNCE(NamedTuple):
+    """L_max and what it says: the loss, the lower bound on MI it implies (nats), and its value at chance, log of
+    the candidates in each denominator (every score equal: the latents tell no image from another)."""
+
+    loss: torch.Tensor
+    bound: torch.Tensor
+    chance: float
 
 
 def view_count(views: str, ratio: float, default: int) -> int:
@@ -286,12 +295,11 @@ class MutualInformationTerms(nn.Module):
 
     # -- losses ---------------------------------------------------------------------------------------------------
 
-    def max_mi(self, z: torch.Tensor, crops: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    def max_mi(self, z: torch.Tensor, crops: int = 1) -> InfoNCE:
         """Eq. 7-8: InfoNCE over the B*N views of the global batch, positives the other views of the same image
         (with ``crops`` > 1: those of its other crops, its own crop's left out), cosine / tau.
 
-        z (B, N, Dz), this process's images, each image's views crop-major. Returns (L_max, the InfoNCE lower bound
-        in nats).
+        z (B, N, Dz), this process's images, each image's views crop-major.
         """
         z = gather_with_grad(z)
         b, n, _ = z.shape
@@ -299,14 +307,14 @@ class MutualInformationTerms(nn.Module):
         own = n // crops if crops > 1 else 1  # left out of a view's candidates: its own crop's views, or itself
         positives, excluded = view_positives(b, n, z.device, own)
         loss = info_nce(flat @ flat.T / self.cfg.tau, positives, excluded)
-        return loss, info_nce_bound(loss.detach(), b * n - own, n - own)
+        return InfoNCE(loss, info_nce_bound(loss.detach(), b * n - own, n - own), math.log(b * n - own))
 
-    def max_mi_target(self, z: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def max_mi_target(self, z: torch.Tensor, target: torch.Tensor) -> InfoNCE:
         """L_max against a target: each view's prediction scored by cosine / tau against the targets of every image
         of the global batch, its own image's the positive.
 
-        z (B, N, Dz) with gradient, target (B, Dz) without. Returns (L_max, the InfoNCE lower bound in nats on the
-        information a view shares with its unmasked image's target).
+        z (B, N, Dz) with gradient, target (B, Dz) without. The bound is on the information a view shares with its
+        unmasked image's target.
         """
         assert self.predictor is not None  # positives=target
         b, n, _ = z.shape
@@ -316,7 +324,7 @@ class MutualInformationTerms(nn.Module):
         scores = F.normalize(p.flatten(0, 1), dim=-1) @ F.normalize(t, dim=-1).T / self.cfg.tau  # (B*N, B)
         positives = torch.eye(images, dtype=torch.bool, device=z.device).repeat_interleave(views, dim=0)
         loss = info_nce(scores, positives)
-        return loss, info_nce_bound(loss.detach(), images, 1)
+        return InfoNCE(loss, info_nce_bound(loss.detach(), images, 1), math.log(images))
 
     def log_q_matrix(self, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         """log q(z_k | X_j) for the CLUB negatives: within each image's N views (B, N, N) or across all B*N views of
@@ -343,14 +351,15 @@ class MutualInformationTerms(nn.Module):
         crop.
 
         Returns ``loss`` = gate * (lambda_max * L_max + lambda_min(ramped) * L_min) + L_approx (if trained), and the
-        detached terms: ``max_mi``, ``min_mi``, ``approx``, ``infonce_bound`` (nats), ``club`` (nats, the CLUB
+        detached terms: ``max_mi``, ``min_mi``, ``approx``, ``infonce_bound`` (nats), ``infonce_chance`` (L_max at
+        chance, nats), ``club`` (nats, the CLUB
         estimate with the current q_theta), ``gate`` (0/1), ``gate_step`` (-1 while closed).
         """
         if target is None:
             b, n, dim = z.shape
-            l_max, bound = self.max_mi(z.reshape(b // crops, crops * n, dim), crops)
+            l_max, bound, chance = self.max_mi(z.reshape(b // crops, crops * n, dim), crops)
         else:
-            l_max, bound = self.max_mi_target(z, target)
+            l_max, bound, chance = self.max_mi_target(z, target)
         mu, logvar = self.approx(x.detach())
         l_approx = -gaussian_log_prob(z.detach(), mu, logvar).mean()  # Eq. 9: trains q_theta only
         l_min = club(self.log_q_matrix(z, mu.detach(), logvar.detach()))  # Eq. 10: reaches the encoder only
@@ -361,7 +370,8 @@ class MutualInformationTerms(nn.Module):
         else:
             loss = loss + 0.0 * l_approx  # keeps q_theta in the graph (DDP), with zero gradient
         return {"loss": loss, "max_mi": l_max.detach(), "min_mi": l_min.detach(), "approx": l_approx.detach(),
-                "infonce_bound": bound, "club": l_min.detach(), "gate": gate,
+                "infonce_bound": bound, "infonce_chance": torch.tensor(chance, device=z.device), "club": l_min.detach(),
+                "gate": gate,
                 "gate_step": self.gate_step.float()}
 
     # -- gate -----------------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 A run is flagged when either holds:
 - its L_max at the end (MI-MAE's InfoNCE across the V views of a step) is within ``CHANCE_MARGIN`` nats of chance,
-  ln(V - 1): the views' latents no longer tell one image from another;
+  the log of the candidates in each denominator (logged as ``infonce_chance``: ln(V - 1) for the paper's positives;
+  runs that did not log it: ln(V - 1)): the views' latents no longer tell one image from another;
 - its kNN at the end is at or below its kNN at initialization: training made the features worse than random ones.
 """
 
@@ -16,8 +17,9 @@ from mimae.run_folder import LOG_NAME
 
 CHANCE_MARGIN = 0.1
 RULE = (f"A run is flagged collapsed if its final L_max (InfoNCE over the V views of a step) is within "
-        f"{CHANCE_MARGIN} nats of chance, ln(V - 1), or its kNN at the end is at or below its kNN at initialization; "
-        "a claim that involves a collapsed run gets no verdict.")
+        f"{CHANCE_MARGIN} nats of chance (the log of the candidates in each denominator: ln(V - 1) for the paper's "
+        "positives), or its kNN at the end is at or below its kNN at initialization; a claim that involves a "
+        "collapsed run gets no verdict.")
 
 
 def final_value(run_dir: Path, key: str) -> float | None:
@@ -35,11 +37,16 @@ def final_value(run_dir: Path, key: str) -> float | None:
 
 def collapse(run_dir: Path, results: dict) -> str | None:
     """Why the run counts as collapsed (one line), or None for a healthy run."""
-    l_max = final_value(run_dir, "max_mi")
-    # the views of a step's InfoNCE: every (crop, mask) sample of the step (runs before samples_per_step: images x N)
-    views = results.get("samples_per_step") or results.get("effective_batch", 0) * results.get("views_per_image", 1)
-    if l_max is not None and views > 2 and l_max >= math.log(views - 1) - CHANCE_MARGIN:
-        return f"L_max {l_max:.2f} at or above chance, ln({views - 1}) = {math.log(views - 1):.2f}"
+    l_max, chance = final_value(run_dir, "max_mi"), final_value(run_dir, "infonce_chance")
+    if l_max is not None:
+        described = f"{chance:.2f}" if chance is not None else None
+        if chance is None:  # not logged: every (crop, mask) sample of the step is a view (older runs: images x N)
+            views = results.get("samples_per_step") or results.get("effective_batch", 0) * results.get(
+                "views_per_image", 1)
+            chance = math.log(views - 1) if views > 2 else None
+            described = f"ln({views - 1}) = {chance:.2f}" if chance is not None else None
+        if chance is not None and l_max >= chance - CHANCE_MARGIN:
+            return f"L_max {l_max:.2f} at or above chance, {described}"
     init, final = results.get("knn_init"), results.get("knn_final")
     if init is not None and final is not None and final <= init:
         return f"kNN {final:.2f} at or below its initialization's {init:.2f}"
