@@ -10,6 +10,9 @@ from mimae.experiments.spec import SMOKE, Experiment, Row, Scale, register
 from mimae.report.budget_curve import write_budget_curve
 
 KEEP = "train.keep_checkpoints=true"
+# the cpu scale, chosen from the budget curve (docs/results/budget, seeds 0-2): the first kept budget at which MAE
+# beats the raw pixels by more than 2 paired se, under the linear probe at its best lr
+CPU_SCALE_EPOCHS = 12
 # the cpu scale's fine-tuning recipe, as paper000-tab1's: 10 epochs on 10,000 training images, 5,000 test images
 CPU_FINETUNE = ("finetune.epochs=10", "finetune.train_limit=10000", "finetune.test_limit=5000")
 

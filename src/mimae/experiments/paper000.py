@@ -10,6 +10,7 @@ direction only.
 
 from __future__ import annotations
 
+from mimae.experiments.budget import CPU_FINETUNE, CPU_SCALE_EPOCHS
 from mimae.experiments.spec import SMOKE, Experiment, Row, Scale, register
 from mimae.report.claims import Claim
 
@@ -168,9 +169,10 @@ register(Experiment(
         "smoke": Scale((*SMOKE, *EQUAL, *SMOKE_EVAL), ("linear", "lowshot", "finetune"), (0,),
                        "seconds: a 2-block ViT, 64 images of 16 px, one epoch; probes of one epoch on 64 images",
                        per_seed=SCRATCH),
-        "cpu": Scale((*EQUAL, *CPU_GATE, "train.epochs=2", "finetune.epochs=10", "finetune.train_limit=10000",
-                      "finetune.test_limit=5000"), ("linear", "lowshot", "finetune"), (0, 1, 2),
-                     "the default mini ViT on Fashion-MNIST, 119,808 (image, mask) samples per run (two MAE epochs), "
+        "cpu": Scale((*EQUAL, *CPU_GATE, f"train.epochs={CPU_SCALE_EPOCHS}", *CPU_FINETUNE),
+                     ("linear", "lowshot", "finetune"), (0, 1, 2),
+                     f"the cpu scale: the default mini ViT on Fashion-MNIST, {CPU_SCALE_EPOCHS} MAE epochs of (image, "
+                     "mask) samples per run (the budget curve's choice), "
                      "scored by the linear probe (10,000 / 5,000 images), 1% fine-tuning (600 labels, 50 epochs) "
                      "and fine-tuning (10 epochs on 10,000 images, 5,000 test images), each fine-tuning beside the "
                      "same ViT fine-tuned from its initialization", per_seed=SCRATCH),
