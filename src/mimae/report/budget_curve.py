@@ -185,8 +185,7 @@ def write_budget_curve(run_dirs: list[Path], out: Path, title: str, notes: list[
     def cell(m: dict | None) -> str:
         if m is None:
             return "-"
-        spread = f" ± {m['se']:.2f}" if m["se"] is not None else ""
-        return f"{m['mean']:.2f} / {m['baseline']:.2f} / {m['d']:+.2f}{spread}" + (" ✓" if m["beats_baseline"] else "")
+        return f"{m['mean']:.2f} / {m['baseline']:.2f} / {difference(m)}" + (" ✓" if m["beats_baseline"] else "")
 
     cells = [(r["epoch"], f"{r['samples']:,}", *(cell(r.get(n)) for n in names)) for r in rows]
     text = "\n".join([
