@@ -10,8 +10,8 @@ import pytest
 from mimae.cli import main
 from mimae.config import ConfigError, load_config, parse_overrides
 from mimae.experiments.catalog import experiments
-from mimae.experiments.spec import SMOKE_SCALE, Experiment, Row, check_budgets, run_experiment
-from mimae.experiments.sweep import slug
+from mimae.experiments.spec import SMOKE, SMOKE_SCALE, Experiment, Row, check_budgets, run_experiment
+from mimae.experiments.sweep import Point, resolved_config, run_sweep, slug
 from mimae.report.claims import Claim
 from mimae.report.comparison import BASELINE_LABEL
 
@@ -137,16 +137,55 @@ def test_the_budget_check_refuses_unequal_rows_and_accepts_a_declared_difference
 
 def test_a_row_that_shares_a_run_names_a_row_of_the_same_folder_with_the_same_arguments():
     """``Row.run``: the shared run folder is trained by a row (of an experiment training into the same folder)
-    with that label and the very same arguments, so either table may train it first."""
+    with that label and the very same arguments, at every scale both have, so either table may train it first."""
     shared = [(exp, row) for exp in experiments().values() for row in exp.rows if row.run]
-    assert len(shared) >= 5
+    assert len(shared) >= 7
     for exp, row in shared:
         assert exp.runs_of, exp.name
-        owners = [r for other in experiments().values() if (other.runs_of or other.name) == exp.runs_of
+        owners = [(other, r) for other in experiments().values() if (other.runs_of or other.name) == exp.runs_of
                   for r in other.rows if r.label == row.run and not r.run]
-        assert len(owners) == 1 and owners[0].args == row.args, (exp.name, row.label)
-        point = exp.points("smoke")[exp.rows.index(row)]
-        assert point.name == f"{slug(owners[0].label)},seed=0"
+        assert len(owners) == 1, (exp.name, row.label)
+        owner, owner_row = owners[0]
+        scales = set(exp.scales) & set(owner.scales)
+        assert "smoke" in scales and "cpu" in scales, (exp.name, owner.name)
+        for scale in scales:
+            mine = exp.points(scale, (0,))[exp.rows.index(row)]
+            theirs = owner.points(scale, (0,))[owner.rows.index(owner_row)]
+            assert mine.name == theirs.name == f"{slug(owner_row.label)},seed=0"
+            assert resolved_config(mine.overrides()).to_dict() == resolved_config(theirs.overrides()).to_dict(), \
+                (exp.name, row.label, scale)
+
+
+def test_a_sweep_refuses_a_finished_run_of_other_options(tmp_path):
+    """A run folder another experiment (or an earlier sweep) finished with other options is never taken for this
+    point's run: the sweep stops before running anything, naming the key; the same options are accepted."""
+    point = Point({}, 0, [*SMOKE, "--method", "mae"], "MAE")
+    run_sweep(tmp_path, [point], say=lambda text: None, runner=main)
+    other = Point({}, 0, [*SMOKE, "--method", "mae", "optim.base_lr=0.002"], "MAE")
+    with pytest.raises(ConfigError, match=r"holds a finished run of other options than MAE,seed=0 asks for "
+                                          r"\(trained vs asked\): optim.base_lr \(0.003 vs 0.002\)"):
+        run_sweep(tmp_path, [other], say=lambda text: None, runner=main)
+    longer = Point({}, 0, [*SMOKE, "--method", "mae", "train.epochs=2"], "MAE")  # a finished run is not extended
+    with pytest.raises(ConfigError, match=r"train.epochs \(1 vs 2\)"):
+        run_sweep(tmp_path, [longer], say=lambda text: None, runner=main)
+    elsewhere = Point({}, 0, [*SMOKE, "--method", "mae", "train.threads=1", "data.num_workers=0"], "MAE")
+    assert run_sweep(tmp_path, [elsewhere], say=lambda text: None, runner=main)["points"][0]["results"]
+
+
+def test_an_experiment_runs_only_the_rows_asked_for_and_its_page_names_the_rest(tmp_path):
+    exp = experiments()["paper000-tab3c"]
+    with pytest.raises(ConfigError, match="has no row 'nope'; its rows: independent; orthogonal"):
+        exp.points("smoke", rows=["nope"])
+    points = exp.points("smoke", (0, 1), rows=["MAE, same samples", "independent"])
+    assert [(p.label, p.seed) for p in points] == [("independent", 0), ("MAE, same samples", 0),
+                                                   ("independent", 1), ("MAE, same samples", 1)]
+    tab1 = experiments()["paper000-tab1"]  # the evaluations of the initialization go with the first row run
+    assert [p.evaluations for p in tab1.points("smoke", rows=["MI-MAE", "MAE"])] == [tab1.scale("smoke").per_seed, ()]
+    paths = run_experiment(exp, "smoke", tmp_path, say=lambda text: None, runner=main, rows=["independent"])
+    text = paths["markdown"].read_text()
+    assert "| independent |" in text and "| orthogonal |" not in text
+    assert ("neither shown nor judged by a claim: orthogonal; orthogonal, library default losses; MAE, same "
+            "samples.") in text
 
 
 def test_every_claim_names_two_rows_of_its_experiment():

@@ -295,6 +295,19 @@ def iter_fields(obj: Any, prefix: str = ""):
             yield f"{prefix}{f.name}", value, f
 
 
+# where a run runs and how often it writes: options that never make it another run
+HOW_IT_RUNS = ("train.device", "train.threads", "data.data_dir", "data.num_workers", "train.log_every",
+               "train.save_every", "train.save_every_steps", "train.save_every_minutes", "train.max_bad_steps")
+
+
+def run_differences(a: Config, b: Config) -> list[str]:
+    """Each key, with both values, in which two configs make different runs (the options of ``HOW_IT_RUNS``
+    aside): ``["optim.base_lr (0.001 vs 0.002)"]``; empty for the same run."""
+    theirs = {key: value for key, value, _ in iter_fields(b)}
+    return [f"{key} ({value!r} vs {theirs.get(key)!r})" for key, value, _ in iter_fields(a)
+            if key not in HOW_IT_RUNS and theirs.get(key) != value]
+
+
 def validate(cfg: Config) -> Config:
     """Resolve what sections leave to the method (the mask's ratio and unit), then check every value against its
     declared range and each section's rules between keys; raise :class:`ConfigError` naming the key."""

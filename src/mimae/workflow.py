@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from mimae.config import Config, ConfigError, load_config, set_value, validate
+from mimae.config import HOW_IT_RUNS, Config, ConfigError, load_config, set_value, validate
 from mimae.engine import Trainer, resume_source
 from mimae.eval.knn import knn_eval, pixel_knn_eval
 from mimae.models import Encoder
@@ -37,12 +37,10 @@ class KnnMonitor:
         return pixel_knn_eval(self.cfg)["accuracy"]
 
 
-# what a resumed run may change: how long it trains, how often it logs, evaluates and saves, where it runs and
-# reads its data from, and the evaluation protocols; the rest would make it another run
-SAFE_ON_RESUME = ("train.epochs", "train.log_every", "train.eval_every", "train.save_every", "train.save_every_steps",
-                  "train.save_every_minutes", "train.keep_checkpoints", "train.knn_at_init", "train.max_bad_steps",
-                  "train.device", "train.threads", "data.data_dir", "data.num_workers", "eval.", "linear.", "along.",
-                  "finetune.", "lowshot.", "robustness.")
+# what a resumed run may change: where it runs and how often it writes (HOW_IT_RUNS), how long it trains, what it
+# keeps and evaluates on the way, and the evaluation protocols; the rest would make it another run
+SAFE_ON_RESUME = (*HOW_IT_RUNS, "train.epochs", "train.eval_every", "train.keep_checkpoints", "train.knn_at_init",
+                  "eval.", "linear.", "along.", "finetune.", "lowshot.", "robustness.")
 
 
 def resume_config(saved: Config, requested: dict[str, Any]) -> Config:

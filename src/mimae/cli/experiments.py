@@ -43,6 +43,7 @@ Examples:
   mimae experiment show paper000-tab3a
   mimae experiment run paper000-tab3a --scale smoke
   mimae experiment run paper000-tab3a --scale cpu --seeds 0 1 2      # resumable; the report at the end
+  mimae experiment run paper000-tab1 --scale cpu --rows MAE MI-MAE    # only these rows
   mimae experiment archive paper000-tab3a --scale cpu --out docs/results/paper000-tab3a   # report + runs, no weights
   mimae experiment report paper000-tab3a --scale cpu --runs docs/results/paper000-tab3a/runs --out runs/again
 """
@@ -91,6 +92,9 @@ def add_experiment_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--seeds", type=int, nargs="+", default=None, help="default: the scale's")
     run.add_argument("--root", default="runs/experiments", help="runs go to ROOT/NAME/SCALE/")
     run.add_argument("--parallel", type=int, default=1, help="runs at a time")
+    run.add_argument("--rows", nargs="+", default=None, metavar="LABEL",
+                     help="run only these rows (labels as `mimae experiment show` prints them; default: every row); "
+                          "the page says which rows it lacks")
     add_launcher_args(run)
     run.set_defaults(func=cmd_experiment_run)
     keep = commands.add_parser("archive", help="copy a run experiment's report and its runs' small files (no "
@@ -129,7 +133,7 @@ def cmd_experiment_run(args: argparse.Namespace) -> int:
     from mimae.experiments.catalog import experiments  # noqa: F401  (registers them)
     from mimae.experiments.spec import experiment, run_experiment
     paths = run_experiment(experiment(args.name), args.scale, args.root, tuple(args.seeds) if args.seeds else None,
-                           args.parallel, cluster=cluster_of(args))
+                           args.parallel, cluster=cluster_of(args), rows=args.rows)
     if paths:
         print(f"report: {paths['html']} and {paths['markdown'].name}, numbers in {paths['json'].name}")
     return 0

@@ -17,10 +17,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mimae.budget import images_per_micro_batch, peak_lr, sample_epochs
-from mimae.config import Config, ConfigError, load_config, parse_overrides
+from mimae.config import ConfigError
 from mimae.experiments.archive import make_relative
 from mimae.experiments.launch import Cluster
-from mimae.experiments.sweep import Children, Point, Runner, exit_if_stopped, run_mimae, run_sweep, stop_on_signals
+from mimae.experiments.sweep import (
+    Children,
+    Point,
+    Runner,
+    exit_if_stopped,
+    resolved_config,
+    run_mimae,
+    run_sweep,
+    stop_on_signals,
+)
 from mimae.objectives.base import samples_per_image
 from mimae.presets import TINY
 from mimae.report.claims import Claim
@@ -96,13 +105,28 @@ class Experiment:
     # a page of its own instead of the comparison: (finished run folders, the experiment's folder, title, notes)
     page: Callable[[list[Path], Path, str, list[str]], dict] | None = None
 
-    def points(self, scale: str, seeds: tuple[int, ...] | None = None) -> list[Point]:
+    def points(self, scale: str, seeds: tuple[int, ...] | None = None,
+               rows: Sequence[str] | None = None) -> list[Point]:
+        """Every row x seed at ``scale`` (seed by seed), or only the rows labelled ``rows``; the evaluations of the
+        initialization (``Scale.per_seed``) go with the first row that runs."""
         chosen = self.scale(scale)
         def row_args(row: Row) -> tuple[str, ...]:
             return row.paper_scale_args if scale == "paper" and row.paper_scale_args is not None else row.args
+        running = self.chosen_rows(rows)
         return [Point({}, seed, [*chosen.args, *row_args(row)], row.label, row.run,
-                      chosen.per_seed if row is self.rows[0] else ())
-                for seed in seeds or chosen.seeds for row in self.rows]
+                      chosen.per_seed if row is running[0] else ())
+                for seed in seeds or chosen.seeds for row in running]
+
+    def chosen_rows(self, labels: Sequence[str] | None = None) -> list[Row]:
+        """The rows labelled ``labels`` in the table's order (every row when None); an unknown label is an error."""
+        if labels is None:
+            return list(self.rows)
+        known = [row.label for row in self.rows]
+        unknown = [label for label in labels if label not in known]
+        if unknown or not labels:
+            raise ConfigError(f"experiment {self.name} has no row {unknown[0]!r}; its rows: {'; '.join(known)}"
+                              if unknown else f"experiment {self.name}: name at least one row to run")
+        return [row for row in self.rows if row.label in labels]
 
     def budgets(self, scale: str) -> list[RowBudget]:
         """Each row's budget at ``scale``, from its resolved config (nothing trains)."""
@@ -116,24 +140,6 @@ class Experiment:
         if name not in self.scales:
             raise ConfigError(f"experiment {self.name} has no scale {name!r}; it has {', '.join(self.scales)}")
         return self.scales[name]
-
-
-def resolved_config(args: tuple[str, ...] | list[str]) -> Config:
-    """The config ``mimae pretrain ARGS`` trains with (defaults < ``--config`` < ``--method`` and overrides)."""
-    path, overrides, rest = None, {}, list(args)
-    while rest:
-        token = rest.pop(0)
-        if token in ("--config", "--method", "--epochs"):
-            if not rest:
-                raise ConfigError(f"{token} needs a value")
-            value = rest.pop(0)
-            if token == "--config":
-                path = value
-            else:
-                overrides.update(parse_overrides([f"{'method' if token == '--method' else 'train.epochs'}={value}"]))
-        else:
-            overrides.update(parse_overrides([token]))
-    return load_config(path, overrides)
 
 
 @dataclass(frozen=True)
@@ -249,11 +255,12 @@ def describe(exp: Experiment) -> str:
 
 def run_experiment(exp: Experiment, scale: str, root: str | Path = "runs/experiments",
                    seeds: tuple[int, ...] | None = None, parallel: int = 1,
-                   say: Callable[[str], None] = print, runner: Runner = None, cluster: Cluster | None = None) -> dict:
-    """Run (or finish) every row x seed at ``scale`` and write the experiment's report; the report's paths.
-    ``runner``: run the commands in this process (``mimae.cli.main``) instead of as subprocesses; ``cluster``:
-    submit the unfinished runs as jobs and return at once (empty: no report yet; the same call once they are done
-    writes it)."""
+                   say: Callable[[str], None] = print, runner: Runner = None, cluster: Cluster | None = None,
+                   rows: Sequence[str] | None = None) -> dict:
+    """Run (or finish) every row x seed at ``scale`` (or only the rows labelled ``rows``) and write the
+    experiment's report; the report's paths. ``runner``: run the commands in this process (``mimae.cli.main``)
+    instead of as subprocesses; ``cluster``: submit the unfinished runs as jobs and return at once (empty: no report
+    yet; the same call once they are done writes it)."""
     if exp.unavailable:
         raise ConfigError(f"experiment {exp.name} cannot run here: {exp.unavailable}")
     chosen = exp.scale(scale)
@@ -263,7 +270,7 @@ def run_experiment(exp: Experiment, scale: str, root: str | Path = "runs/experim
                            say, runner)
     equal = check_budgets(exp.budgets(scale), exp.name, exp.compared_pairs())
     runs = Path(root) / (exp.runs_of or exp.name) / scale
-    sweep = run_sweep(runs, exp.points(scale, seeds), evaluations=list(chosen.evaluations), parallel=parallel,
+    sweep = run_sweep(runs, exp.points(scale, seeds, rows), evaluations=list(chosen.evaluations), parallel=parallel,
                       say=say, evaluation_args=chosen.evaluation_args, runner=runner, cluster=cluster)
     if any("job" in p for p in sweep["points"]):
         say(f"when the jobs are done, the same command writes the report of {exp.name}")
@@ -282,6 +289,10 @@ def write_page_of(exp: Experiment, scale: str, labels: dict[Path, str], folder: 
     if exp.page is not None:
         return exp.page(list(labels), folder, title, [intro, *notes, *exp.notes])
     reference = {row.label: row.paper for row in exp.rows if row.paper}
+    missing = [row.label for row in exp.rows if row.label not in set(labels.values())]
+    if missing:
+        notes = [*notes, f"Rows without a finished run at this scale (not run, or not finished), so neither shown "
+                         f"nor judged by a claim: {'; '.join(missing)}."]
     notes = [f"{intro} The paper's column is the paper's own number ({exp.paper_protocol}), not a measurement of "
              "this library." if reference else intro, *notes, *exp.notes]
     return write_comparison(list(labels), folder, title, reference=reference,

@@ -30,12 +30,12 @@ from typing import Any
 
 import yaml
 
-from mimae.config import ConfigError
+from mimae.config import Config, ConfigError, load_config, parse_overrides, run_differences
 from mimae.eval.suite import PROTOCOLS
 from mimae.experiments.launch import Cluster, PointJob, job_state, submit, submitted_jobs
 from mimae.report.comparison import SWEEP_FILE
 from mimae.report.measures import MASK_MI_FILE, RECONSTRUCT_FILE, read_measures
-from mimae.run_folder import RESULTS_NAME, SWEEP_LOG_NAME, eval_name
+from mimae.run_folder import CONFIG_NAME, RESULTS_NAME, SWEEP_LOG_NAME, eval_name
 
 # evaluation name -> (its result file in the run folder, the mimae arguments that write it; {run}: the run folder):
 # every evaluation protocol but "all", the kNN on the full splits, and the analyses a comparison reads
@@ -104,6 +104,38 @@ def grid_points(grid: dict[str, list[Any]], seeds: list[int], extra: list[str] |
     """Every combination of the grid's values, for every seed (all points of seed 0 first)."""
     combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else [{}]
     return [Point(values, seed, list(extra or [])) for seed in seeds for values in combos]
+
+
+def resolved_config(args: tuple[str, ...] | list[str]) -> Config:
+    """The config ``mimae pretrain ARGS`` trains with (defaults < ``--config`` < ``--method`` and overrides)."""
+    path, overrides, rest = None, {}, list(args)
+    while rest:
+        token = rest.pop(0)
+        if token in ("--config", "--method", "--epochs"):
+            if not rest:
+                raise ConfigError(f"{token} needs a value")
+            value = rest.pop(0)
+            if token == "--config":
+                path = value
+            else:
+                overrides.update(parse_overrides([f"{'method' if token == '--method' else 'train.epochs'}={value}"]))
+        else:
+            overrides.update(parse_overrides([token]))
+    return load_config(path, overrides)
+
+
+def check_finished_runs(root: Path, points: list[Point], base: list[str]) -> None:
+    """Refuse a point whose folder holds a finished run trained with other options than the point's (a run that
+    another experiment shares, or a sweep started again with changed options): it would be skipped and reported as
+    the point's. A started, unfinished run is checked when it resumes."""
+    for point in points:
+        run_dir = root / point.name
+        if not (run_dir / RESULTS_NAME).is_file() or not (run_dir / CONFIG_NAME).is_file():
+            continue
+        differ = run_differences(load_config(run_dir / CONFIG_NAME), resolved_config([*base, *point.overrides()]))
+        if differ:
+            raise ConfigError(f"{run_dir} holds a finished run of other options than {point.name} asks for "
+                              f"(trained vs asked): {', '.join(differ)}; give the sweep another folder")
 
 
 def finished(run_dir: Path, evaluations: list[str]) -> bool:
@@ -288,6 +320,7 @@ def run_sweep(root: str | Path, points: list[Point], base: list[str] | None = No
     if runner is not None and parallel > 1:
         raise ConfigError("runs in this process go one at a time (parallel=1)")
     settings = Settings(list(base or []), evaluations, dict(evaluation_args or {}), threads, runner)
+    check_finished_runs(root, points, settings.base)
     todo = [p for p in points if not finished(root / p.name, [*evaluations, *p.evaluations])]
     say(f"sweep {root}: {len(points)} points, {len(points) - len(todo)} finished before, {len(todo)} to run"
         + (f", {parallel} at a time" if parallel > 1 and cluster is None else ""))
