@@ -26,10 +26,11 @@ def row_config(args: tuple[str, ...]):
 
 
 def smoke_groups() -> list[list[str]]:
-    """The runnable experiments, those that share their runs (``runs_of``) in one group, the owner first."""
+    """The runnable experiments, those that share their runs at the smoke scale (``runs_of``) in one group (any of
+    them may train a shared run first)."""
     groups: dict[str, list[str]] = {}
     for name in RUNNABLE:
-        groups.setdefault(experiments()[name].runs_of or name, []).append(name)
+        groups.setdefault(experiments()[name].folder("smoke"), []).append(name)
     return list(groups.values())
 
 
@@ -65,7 +66,7 @@ def test_every_experiment_runs_at_smoke_scale(names, tmp_path):
                 assert [f"runs/{run.name}" for run in runs] == data["runs"] and (runs[0] / "eval_along.json").is_file()
                 assert (runs[0] / "eval_finetune-along.json").is_file() and "fine-tune: MAE / from scratch" in text
             continue
-        sweep = check_rows(exp, tmp_path / (exp.runs_of or name) / "smoke")
+        sweep = check_rows(exp, tmp_path / exp.folder("smoke") / "smoke")
         lines = [line for line in text.splitlines() if line.startswith("| ")]
         assert [line.split(" | ")[0][2:] for line in lines[1:len(exp.rows) + 1]] == [r.label for r in exp.rows]
         assert BASELINE_LABEL in text
@@ -135,25 +136,29 @@ def test_the_budget_check_refuses_unequal_rows_and_accepts_a_declared_difference
         run_experiment(unequal_experiment(mae, mimae), "smoke", "/nonexistent", say=lambda text: None)
 
 
-def test_a_row_that_shares_a_run_names_a_row_of_the_same_folder_with_the_same_arguments():
-    """``Row.run``: the shared run folder is trained by a row (of an experiment training into the same folder)
-    with that label and the very same arguments, at every scale both have, so either table may train it first."""
-    shared = [(exp, row) for exp in experiments().values() for row in exp.rows if row.run]
-    assert len(shared) >= 7
-    for exp, row in shared:
-        assert exp.runs_of, exp.name
-        owners = [(other, r) for other in experiments().values() if (other.runs_of or other.name) == exp.runs_of
-                  for r in other.rows if r.label == row.run and not r.run]
-        assert len(owners) == 1, (exp.name, row.label)
-        owner, owner_row = owners[0]
-        scales = set(exp.scales) & set(owner.scales)
-        assert "smoke" in scales and "cpu" in scales, (exp.name, owner.name)
-        for scale in scales:
-            mine = exp.points(scale, (0,))[exp.rows.index(row)]
-            theirs = owner.points(scale, (0,))[owner.rows.index(owner_row)]
-            assert mine.name == theirs.name == f"{slug(owner_row.label)},seed=0"
-            assert resolved_config(mine.overrides()).to_dict() == resolved_config(theirs.overrides()).to_dict(), \
-                (exp.name, row.label, scale)
+def test_points_that_share_a_run_folder_train_it_with_the_same_config():
+    """``runs_of`` and ``Row.run``: wherever two rows (of one table or of tables training into the same folder)
+    land in the same run folder at a scale, they train the very same config, so either table may train it first;
+    and each ``Row.run`` lands on a folder another row trains."""
+    folders: dict[tuple[str, str, str], list[tuple[str, str, dict]]] = {}
+    for exp in experiments().values():
+        if exp.command is not None or exp.unavailable:
+            continue
+        for scale in exp.scales:
+            for point in exp.points(scale, (0,)):
+                folders.setdefault((scale, exp.folder(scale), point.name), []).append(
+                    (exp.name, point.label, resolved_config(point.overrides()).to_dict()))
+    shared = {key: rows for key, rows in folders.items() if len(rows) > 1}
+    assert len(shared) >= 15
+    for key, rows in shared.items():
+        assert all(config == rows[0][2] for _, _, config in rows), (key, [(e, label) for e, label, _ in rows])
+    for exp in experiments().values():
+        for scale in exp.scales:
+            for row in exp.rows:
+                if row.run and exp.command is None:
+                    assert (scale, exp.folder(scale), f"{slug(row.run)},seed=0") in folders, (exp.name, row.label)
+    assert experiments()["mimae-screen"].folder("cpu") == experiments()["paper000-tab3a"].folder("cpu") == \
+        "paper000-tab1" != experiments()["paper000-tab3a"].folder("paper")
 
 
 def test_a_sweep_refuses_a_finished_run_of_other_options(tmp_path):

@@ -9,9 +9,8 @@ be told apart from a collapse, a conflict with reconstruction, or an MAE that is
 
 from __future__ import annotations
 
-from mimae.experiments.budget import CPU_SCALE_EPOCHS
 from mimae.experiments.methods import MASK_MI_ARGS
-from mimae.experiments.paper000 import TAB1_ARGS, TAB1_LIBRARY, TAB1_MAE
+from mimae.experiments.paper000 import CPU_BUDGET, SHARED, SHARED_ARGS, SMOKE_BUDGET, TAB1_LIBRARY, TAB1_MAE
 from mimae.experiments.spec import Experiment, Row, Scale, register
 from mimae.report.claims import Claim
 
@@ -38,22 +37,20 @@ register(Experiment(
     rows=(Row(MAE, ("--method", "mae"), run=TAB1_MAE), Row(DEFAULT, ("--method", "mimae"), run=TAB1_LIBRARY),
           *(Row(label, ("--method", "mimae", *keys)) for label, keys, _ in VARIANTS)),
     scales={
-        "smoke": Scale(TAB1_ARGS["smoke"], ("mask-mi",), (0,), "seconds: a 3-block ViT, 64 images of 16 px, one epoch",
-                       evaluation_args=MASK_MI_ARGS["smoke"]),
-        "cpu": Scale(TAB1_ARGS["cpu"], ("linear", "mask-mi"), (0, 1),
-                     f"the cpu scale: the default mini ViT on Fashion-MNIST, {CPU_SCALE_EPOCHS} MAE epochs of (image, "
-                     "mask) samples (64 a step), MI-MAE's gate at eps_l = 0.7, scored by the in-training kNN "
-                     "(10,000-image bank), the linear probe (10,000 / 5,000 images) and mask-mi (2,000 test images)",
+        "smoke": Scale(SHARED_ARGS["smoke"], ("mask-mi",), (0,), SMOKE_BUDGET, evaluation_args=MASK_MI_ARGS["smoke"]),
+        "cpu": Scale(SHARED_ARGS["cpu"], ("linear", "mask-mi"), (0, 1),
+                     f"{CPU_BUDGET} (64 samples a step), scored by the in-training kNN (10,000-image bank), the linear "
+                     "probe (10,000 / 5,000 images) and mask-mi (2,000 test images)",
                      evaluation_args=MASK_MI_ARGS["cpu"]),
     },
-    paper_protocol="none: variants of paper 000's MI-MAE, not rows of a paper", runs_of="paper000-tab1",
+    paper_protocol="none: variants of paper 000's MI-MAE, not rows of a paper", runs_of=SHARED,
     claims=(*(Claim(f"{label} beats MAE", label, MAE) for label, _, _ in VARIANTS),
             Claim("MI-MAE (library default) beats MAE", DEFAULT, MAE),
             *(Claim(f"{label} beats the library default", label, DEFAULT) for label, _, _ in VARIANTS)),
     notes=("The MI-MAE rows are the library default (L_rec + L_max on [CLS], lambda3 = 0) plus one change each: "
            + "; ".join(f"{label}: {why}" for label, _, why in VARIANTS) + ".",
            "The MAE and library-default rows are the runs of paper000-tab1's rows of those names, which this "
-           "screen shares (the same arguments; its variants train into the same folder).",
+           "screen shares (its variants train into the same folder).",
            "A screen: 2 paired seeds resolve only large differences (the page gives the smallest per claim); the "
            "best one or two variants go on to a 5-seed confirmation with fine-tuning."),
 ))

@@ -10,6 +10,8 @@ direction only.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from mimae.experiments.budget import CPU_FINETUNE, CPU_SCALE_EPOCHS
 from mimae.experiments.spec import SMOKE, Experiment, Row, Scale, register
 from mimae.report.claims import Claim
@@ -22,35 +24,55 @@ CPU_GATE = ("mimae.eps_l=0.7",)
 # the paper's MI-MAE losses: lambda3 = 10 (the library's default turns L_min off, see docs/mimae.md)
 LITERAL = ("--method", "mimae", "mimae.lambda_min=10")
 
+# the smoke scale of an evaluation-heavy table: the probes and the corruptions on a few images
+SMOKE_EVAL = ("linear.epochs=1", "linear.train_limit=64", "linear.test_limit=32", "linear.batch_size=16",
+              "finetune.epochs=1",
+              "finetune.train_limit=64", "finetune.test_limit=32", "finetune.batch_size=16", "lowshot.epochs=1",
+              "lowshot.fraction=0.01", "robustness.test_limit=16", "robustness.corruptions=gaussian_noise,contrast",
+              "robustness.severities=1,3")
+# one folder of runs at the smoke and cpu scales: Tab. 1, 3a, 3c, `methods` and `mimae-screen` train into
+# paper000-tab1's, so a row several tables have (MAE, MI-MAE with the paper's or the library's losses) trains once a
+# seed; they pass the same arguments at each scale (checked: a finished run of other options is refused). 3 blocks
+# at the smoke scale, so that the screen's top 2 are not the whole encoder.
+SHARED = "paper000-tab1"
+SHARED_SCALES = {"smoke": SHARED, "cpu": SHARED}  # at the paper scale Tab. 1 trains 4x longer than Tab. 3
+SHARED_ARGS = {"smoke": (*SMOKE, *EQUAL, *SMOKE_EVAL, "model.depth=3"),
+               "cpu": (*EQUAL, *CPU_GATE, f"train.epochs={CPU_SCALE_EPOCHS}", *CPU_FINETUNE)}
+SMOKE_BUDGET = "seconds: a 3-block ViT, 64 images of 16 px, one epoch"
+CPU_BUDGET = (f"the cpu scale: the default mini ViT on Fashion-MNIST, {CPU_SCALE_EPOCHS} MAE epochs of (image, mask) "
+              "samples per run (the budget curve's choice), MI-MAE's gate at eps_l = 0.7")
+FINETUNE_BUDGET = ("fine-tuning (10 epochs on 10,000 images, 5,000 test images) beside the same ViT fine-tuned from "
+                   "its initialization")
+# Tab. 1's rows, whose runs the other tables share
+TAB1_MAE, TAB1_LITERAL, TAB1_LIBRARY = "MAE", "MI-MAE", "MI-MAE, library default losses"
+
 SCALES = {
-    "smoke": Scale((*SMOKE, *EQUAL), (), (0,), "seconds: a 2-block ViT, 64 images of 16 px, one epoch"),
-    "cpu": Scale((*EQUAL, *CPU_GATE, "train.epochs=1"), ("linear",), (0, 1, 2),
-                 "the default mini ViT on Fashion-MNIST, 60,000 (image, mask) samples per run (one MAE epoch), "
-                 "MI-MAE's gate at eps_l = 0.7, scored by the in-training kNN (10,000-image bank) and the linear "
-                 "probe (10,000 / 5,000 images)"),
+    "smoke": Scale(SHARED_ARGS["smoke"], (), (0,), SMOKE_BUDGET),
+    "cpu": Scale(SHARED_ARGS["cpu"], ("linear", "finetune"), (0, 1, 2),
+                 f"{CPU_BUDGET}, scored by the in-training kNN (10,000-image bank), the linear probe (10,000 / 5,000 "
+                 f"images) and {FINETUNE_BUDGET}", per_seed=("finetune-scratch",)),
     "paper": Scale(("--config", "configs/paper000_ablation.yaml", *EQUAL), ("finetune", "linear"), (0,),
                    "the paper's recipe (configs/paper000_ablation.yaml: ViT-B/16, 224 px, 200 MAE-epochs of "
                    "samples, 1024 images a step); needs GPUs and an ImageNet folder (data.data_dir)"),
 }
 
-TAB3A_MAE, TAB3A_ALL = "(a) L_rec (MAE)", "(f) all (MI-MAE)"  # rows other tables share the runs of
-TAB3A_LIBRARY = "(b) L_rec + l_max"  # L_rec + L_max, lambda3 = 0: the library's default losses
+TAB3A_MAE, TAB3A_ALL = "(a) L_rec (MAE)", "(f) all (MI-MAE)"
 TAB3A_CONTROL = "control: L_rec over 4 orthogonal views"  # MI-MAE's views and budget, no MI term: not the paper's
 
 register(Experiment(
     name="paper000-tab3a", source="paper 000, Tab. 3a", title="which losses MI-MAE needs",
     rows=(
-        Row(TAB3A_MAE, ("--method", "mae"), {"fine-tune": 82.2}),
-        Row("(b) L_rec + l_max", ("--method", "mimae", "mimae.lambda_min=0"), {"fine-tune": 82.5}),
+        Row(TAB3A_MAE, ("--method", "mae"), {"fine-tune": 82.2}, run=TAB1_MAE),
+        Row("(b) L_rec + l_max", ("--method", "mimae", "mimae.lambda_min=0"), {"fine-tune": 82.5}, run=TAB1_LIBRARY),
         Row(TAB3A_CONTROL, ("--method", "mimae", "mimae.lambda_max=0", "mimae.lambda_min=0",
                             "mimae.train_approx=false")),
         Row("(c) l_max only", ("--method", "mimae", "mimae.lambda_rec=0", "mimae.lambda_min=0",
                                "mimae.eps_l=1e9"), {"fine-tune": "collapse"}),
         Row("(d) + l_min, no L_approx", (*LITERAL, "mimae.train_approx=false"), {"fine-tune": 82.4}),
         Row("(e) L_rec + l_min + L_approx", (*LITERAL, "mimae.lambda_max=0"), {"fine-tune": 82.4}),
-        Row(TAB3A_ALL, LITERAL, {"fine-tune": 82.8}),
+        Row(TAB3A_ALL, LITERAL, {"fine-tune": 82.8}, run=TAB1_LITERAL),
     ),
-    scales=SCALES, paper_protocol=PAPER_PROTOCOL,
+    scales=SCALES, paper_protocol=PAPER_PROTOCOL, runs_of=SHARED_SCALES,
     claims=(
         Claim("MI-MAE's losses beat MAE", TAB3A_ALL, TAB3A_MAE),
         Claim("L_max on top of L_rec helps", "(b) L_rec + l_max", TAB3A_MAE),
@@ -62,6 +84,8 @@ register(Experiment(
     ),
     notes=("The control row is not the paper's: MAE's loss on MI-MAE's 4 orthogonal views at MI-MAE's budget, no MI "
            "term. Against MAE, (b) differs in two things (the views and L_max); against the control in L_max alone.",
+           "At the smoke and cpu scales rows (a), (b) and (f) are the runs of paper000-tab1's MAE, MI-MAE with the "
+           "library default losses and MI-MAE, which this table shares.",
            "Row (c) trains L_max alone, so its gate opens at once (mimae.eps_l=1e9): with L_rec off the running "
            "L_rec would never fall below eps_l.",),
 ))
@@ -79,14 +103,15 @@ register(Experiment(
     name="paper000-tab3c", source="paper 000, Tab. 3c", title="orthogonal vs independent masks",
     rows=(
         Row("independent", (*LITERAL, "mimae.masking=independent"), {"fine-tune": 82.6}),
-        Row("orthogonal", LITERAL, {"fine-tune": 82.8}, run=TAB3A_ALL),
-        Row("orthogonal, library default losses", ("--method", "mimae", "mimae.lambda_min=0"), run=TAB3A_LIBRARY),
-        Row("MAE, same samples", ("--method", "mae"), run=TAB3A_MAE),
+        Row("orthogonal", LITERAL, {"fine-tune": 82.8}, run=TAB1_LITERAL),
+        Row("orthogonal, library default losses", ("--method", "mimae", "mimae.lambda_min=0"), run=TAB1_LIBRARY),
+        Row("MAE, same samples", ("--method", "mae"), run=TAB1_MAE),
     ),
-    scales=SCALES, paper_protocol=PAPER_PROTOCOL, runs_of="paper000-tab3a",
+    scales=SCALES, paper_protocol=PAPER_PROTOCOL, runs_of={**SHARED_SCALES, "paper": "paper000-tab3a"},
     claims=(Claim("orthogonal masks beat independent ones", "orthogonal", "independent"),),
     notes=("Orthogonal masks are the default (mimae.masking=orthogonal); that row, the library-default row and the "
-           "MAE row are the runs of paper000-tab3a's rows (f), (b) and (a), which this table shares.",
+           "MAE row are the runs of Tab. 3a's rows (f), (b) and (a), which this table shares (at the smoke and cpu "
+           "scales those of paper000-tab1's MI-MAE, MI-MAE with the library default losses and MAE).",
            "The last two rows are not in the paper: MI-MAE with the library's default losses (lambda3 = 0) and "
            "MAE at the same number of (image, mask) samples, for reference.",),
 ))
@@ -120,21 +145,15 @@ register(Experiment(
         Row("ViT-S, MI-MAE", (*LITERAL, "model.size=small"), {"fine-tune": 79.8, "linear": 53.1}),
     ),
     scales={"smoke": SCALES["smoke"],
-            "cpu": Scale(SCALES["cpu"].args, SCALES["cpu"].evaluations, (0, 1),
-                         "ViT-S (384 wide, 12 blocks, patch 4) on Fashion-MNIST at 32 px, 60,000 (image, mask) "
-                         "samples per run, scored by the in-training kNN and the linear probe"),
+            "cpu": replace(SCALES["cpu"], seeds=(0, 1),
+                           budget=f"{CPU_BUDGET}, on ViT-S (384 wide, 12 blocks, patch 4), scored by the in-training "
+                                  f"kNN, the linear probe and {FINETUNE_BUDGET}"),
             "paper": SCALES["paper"]},
     paper_protocol="ImageNet-1K, fine-tune and linear probe top-1 %",
     claims=(Claim("MI-MAE beats MAE on ViT-S", "ViT-S, MI-MAE", "ViT-S, MAE"),),
     notes=("At the smoke scale model.size is overridden by the explicit tiny dimensions.",),
 ))
 
-# the smoke scale of an evaluation-heavy table: the probes and the corruptions on a few images
-SMOKE_EVAL = ("linear.epochs=1", "linear.train_limit=64", "linear.test_limit=32", "linear.batch_size=16",
-              "finetune.epochs=1",
-              "finetune.train_limit=64", "finetune.test_limit=32", "finetune.batch_size=16", "lowshot.epochs=1",
-              "lowshot.fraction=0.01", "robustness.test_limit=16", "robustness.corruptions=gaussian_noise,contrast",
-              "robustness.severities=1,3")
 TAB1_PAPER = ("--config", "configs/paper000_ablation.yaml", *EQUAL, "train.epochs=800")
 # the SimMIM rows' Swin: two stages (an 8 px output stride, 16 masking units of 8 px at 32 px) at the small scales;
 # Swin-B at the paper scale, as SimMIM pretrains it (192 px, patch 4, window 6, 32 px masking units)
@@ -142,11 +161,6 @@ SWIN = ("model.backbone=swin", "model.swin_depths=2,2")
 SWIN_B = ("model.backbone=swin", "model.patch_size=4", "model.embed_dim=128", "model.num_heads=4",
           "model.swin_depths=2,2,18,2", "model.swin_window=6", "data.image_size=192", "mask.unit=32")
 
-# the scales' shared arguments of paper000-tab1, whose folder mimae-screen trains into (sharing MAE and MI-MAE with
-# the library's default losses): 3 blocks at the smoke scale, so that the screen's top 2 are not the whole encoder
-TAB1_ARGS = {"smoke": (*SMOKE, *EQUAL, *SMOKE_EVAL, "model.depth=3"),
-             "cpu": (*EQUAL, *CPU_GATE, f"train.epochs={CPU_SCALE_EPOCHS}", *CPU_FINETUNE)}
-TAB1_MAE, TAB1_LIBRARY = "MAE", "MI-MAE, library default losses"
 SWIN_ROWS = "a Swin (at the paper scale Swin-B at 192 px, as SimMIM), compared only with each other"
 # the fine-tuning baselines: the same ViT from its initialization at the seed (one per seed, shared by every row)
 SCRATCH = ("finetune-scratch", "lowshot-scratch")
@@ -156,7 +170,7 @@ MAE_VS_MIMAE = (Claim("MI-MAE beats MAE", "MI-MAE", "MAE"),)
 def mae_vs_mimae(mae: dict[str, float | str], mimae: dict[str, float | str]) -> tuple[Row, ...]:
     """MAE and MI-MAE with the paper's losses, carrying the paper's numbers, and MI-MAE with the library's default
     losses (not a row of the paper)."""
-    return (Row(TAB1_MAE, ("--method", "mae"), mae), Row("MI-MAE", LITERAL, mimae),
+    return (Row(TAB1_MAE, ("--method", "mae"), mae), Row(TAB1_LITERAL, LITERAL, mimae),
             Row(TAB1_LIBRARY, ("--method", "mimae")))
 
 
@@ -171,15 +185,12 @@ register(Experiment(
             differs=SWIN_ROWS),
     ),
     scales={
-        "smoke": Scale(TAB1_ARGS["smoke"], ("linear", "lowshot", "finetune"), (0,),
-                       "seconds: a 3-block ViT, 64 images of 16 px, one epoch; probes of one epoch on 64 images",
-                       per_seed=SCRATCH),
-        "cpu": Scale(TAB1_ARGS["cpu"], ("linear", "lowshot", "finetune"), (0, 1, 2),
-                     f"the cpu scale: the default mini ViT on Fashion-MNIST, {CPU_SCALE_EPOCHS} MAE epochs of (image, "
-                     "mask) samples per run (the budget curve's choice), "
-                     "scored by the linear probe (10,000 / 5,000 images), 1% fine-tuning (600 labels, 50 epochs) "
-                     "and fine-tuning (10 epochs on 10,000 images, 5,000 test images), each fine-tuning beside the "
-                     "same ViT fine-tuned from its initialization", per_seed=SCRATCH),
+        "smoke": Scale(SHARED_ARGS["smoke"], ("linear", "lowshot", "finetune"), (0,),
+                       f"{SMOKE_BUDGET}; probes of one epoch on 64 images", per_seed=SCRATCH),
+        "cpu": Scale(SHARED_ARGS["cpu"], ("linear", "lowshot", "finetune"), (0, 1, 2),
+                     f"{CPU_BUDGET}, scored by the linear probe (10,000 / 5,000 images), 1% fine-tuning (600 labels, "
+                     "50 epochs) and fine-tuning (10 epochs on 10,000 images, 5,000 test images), each fine-tuning "
+                     "beside the same ViT fine-tuned from its initialization", per_seed=SCRATCH),
         "paper": Scale(TAB1_PAPER, ("finetune", "linear", "lowshot"), (0,),
                        "the paper's recipe (configs/paper000_ablation.yaml) at 800 MAE-epochs of samples (MI-MAE: "
                        "200 epochs of N = 4 masks); needs GPUs and an ImageNet folder"),

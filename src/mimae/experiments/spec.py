@@ -54,7 +54,7 @@ class Row:
     args: tuple[str, ...]
     paper: dict[str, float | str] = field(default_factory=dict)
     paper_scale_args: tuple[str, ...] | None = None  # the row's arguments at the paper scale, where they differ
-    run: str | None = None  # the label of the row of ``runs_of``'s experiment that trains the same run: shared
+    run: str | None = None  # the label of the row (of an experiment training into the same folder) whose run it shares
     differs: str | None = None  # why this row's budget differs from the other rows' (what it measures): checked
 
 
@@ -99,7 +99,9 @@ class Experiment:
     unavailable: str | None = None  # why it cannot run on these machines, if it cannot
     curves: tuple[str, ...] = ()  # config keys the rows sweep: the page draws every measure against them
     mce_baseline: str | None = None  # the row whose corruption errors the mCE divides by
-    runs_of: str | None = None  # train into (and share the runs of) this experiment's folder
+    # train into (and share the runs of) this experiment's folder; per scale, as {scale: experiment} (a scale not
+    # named: its own folder)
+    runs_of: str | dict[str, str] | None = None
     command: Command | None = None
     claims: tuple[Claim, ...] = ()  # the paper's "row A beats row B", checked on the report
     # a page of its own instead of the comparison: (finished run folders, the experiment's folder, title, notes)
@@ -135,6 +137,11 @@ class Experiment:
 
     def compared_pairs(self) -> tuple[tuple[str, str], ...]:
         return tuple((claim.better, claim.worse) for claim in self.claims)
+
+    def folder(self, scale: str) -> str:
+        """The experiment whose folder the runs at ``scale`` go to: ``runs_of``'s, or its own."""
+        shared = self.runs_of.get(scale) if isinstance(self.runs_of, dict) else self.runs_of
+        return shared or self.name
 
     def scale(self, name: str) -> Scale:
         if name not in self.scales:
@@ -229,8 +236,10 @@ def describe(exp: Experiment) -> str:
                      f"{exp.paper_protocol})")
     else:
         lines.append(f"rows (the paper's numbers: {exp.paper_protocol}):")
-    if exp.runs_of:
-        lines.append(f"  (trains into, and shares the runs of, {exp.runs_of})")
+    shared = {scale: exp.folder(scale) for scale in exp.scales if exp.folder(scale) != exp.name}
+    if shared:
+        lines.append(f"  (trains into, and shares the runs of, {', '.join(sorted(set(shared.values())))} at the "
+                     f"{', '.join(shared)} scale{'s' if len(shared) > 1 else ''})")
     for row in exp.rows:
         paper = ", ".join(f"{k} {v}" for k, v in row.paper.items())
         lines.append(f"  {row.label:<24} {' '.join(row.args)}" + (f"   [paper: {paper}]" if paper else "")
@@ -269,7 +278,7 @@ def run_experiment(exp: Experiment, scale: str, root: str | Path = "runs/experim
         return run_command(exp, chosen, folder, f"Reproduces {exp.source} at the {scale} scale: {chosen.budget}.",
                            say, runner)
     equal = check_budgets(exp.budgets(scale), exp.name, exp.compared_pairs())
-    runs = Path(root) / (exp.runs_of or exp.name) / scale
+    runs = Path(root) / exp.folder(scale) / scale
     sweep = run_sweep(runs, exp.points(scale, seeds, rows), evaluations=list(chosen.evaluations), parallel=parallel,
                       say=say, evaluation_args=chosen.evaluation_args, runner=runner, cluster=cluster)
     if any("job" in p for p in sweep["points"]):
