@@ -223,6 +223,23 @@ def test_the_comparison_page_shows_the_claims_with_their_verdicts(tmp_path):
     assert "| unequal budgets: no verdict |" in text and "The budgets differ" in text
 
 
+def test_every_row_is_paired_with_the_baseline_of_its_seed(tmp_path):
+    """The pixels (here 80.0 at every seed, 81.0 at seed 2) against each row at the same seed: 0.5 has 70, 72, 74 ->
+    d_k = -10, -8, -7, d = -8.33, se = sd / sqrt(3) = 0.88; 0.75 has one seed: no verdict."""
+    folders = synthetic_runs(tmp_path / "runs", {"0.5": [70.0, 72.0, 74.0], "0.75": [60.0]})
+    seed2 = folders[2] / "results.json"
+    seed2.write_text(json.dumps({**json.loads(seed2.read_text()), "knn_pixels": 81.0}))
+    result = write_comparison(folders, tmp_path / "cmp", "Mask ratio")
+    text = (tmp_path / "cmp" / "report.md").read_text()
+    assert "## Against the baseline, paired by seed" in text
+    assert ("| mask.ratio=0.5 beats the baseline | kNN, end of pretraining (%) | 72.00 | 80.33 | 3 | -8.33 ± 0.88 "
+            "| 1.76 |  | does not hold |") in text
+    assert "| mask.ratio=0.75 beats the baseline | kNN, end of pretraining (%) | 60.00 | 80.33 | 1 | -20.00 |" in text
+    assert [r["differences"] for r in result["against_baseline"]] == [[-10.0, -8.0, -7.0], [-20.0]]
+    assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["against_baseline"] == \
+        result["against_baseline"]
+
+
 def test_a_cell_with_fewer_values_than_its_row_has_runs_shows_its_own_n():
     from mimae.report.comparison import cell
     assert cell([70.0, 72.0], "%", runs=3) == "71.00 ± 1.41 (n=2)"

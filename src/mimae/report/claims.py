@@ -89,9 +89,9 @@ def check(claim: Claim, groups: dict[str, dict], measures: list[str], collapsed:
     return records
 
 
-def claim_rows(records: list[dict]) -> tuple[tuple[str, ...], list[tuple]]:
-    """The page's table: head and rows."""
-    head = ("claim (the paper's)", "measure", "A (mean)", "B (mean)", "n", "paired d ± se", "resolves (2 se)",
+def claim_rows(records: list[dict], first: str = "claim (the paper's)") -> tuple[tuple[str, ...], list[tuple]]:
+    """The page's table: head (``first``: the first column's) and rows."""
+    head = (first, "measure", "A (mean)", "B (mean)", "n", "paired d ± se", "resolves (2 se)",
             "paper's effect", "verdict")
     rows = []
     for r in records:

@@ -134,6 +134,25 @@ def baseline_row(runs: list[Run], measures: list[str]) -> tuple:
     return (BASELINE_LABEL, len(runs), *cells)
 
 
+BASELINE = "the baseline"  # its name as the other side of a paired comparison
+
+
+def baseline_group(runs: list[Run], measures: list[str]) -> dict[str, dict]:
+    """The baseline as one more group, to pair each row with by seed: per measure, its baseline's value at each seed
+    (every row at a seed has the same one: the pixels under the same bank, queries and probe, or the ViT of the
+    seed's initialization; taken from the first run of the seed that carries it)."""
+    group = {}
+    for name in measures:
+        by_seed: dict[int, float] = {}
+        for run in runs:
+            if baseline_measure(name) in run.measures:
+                by_seed.setdefault(run.cfg.train.seed, run.measures[baseline_measure(name)])
+        if by_seed:
+            group[name] = {"seeds": list(by_seed), "values": list(by_seed.values()),
+                           "mean": statistics.mean(by_seed.values())}
+    return group
+
+
 def summary(groups: dict[str, list[Run]]) -> list[dict]:
     """Per group: label, n, seeds, its config values, and per measure the values, mean and std (the page's
     numbers, also as JSON)."""
@@ -347,6 +366,9 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
     checked = [record for claim in claims
                for record in check(claim, by_group, measures, collapsed, paper_effect(claim, reference),
                                    budgets.get(claim.better) != budgets.get(claim.worse))]
+    with_baseline = {**by_group, BASELINE: baseline_group(runs, measures)}
+    against = [record for row in rows for record in check(Claim(f"{row['group']} beats {BASELINE}", row["group"],
+                                                                 BASELINE), with_baseline, measures, collapsed)]
     lower = [header(m) for m in measures if not describe(m).higher_is_better]
     text = "\n".join([
         f"# {title}", "", f"{len(runs)} runs in {len(groups)} groups; each cell is mean ± sample standard deviation "
@@ -359,6 +381,12 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
         *(["## The paper's claims, measured", "", "A is the row the paper says is better, B the other. " + RULE
            + " The paper's effect is its own difference between the two rows, in its own protocol.", "",
            COLLAPSE_RULE, "", *table(*claim_rows(checked)), ""] if checked else []),
+        *([f"## Against {BASELINE}, paired by seed", "", "Each row against the baseline under the same protocol at "
+           "the same seed (the raw pixels for kNN and the linear probe, the same ViT fine-tuned from its "
+           "initialization for fine-tuning): A is the row, B the baseline, d > 0 where the row is better. The same "
+           "rule: holds if d > 2 se, does not hold if d < -2 se, within noise between; no verdict on a collapsed "
+           "run or below 2 seeds.", "", *table(*claim_rows(against, "row against the baseline")), ""]
+          if against else []),
         "## Budget and protocol", "", *budget_table(rows), "", *budget_lines(runs), "",
         *(f"![{f.stem}]({f.relative_to(out)})\n" for f in drawn), "## Runs", "",
         *table(("group", "seed", "run folder"), [(row["group"], seed, f"`{run}`") for row in rows
@@ -366,6 +394,7 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
     md, page = write_page(text, out, title)
     data = out / "comparison.json"
     data.write_text(json.dumps({"title": title, "groups": rows, "reference": reference,
-                                "reference_label": reference_label, "claims": checked}, indent=1) + "\n")
+                                "reference_label": reference_label, "claims": checked,
+                                "against_baseline": against}, indent=1) + "\n")
     return {"markdown": md, "html": page, "json": data, "figure": figures[0], "figures": figures, "groups": rows,
-            "claims": checked}
+            "claims": checked, "against_baseline": against}
