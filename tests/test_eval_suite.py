@@ -77,6 +77,13 @@ def test_the_linear_probe_has_the_raw_pixels_beside_it_under_the_same_protocol(r
                 torch.tensor([int(y) for _, y in images]))
     _, accuracy = linear_probe_features(*flat(train, 128), *flat(test, 64), cfg.linear, info.num_classes)
     assert pixels["accuracy"] == accuracy
+    # both also at the lr each chose on the last 25 of the 128 training images; a comparison reads them
+    from mimae.report.measures import read_measures
+    for chosen in (result["lr_chosen"], pixels["lr_chosen"]):
+        assert chosen["validation_images"] == 25 and chosen["base_lr"] in chosen["lrs"] == [0.1, 0.3, 1, 3, 6.4]
+    measures, _ = read_measures(run, json.loads((run / "results.json").read_text()))
+    assert (measures["linear_lr_chosen"], measures["linear_lr_chosen (pixels)"]) == (
+        result["lr_chosen"]["accuracy"], pixels["lr_chosen"]["accuracy"])
 
 
 def test_the_from_scratch_encoder_is_the_untrained_initialization_of_the_same_seed(tmp_path):

@@ -3,7 +3,7 @@ import torch
 
 from mimae.eval.config import LinearConfig
 from mimae.eval.knn import knn_accuracy
-from mimae.eval.linear import LinearProbe, cached_batches, linear_probe_features, probe_optimizer
+from mimae.eval.linear import LinearProbe, cached_batches, chosen_lr_probe, linear_probe_features, probe_optimizer
 
 
 def blobs(n=1200, classes=4, dim=16, seed=0):
@@ -24,6 +24,25 @@ def test_separable_features_are_solved_by_the_probe_and_knn(optimizer, base_lr):
     _, acc = linear_probe_features(feats[:1000], labels[:1000], feats[1000:], labels[1000:], cfg, 4)
     assert acc >= 99.0
     assert knn_accuracy(feats[:1000], labels[:1000], feats[1000:], labels[1000:]) >= 99.0
+
+
+def test_the_probe_chooses_its_lr_on_held_out_training_features_never_on_the_test_set():
+    """lr 0 leaves the probe at its initialization (near chance), 6.4 solves the blobs: the choice is 6.4, made on
+    the last fifth of the training features (200 of 1000, fewer than validation_images), then refit on all 1000 as
+    the plain probe at that lr is; shuffled test labels change the test accuracy, not the choice."""
+    feats, labels, gen = blobs()
+    cfg = LinearConfig(**{**PROBE.__dict__, "lr_choices": "0,6.4"})
+    chosen = chosen_lr_probe(feats[:1000], labels[:1000], feats[1000:], labels[1000:], cfg, 4)
+    assert chosen is not None and chosen["base_lr"] == 6.4 and chosen["validation_images"] == 200
+    assert chosen["validation"]["6.4"] >= 99.0 > 60.0 > chosen["validation"]["0"]
+    refit = linear_probe_features(feats[:1000], labels[:1000], feats[1000:], labels[1000:],
+                                  LinearConfig(**{**PROBE.__dict__, "base_lr": 6.4}), 4)[1]
+    assert chosen["accuracy"] == refit
+    shuffled = labels[1000:][torch.randperm(200, generator=gen)]
+    blind = chosen_lr_probe(feats[:1000], labels[:1000], feats[1000:], shuffled, cfg, 4)
+    assert blind["validation"] == chosen["validation"] and blind["base_lr"] == 6.4 and blind["accuracy"] < 50.0
+    assert chosen_lr_probe(feats[:1000], labels[:1000], feats[1000:], labels[1000:],
+                           LinearConfig(**{**PROBE.__dict__, "lr_choices": ""}), 4) is None
 
 
 def test_random_labels_stay_near_chance():

@@ -282,6 +282,14 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def parse_floats(text: str, key: str) -> list[float]:
+    """An option's comma-separated numbers: ``"0.1,1,6.4"`` -> ``[0.1, 1.0, 6.4]``; a one-line error naming ``key``."""
+    try:
+        return [float(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{key}={text!r} is not a comma-separated list of numbers") from None
+
+
 def iter_fields(obj: Any, prefix: str = ""):
     """Yield ``(dotted_key, value, field)`` for every leaf option of a config object."""
     for f in dataclasses.fields(obj):

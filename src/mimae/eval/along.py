@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from mimae.config import Config, ConfigError
+from mimae.config import Config, ConfigError, parse_floats
 from mimae.data import first, image_count, train_test_sets
 from mimae.eval.finetune import finetune
 from mimae.eval.knn import knn_accuracy, pixel_features
@@ -27,13 +27,6 @@ from mimae.models import Encoder
 from mimae.progress import progress as progress_bar
 from mimae.run_folder import partial_name, replace_text
 from mimae.runs import epoch_checkpoints, epoch_of, load_encoder_weights, read
-
-
-def parse_floats(text: str, key: str) -> list[float]:
-    try:
-        return [float(v) for v in str(text).split(",") if v.strip()]
-    except ValueError:
-        raise ConfigError(f"{key}={text!r} is not a comma-separated list of numbers") from None
 
 
 def chosen_checkpoints(run_dir: str | Path, text: str = "all", key: str = "along.epochs") -> list[tuple[int, Path]]:

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mimae.config import param, register_section
+from mimae.config import Config, param, parse_floats, register_section
+
+# the linear probe's base_lr values (per 256) the budget curve tries and the probe chooses from
+PROBE_LRS = "0.1,0.3,1,3,6.4"
 
 
 @dataclass
@@ -38,14 +41,23 @@ class LinearConfig:
     train_limit: int | None = param(10000, "training images the probe learns from (None: all)", low=1)
     test_limit: int | None = param(5000, "test images it is scored on (None: all)", low=1)
     seed: int = param(0, "seed of the probe's initialization, data order and augmentation", low=0)
+    lr_choices: str = param(PROBE_LRS, "base_lr values the cached probe also chooses from: each trained on the "
+                                       "training slice less its last validation_images and scored on those, the "
+                                       "best refit on the whole slice and scored on the test images, for the "
+                                       "encoder and the pixels alike ('linear probe, lr chosen'); empty: none")
+    validation_images: int = param(2000, "training images held out to choose the lr (at most a fifth of the "
+                                          "training slice)", low=1)
+
+    def validate(self, cfg: Config) -> None:
+        parse_floats(self.lr_choices, "linear.lr_choices")
 
 
 @dataclass
 class AlongConfig:
     epochs: str = param("all", "the kept epoch checkpoints `mimae eval along` scores: all, or a list such as "
                                "0,1,2,4,8,16")
-    probe_lrs: str = param("0.1,0.3,1,3,6.4", "the linear probe's base_lr values (per 256) tried on every checkpoint "
-                                              "and on the raw pixels; each accuracy is kept and the best is read off")
+    probe_lrs: str = param(PROBE_LRS, "the linear probe's base_lr values (per 256) tried on every checkpoint and on "
+                                      "the raw pixels; each accuracy is kept and the best is read off")
     finetune_epochs: str = param("all", "the kept epoch checkpoints `mimae eval finetune-along` fine-tunes (the "
                                         "finetune section's recipe): all, or a list such as 0,2,16; epoch 0 is "
                                         "the initialization, so its fine-tuning is the from-scratch baseline")

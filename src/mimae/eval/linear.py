@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -17,7 +18,7 @@ from timm.optim import Lars
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from mimae.config import Config
+from mimae.config import Config, parse_floats
 from mimae.data import BatchAugment, DataInfo, first, image_count, train_test_sets
 from mimae.data.augment import match_channels
 from mimae.eval.config import LinearConfig
@@ -128,11 +129,31 @@ def probe_accuracy(probe: LinearProbe, feats: torch.Tensor, labels: torch.Tensor
 
 
 def linear_probe_features(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor,
-                          test_y: torch.Tensor, cfg: LinearConfig, num_classes: int) -> tuple[LinearProbe, float]:
+                          test_y: torch.Tensor, cfg: LinearConfig, num_classes: int,
+                          device: torch.device | str = "cpu") -> tuple[LinearProbe, float]:
     """Train on cached training features (N, D) and score on test features (M, D): (probe, accuracy %)."""
-    batches, steps = cached_batches(train_x, train_y, cfg.batch_size)
-    probe = train_probe(batches, steps, train_x.shape[1], num_classes, cfg)
+    batches, steps = cached_batches(train_x.to(device), train_y.to(device), cfg.batch_size)
+    probe = train_probe(batches, steps, train_x.shape[1], num_classes, cfg, device)
     return probe, probe_accuracy(probe, test_x, test_y)
+
+
+def chosen_lr_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
+                    cfg: LinearConfig, num_classes: int, device: torch.device | str = "cpu") -> dict | None:
+    """The probe at the base_lr of ``cfg.lr_choices`` chosen on held-out training features: each lr trained on the
+    training features (N, D) less the last ``validation_images`` (at most N / 5) and scored on those, the best refit
+    on all N and scored on the test features (M, D). The test images play no part in the choice. None without
+    choices."""
+    lrs = parse_floats(cfg.lr_choices, "linear.lr_choices")
+    held = min(cfg.validation_images, len(train_x) // 5)
+    if not lrs or held < 1:
+        return None
+    fit_x, fit_y, val_x, val_y = train_x[:-held], train_y[:-held], train_x[-held:], train_y[-held:]
+    validation = {f"{lr:g}": linear_probe_features(fit_x, fit_y, val_x, val_y, replace(cfg, base_lr=lr),
+                                                   num_classes, device)[1] for lr in lrs}
+    chosen = max(lrs, key=lambda lr: validation[f"{lr:g}"])  # the first of equals: the smaller lr
+    _, accuracy = linear_probe_features(train_x, train_y, test_x, test_y, replace(cfg, base_lr=chosen), num_classes,
+                                        device)
+    return {"lrs": lrs, "validation_images": held, "validation": validation, "base_lr": chosen, "accuracy": accuracy}
 
 
 def protocol_description(cfg: LinearConfig) -> dict:
@@ -183,9 +204,12 @@ def linear_eval(encoder: Encoder, cfg: Config, device: torch.device, progress: b
         n_train = len(train_x)
     probe = train_probe(batches, steps, test_x.shape[1], info.num_classes, lin, device,
                         desc="linear probe" if progress else None)
+    accuracy = probe_accuracy(probe, test_x, test_y)
+    chosen = None if lin.reextract else chosen_lr_probe(train_x, train_y, test_x, test_y, lin, info.num_classes,
+                                                        device)
     probe_seconds = time.perf_counter() - start
     result = {**protocol_description(lin), "dataset": info.name, "train_images": n_train,
-              "test_images": len(test_x), "accuracy": probe_accuracy(probe, test_x, test_y),
+              "test_images": len(test_x), "accuracy": accuracy, "lr_chosen": chosen,
               "encode_seconds": features["seconds"], "probe_seconds": probe_seconds,
               "seconds": features["seconds"] + probe_seconds}
     return probe, result
@@ -201,4 +225,5 @@ def pixel_linear_eval(cfg: Config) -> dict:
     test_x, test_y = pixel_features(first(test, lin.test_limit), info, batch)
     _, accuracy = linear_probe_features(train_x, train_y, test_x, test_y, lin, info.num_classes)
     return {"protocol": "linear", "feature": "pixels", "train_images": len(train_x), "test_images": len(test_x),
-            "accuracy": accuracy}
+            "accuracy": accuracy, "lr_chosen": chosen_lr_probe(train_x, train_y, test_x, test_y, lin,
+                                                               info.num_classes)}

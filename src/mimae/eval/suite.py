@@ -137,7 +137,7 @@ def table(result: dict) -> str:
         for name, r in [*((f"epoch {p['epoch']}", p) for p in result["along"]), ("raw pixels", result["pixels"])]:
             lines.append(f"| {name} | {r['knn']:.2f} | {r['knn_full']:.2f} | {r['linear_best']:.2f} |")
         return "\n".join(lines)
-    parts = {k: v for k, v in result.items() if isinstance(v, dict) and "accuracy" in v}
+    parts = {k: v for k, v in result.items() if isinstance(v, dict) and "train_images" in v}
     if "along" in result:
         parts = {f"linear, epoch {point['epoch']}": point for point in result["along"]}
     elif "accuracy" in result:
@@ -146,6 +146,10 @@ def table(result: dict) -> str:
     for name, r in parts.items():
         label = f"{r['protocol']} on the raw pixels (baseline)" if r.get("feature") == "pixels" else name
         lines.append(f"| {label} | {r['train_images']} | {r['test_images']} | {r['accuracy']:.2f} |")
+        if r.get("lr_chosen"):
+            chosen = r["lr_chosen"]
+            lines.append(f"| {label}, base lr {chosen['base_lr']:g} chosen on {chosen['validation_images']} held-out "
+                         f"training images | {r['train_images']} | {r['test_images']} | {chosen['accuracy']:.2f} |")
     return "\n".join(lines)
 
 

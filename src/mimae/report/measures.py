@@ -24,6 +24,7 @@ from mimae.run_folder import EVAL_PATTERN, eval_name
 RECONSTRUCT_FILE = "analysis_reconstruct/reconstruct_metrics.json"
 ROBUSTNESS_FILE = eval_name("robustness")
 MASK_MI_FILE = "analysis_mask_mi/mask_mi.json"
+CHOSEN_LR = "linear_lr_chosen"  # eval_linear.json's probe at the lr it chose on held-out training images
 # mask_mi.json's numbers that a comparison shows, under their measure names
 MASK_MI_KEYS = {"infonce": "mask_mi_shared", "retrieval": "mask_mi_retrieval", "club": "mask_mi_club",
                 "cosine_siblings": "mask_mi_cos_siblings", "cosine_others": "mask_mi_cos_others"}
@@ -42,6 +43,7 @@ MEASURES = {
     **{name: Measure(PROTOCOLS[name].label)
        for name in ("knn", "linear", "lowshot", "finetune", "lowshot-scratch", "finetune-scratch")},
     "knn_full": Measure("kNN, full bank"),
+    "linear_lr_chosen": Measure("linear probe, lr chosen on held-out training images"),
     "clean_error": Measure("robustness: clean error", higher_is_better=False),
     "corruption_error": Measure("robustness: mean corruption error", higher_is_better=False),
     "mce": Measure("mCE", higher_is_better=False),
@@ -103,6 +105,9 @@ def read_measures(run_dir: Path, results: dict) -> tuple[dict[str, float], dict 
             measures[name] = result["accuracy"]
         if "accuracy" in result.get("pixels", {}):
             measures[baseline_measure(name)] = result["pixels"]["accuracy"]
+        for source, measure in ((result, CHOSEN_LR), (result.get("pixels", {}), baseline_measure(CHOSEN_LR))):
+            if name == "linear" and source.get("lr_chosen"):
+                measures[measure] = source["lr_chosen"]["accuracy"]
         for point in result.get("along", []):
             measures[along_measure(point["epoch"])] = point["accuracy"]
         if path.name == ROBUSTNESS_FILE:
