@@ -13,8 +13,9 @@ KEEP = "train.keep_checkpoints=true"
 # the cpu scale, chosen from the budget curve (docs/results/budget, seeds 0-2): the first kept budget at which MAE
 # beats the raw pixels by more than 2 paired se, under the linear probe at its best lr
 CPU_SCALE_EPOCHS = 12
-# the cpu scale's fine-tuning recipe, as paper000-tab1's: 10 epochs on 10,000 training images, 5,000 test images
+# the cpu scale's fine-tuning recipe, as paper000-tab1's, and in words
 CPU_FINETUNE = ("finetune.epochs=10", "finetune.train_limit=10000", "finetune.test_limit=5000")
+CPU_FINETUNE_TEXT = "10 epochs on 10,000 training images, scored on 5,000 test images"
 
 register(Experiment(
     name="budget", source="mimae",
@@ -31,8 +32,8 @@ register(Experiment(
         "cpu": Scale(("train.epochs=16", KEEP), ("along", "finetune-along"), (0, 1, 2),
                      "the default mini ViT trained with MAE for 16 epochs of Fashion-MNIST (937 steps of 64 images an "
                      "epoch, peak lr 7.5e-4, one cosine schedule), scored at epochs 0, 1, 2, 4, 8, 12 and 16 by kNN "
-                     "and the linear probe, and fine-tuned at epochs 0 (from scratch), 2, 4 and 16 (10 epochs on "
-                     "10,000 training images, scored on 5,000 test images)",
+                     "and the linear probe, and fine-tuned at epochs 0 (from scratch), 2, 4 and 16 "
+                     f"({CPU_FINETUNE_TEXT})",
                      evaluation_args={"along": ("along.epochs=0,1,2,4,8,12,16",),
                                       "finetune-along": ("along.finetune_epochs=0,2,4,16", *CPU_FINETUNE)}),
     },
