@@ -97,6 +97,7 @@ def test_a_comparison_gives_mean_std_and_n_per_group_and_labels_the_papers_colum
                               reference_label="paper 000 (reported)")
     text = (out / "report.md").read_text()
     assert "| runs | n | kNN, end of pretraining (%) | paper 000 (reported): fine-tune |" in text
+    assert text.splitlines()[2].startswith("4 runs in 2 groups;")
     assert "| mask.ratio=0.5 | 3 | 72.00 ± 2.00 | 99.9 |" in text
     assert "| mask.ratio=0.75 | 1 | 60.00 |  |" in text
     baseline = BASELINE_LABEL

@@ -134,6 +134,11 @@ def baseline_row(runs: list[Run], measures: list[str]) -> tuple:
     return (BASELINE_LABEL, len(runs), *cells)
 
 
+def count(n: int, noun: str) -> str:
+    """``1 run``, ``3 runs``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 BASELINE = "the baseline"  # its name as the other side of a paired comparison
 
 
@@ -371,8 +376,8 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
                                                                  BASELINE), with_baseline, measures, collapsed)]
     lower = [header(m) for m in measures if not describe(m).higher_is_better]
     text = "\n".join([
-        f"# {title}", "", f"{len(runs)} runs in {len(groups)} groups; each cell is mean ± sample standard deviation "
-        "over the group's seeds (n runs), in the unit of its column (accuracies: top-1 %)"
+        f"# {title}", "", f"{count(len(runs), 'run')} in {count(len(groups), 'group')}; each cell is mean ± sample "
+        "standard deviation over the group's seeds (n runs), in the unit of its column (accuracies: top-1 %)"
         + (f"; lower is better for {', '.join(lower)}" if lower else "") + ".", "",
         *table(head, cells), "", *(f"{note}\n" for note in notes or []),
         *([f"The mCE divides each run's error under each corruption (summed over severities) by the mean error of "
