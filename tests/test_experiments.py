@@ -4,6 +4,7 @@ lists the rows in the paper's order with the paper's numbers in their labelled c
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -193,6 +194,20 @@ def test_an_experiment_runs_only_the_rows_asked_for_and_its_page_names_the_rest(
             "samples.") in text
 
 
+def test_an_evaluation_of_the_initialization_runs_once_a_seed_whichever_row_carries_it(tmp_path):
+    """Per-seed evaluations (fine-tuning from scratch) go with the first row that runs, unless a run folder of the
+    same seed in the experiment's folder already holds them."""
+    exp = experiments()["paper000-tab1"]
+    lines = []
+    run_experiment(exp, "smoke", tmp_path, say=lines.append, runner=main, rows=["MAE"])
+    runs = tmp_path / exp.folder("smoke") / "smoke"
+    assert (runs / "MAE,seed=0" / "eval_finetune-scratch.json").is_file()
+    run_experiment(exp, "smoke", tmp_path, say=lines.append, runner=main, rows=["MI-MAE"])
+    assert not (runs / "MI-MAE,seed=0" / "eval_finetune-scratch.json").exists()
+    assert (runs / "MI-MAE,seed=0" / "eval_finetune.json").is_file()
+    assert not any("finetune-scratch" in line and "MI-MAE" in line for line in lines)
+
+
 def test_every_claim_names_two_rows_of_its_experiment():
     claims = [(exp, claim) for exp in experiments().values() for claim in exp.claims]
     assert len(claims) >= 15
@@ -234,4 +249,11 @@ def test_an_archived_experiment_has_no_weights_nor_absolute_paths_and_its_runs_c
     lines = []
     run_experiment(exp, "smoke", "runs", say=lines.append, runner=main)
     assert f"{len(exp.rows)} finished before, 0 to run" in lines[0]
+    # an evaluation asked later cannot be added to a run without weights: said, not a failure, the rows still shown
+    asks_more = replace(exp, scales={"smoke": replace(exp.scale("smoke"), evaluations=("knn-full",))})
+    lines = []
+    paths = run_experiment(asks_more, "smoke", "runs", say=lines.append, runner=main)
+    assert sum("finished without its weights (restored from an archive), so knn-full cannot be added" in line
+               for line in lines) == len(exp.rows)
+    assert all(f"| {row.label} |" in paths["markdown"].read_text() for row in exp.rows)
     assert main(["experiment", "archive", "paper000-tab3a", "--scale", "smoke", "--root", "runs", "--out", "x"]) == 2

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mimae.budget import images_per_micro_batch, peak_lr, sample_epochs
@@ -24,6 +24,7 @@ from mimae.experiments.sweep import (
     Children,
     Point,
     Runner,
+    evaluated_at_seed,
     exit_if_stopped,
     resolved_config,
     run_mimae,
@@ -279,7 +280,10 @@ def run_experiment(exp: Experiment, scale: str, root: str | Path = "runs/experim
                            say, runner)
     equal = check_budgets(exp.budgets(scale), exp.name, exp.compared_pairs())
     runs = Path(root) / exp.folder(scale) / scale
-    sweep = run_sweep(runs, exp.points(scale, seeds, rows), evaluations=list(chosen.evaluations), parallel=parallel,
+    # an evaluation of the initialization runs once a seed, whichever of the seed's rows carries it
+    points = [replace(p, evaluations=tuple(e for e in p.evaluations if not evaluated_at_seed(runs, e, p.seed)))
+              for p in exp.points(scale, seeds, rows)]
+    sweep = run_sweep(runs, points, evaluations=list(chosen.evaluations), parallel=parallel,
                       say=say, evaluation_args=chosen.evaluation_args, runner=runner, cluster=cluster)
     if any("job" in p for p in sweep["points"]):
         say(f"when the jobs are done, the same command writes the report of {exp.name}")

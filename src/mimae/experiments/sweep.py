@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from mimae.checkpoint import CHECKPOINT_NAME
 from mimae.config import Config, ConfigError, load_config, parse_overrides, run_differences
 from mimae.eval.suite import PROTOCOLS
 from mimae.experiments.launch import Cluster, PointJob, job_state, submit, submitted_jobs
@@ -139,8 +140,24 @@ def check_finished_runs(root: Path, points: list[Point], base: list[str]) -> Non
 
 
 def finished(run_dir: Path, evaluations: list[str]) -> bool:
-    return (run_dir / RESULTS_NAME).is_file() and all(
-        (run_dir / EVALUATIONS[e][0]).is_file() for e in evaluations)
+    return (run_dir / RESULTS_NAME).is_file() and not missing(run_dir, evaluations)
+
+
+def missing(run_dir: Path, evaluations: list[str]) -> list[str]:
+    """The evaluations whose result file the run folder lacks."""
+    return [e for e in evaluations if not (run_dir / EVALUATIONS[e][0]).is_file()]
+
+
+def weightless(run_dir: Path) -> bool:
+    """A finished run without its weights (restored from an archive, which keeps none): no evaluation can be added
+    to it."""
+    return (run_dir / RESULTS_NAME).is_file() and not (run_dir / CHECKPOINT_NAME).is_file()
+
+
+def evaluated_at_seed(root: Path, evaluation: str, seed: int) -> bool:
+    """Whether a run folder of the seed under ``root`` holds the evaluation's result: for an evaluation of the
+    initialization (the same for every row at a seed), which then need not run again."""
+    return any(root.glob(f"*,seed={seed}/{EVALUATIONS[evaluation][0]}"))
 
 
 # runs one mimae command line in this process and returns its exit status (``mimae.cli.main``); None: a subprocess
@@ -321,7 +338,12 @@ def run_sweep(root: str | Path, points: list[Point], base: list[str] | None = No
         raise ConfigError("runs in this process go one at a time (parallel=1)")
     settings = Settings(list(base or []), evaluations, dict(evaluation_args or {}), threads, runner)
     check_finished_runs(root, points, settings.base)
-    todo = [p for p in points if not finished(root / p.name, [*evaluations, *p.evaluations])]
+    lacking = {p.name: gaps for p in points if weightless(root / p.name)
+               and (gaps := missing(root / p.name, [*evaluations, *p.evaluations]))}
+    for name, gaps in lacking.items():
+        say(f"{name}: finished without its weights (restored from an archive), so {', '.join(gaps)} cannot be "
+            "added; its row lacks them")
+    todo = [p for p in points if p.name not in lacking and not finished(root / p.name, [*evaluations, *p.evaluations])]
     say(f"sweep {root}: {len(points)} points, {len(points) - len(todo)} finished before, {len(todo)} to run"
         + (f", {parallel} at a time" if parallel > 1 and cluster is None else ""))
     ran: dict[str, dict] = {}
