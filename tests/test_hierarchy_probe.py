@@ -79,3 +79,31 @@ def test_learned_end_to_end_on_a_tiny_model(tmp_path):
     assert result["levels"] == [1, 2, 3]
     assert all(-1.0 < r2 <= 1.0 for scores in result["r2"].values() for r2 in scores.values())
     assert (tmp_path / "learned.png").is_file() and "MAE ratio 0.75" in (tmp_path / "learned.md").read_text()
+
+
+def test_learned_over_seeds_pairs_each_level_with_the_initialization_of_its_seed(tmp_path):
+    """Over seeds: the per-seed runs share one dataset, every value is the mean over the seeds, and each level's
+    learned R^2 minus the random initialization's is d +- se over the seeds, recomputed here by hand."""
+    import statistics
+
+    from mimae.experiments.paper003 import learned_page
+    from tests.conftest import TINY
+    args = ["hierarchy", "learned", "--output", str(tmp_path), "--ratios", "0.75", "--unit", "8", "--seeds", "0", "1",
+            *(f"{k}={v}" for k, v in {**TINY, "hierarchy.image_size": 16, "hierarchy.depth": 3,
+                                       "hierarchy.train_size": 96, "hierarchy.test_size": 80, "train.epochs": 1,
+                                       "eval.knn_bank_limit": 96}.items())]
+    assert main(args) == 0
+    result = json.loads((tmp_path / "learned.json").read_text())
+    seeds = [json.loads((tmp_path / f"seed-{s}" / "learned.json").read_text()) for s in (0, 1)]
+    assert result["seeds"] == [0, 1] and not (tmp_path / "seed-1" / "data").exists()
+    assert [run["pretrain_config"]["train"]["seed"] for run in seeds] == [0, 1]
+    assert seeds[0]["r2"]["random init"] != seeds[1]["r2"]["random init"]  # each seed its own initialization
+    for level in result["levels"]:
+        key = str(level)
+        gains = [run["r2"]["0.75"][key] - run["r2"]["random init"][key] for run in seeds]
+        cell = result["against_init"]["0.75"][key]
+        assert cell["d"] == pytest.approx(statistics.mean(gains))
+        assert cell["se"] == pytest.approx(statistics.stdev(gains) / 2 ** 0.5) and cell["n"] == 2
+        assert result["r2"]["0.75"][key] == pytest.approx(statistics.mean(run["r2"]["0.75"][key] for run in seeds))
+    page = learned_page(result)
+    assert "paired by seed" in page and "| 0.75 | " in page and "Seeds 0, 1 (each value the mean over them)" in page

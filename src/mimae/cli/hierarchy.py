@@ -19,6 +19,7 @@ Examples:
   mimae hierarchy locate --ratio 0.5 --unit 8
   mimae hierarchy theory --output runs/hier-theory --masks 20
   mimae hierarchy learned --output runs/hier-learned --ratios 0.1 0.5 0.75 0.9 --unit 4 train.epochs=3
+  mimae hierarchy learned --output runs/hier-30 --ratios 0.75 --seeds 0 1 2 train.epochs=30   # paired with init
 """
 
 
@@ -51,6 +52,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     learned.add_argument("--ratios", type=float, nargs="+", default=[0.1, 0.5, 0.75, 0.9], help="mask ratios")
     learned.add_argument("--unit", type=int, default=None, help="masking unit, pixels (default: the patch)")
     learned.add_argument("--probe", choices=("linear", "kernel"), default="linear", help="probe of the latents")
+    learned.add_argument("--seeds", type=int, nargs="+", default=None,
+                         help="train and probe at each seed (OUTPUT/seed-K), then pair each level's R^2 with the "
+                              "random initialization's of the seed (default: train.seed only, in OUTPUT)")
     learned.add_argument("--data", default=None, help="dataset folder from `generate` (default: OUTPUT/data, "
                                                       "generated from the hierarchy section when absent)")
     learned.set_defaults(func=cmd_learned)
@@ -113,9 +117,15 @@ def cmd_theory(args: argparse.Namespace) -> int:
 
 
 def cmd_learned(args: argparse.Namespace) -> int:
-    from mimae.experiments.hierarchy_learned import learned_table, run_learned
-    result = run_learned(args.output, tuple(args.ratios), args.unit, parse_overrides(args.overrides), args.probe,
-                         data_dir=args.data)
+    from mimae.experiments.hierarchy_learned import against_init_table, learned_table, run_learned, run_learned_seeds
+    if args.seeds:
+        result = run_learned_seeds(args.output, tuple(args.seeds), tuple(args.ratios), args.unit,
+                                   parse_overrides(args.overrides), args.probe, data_dir=args.data)
+    else:
+        result = run_learned(args.output, tuple(args.ratios), args.unit, parse_overrides(args.overrides), args.probe,
+                             data_dir=args.data)
     print(learned_table(result))
+    if "against_init" in result:
+        print(against_init_table(result))
     print(f"figure: {Path(args.output) / 'learned.png'}")
     return 0

@@ -43,6 +43,12 @@ def paired(a: dict, b: dict, sign: int) -> tuple[list[float], list[int]]:
     return [sign * (va - bs[s]) for s, va in zip(a["seeds"], a["values"]) if s in bs], seeds
 
 
+def mean_and_se(differences: list[float]) -> tuple[float, float | None]:
+    """The mean of per-seed differences and its standard error sd / sqrt(n) (None below two seeds)."""
+    se = statistics.stdev(differences) / math.sqrt(len(differences)) if len(differences) > 1 else None
+    return statistics.mean(differences), se
+
+
 def verdict(d: float, se: float | None, paper_effect: float | None = None, collapsed: bool = False,
             unequal: bool = False) -> str:
     if unequal:
@@ -77,8 +83,7 @@ def check(claim: Claim, groups: dict[str, dict], measures: list[str], collapsed:
             continue
         # the papers' numbers are accuracies: their effect bounds an accuracy's claim, not an SSIM's or an error's
         effect = paper_effect if describe(name).unit == "%" and describe(name).higher_is_better else None
-        d = statistics.mean(differences)
-        se = statistics.stdev(differences) / math.sqrt(len(differences)) if len(differences) > 1 else None
+        d, se = mean_and_se(differences)
         records.append({"claim": claim.text, "better": claim.better, "worse": claim.worse, "measure": name,
                         "better_mean": a["mean"], "worse_mean": b["mean"], "n": len(differences), "seeds": seeds,
                         "differences": differences, "difference": d, "se": se,
