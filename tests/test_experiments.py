@@ -231,7 +231,7 @@ def test_git_keeps_the_runs_of_an_archive_under_docs_results():
 
 
 def test_an_archived_experiment_has_no_weights_nor_absolute_paths_and_its_runs_count_as_finished(tmp_path,
-                                                                                                 monkeypatch):
+                                                                                                 monkeypatch, capsys):
     import shutil
     monkeypatch.chdir(tmp_path)
     exp = experiments()["paper001-tab1"]
@@ -245,7 +245,12 @@ def test_an_archived_experiment_has_no_weights_nor_absolute_paths_and_its_runs_c
     assert main(["report", "kept/runs", "--out", "again"]) == 0  # the small files alone make the page
     assert "MAE" in (tmp_path / "again" / "report.md").read_text()
     shutil.rmtree("runs")
-    shutil.copytree(kept / "runs", f"runs/{exp.name}/smoke")  # restored: nothing is trained again
+    restore = ["experiment", "restore", exp.name, "--scale", "smoke", "--root", "runs", "--from"]
+    assert main([*restore, "kept"]) == 0
+    assert f"restored {len(exp.rows)} runs into runs/{exp.name}/smoke" in capsys.readouterr().out
+    assert main([*restore, "kept"]) == 0  # nothing twice
+    assert "restored 0 runs" in capsys.readouterr().out
+    assert main([*restore, "nope"]) == 2
     lines = []
     run_experiment(exp, "smoke", "runs", say=lines.append, runner=main)
     assert f"{len(exp.rows)} finished before, 0 to run" in lines[0]

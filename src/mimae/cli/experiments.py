@@ -45,6 +45,7 @@ Examples:
   mimae experiment run paper000-tab3a --scale cpu --seeds 0 1 2      # resumable; the report at the end
   mimae experiment run paper000-tab1 --scale cpu --rows MAE MI-MAE    # only these rows
   mimae experiment archive paper000-tab3a --scale cpu --out docs/results/paper000-tab3a   # report + runs, no weights
+  mimae experiment restore paper000-tab3a --scale cpu     # docs/results/paper000-tab3a's runs back: not trained again
   mimae experiment report paper000-tab3a --scale cpu --runs docs/results/paper000-tab3a/runs --out runs/again
 """
 
@@ -104,6 +105,14 @@ def add_experiment_parser(sub: argparse._SubParsersAction) -> None:
     keep.add_argument("--root", default="runs/experiments", help="where it ran (ROOT/NAME/SCALE/)")
     keep.add_argument("--out", required=True, help="the archive folder, e.g. docs/results/NAME")
     keep.set_defaults(func=cmd_experiment_archive)
+    back = commands.add_parser("restore", help="copy an archive's runs back where the experiment runs, so that "
+                                               "`experiment run` trains only the runs that are missing")
+    back.add_argument("name")
+    back.add_argument("--scale", required=True, choices=("smoke", "cpu", "paper"))
+    back.add_argument("--root", default="runs/experiments", help="where it runs (its runs go to ROOT/FOLDER/SCALE/)")
+    back.add_argument("--from", dest="archive", default=None,
+                      help="the archive folder (default: docs/results/NAME)")
+    back.set_defaults(func=cmd_experiment_restore)
     again = commands.add_parser("report", help="the experiment's page again from finished runs (an archive's runs), "
                                                "with today's report: budgets, paired verdicts, collapse flags")
     again.add_argument("name")
@@ -146,6 +155,19 @@ def cmd_experiment_archive(args: argparse.Namespace) -> int:
     experiment(args.name)
     runs = archive(Path(args.root) / args.name / args.scale, args.out)
     print(f"archived the report and {len(runs)} runs (no weights) in {args.out}")
+    return 0
+
+
+def cmd_experiment_restore(args: argparse.Namespace) -> int:
+    from mimae.experiments.archive import restore
+    from mimae.experiments.catalog import experiments  # noqa: F401  (registers them)
+    from mimae.experiments.spec import experiment
+    exp = experiment(args.name)
+    exp.scale(args.scale)
+    runs = Path(args.root) / exp.folder(args.scale) / args.scale
+    copied = restore(args.archive or f"docs/results/{args.name}", runs)
+    print(f"restored {len(copied)} run{'' if len(copied) == 1 else 's'} into {runs}"
+          + (f": {', '.join(copied)}" if copied else " (every archived run was there already)"))
     return 0
 
 

@@ -3,8 +3,8 @@ results, metrics, evaluation JSON; no weights), with paths made relative, into a
 shared.
 
 The archived run folders are complete for the report: ``mimae report DIR/runs`` redraws the page from them, and
-copied back into ``ROOT/NAME/SCALE/`` they count as finished runs, so ``mimae experiment run`` adds seeds or rows to
-them instead of training them again.
+restored into ``ROOT/NAME/SCALE/`` (:func:`restore`, ``mimae experiment restore``) they count as finished runs, so
+``mimae experiment run`` adds seeds or rows to them instead of training them again.
 """
 
 from __future__ import annotations
@@ -48,6 +48,22 @@ def archive(folder: str | Path, out: str | Path) -> list[Path]:
         copied.append(target)
     relative = {f'"{run}"': f'"runs/{Path(run).name}"' for run in listed if not Path(run).is_absolute()}
     make_relative(out, {**{f"{run.parent.resolve()}/": "runs/" for run in runs}, **relative})
+    return copied
+
+
+def restore(archive_dir: str | Path, runs: str | Path) -> list[str]:
+    """Copy the run folders of an archive (``archive_dir/runs/*``) into ``runs`` (the experiment's folder of runs,
+    ``ROOT/NAME/SCALE``), where they count as finished: a run folder already there is left as it is. The names of
+    the runs copied."""
+    source = Path(archive_dir) / "runs"
+    if not source.is_dir():
+        raise ConfigError(f"{archive_dir} holds no archived runs ({source} is not a folder)")
+    copied = []
+    for run in sorted(p for p in source.iterdir() if p.is_dir()):
+        target = Path(runs) / run.name
+        if not target.exists():
+            shutil.copytree(run, target)
+            copied.append(run.name)
     return copied
 
 
