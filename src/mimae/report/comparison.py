@@ -126,12 +126,11 @@ BASELINE_LABEL = ("baseline, same protocol (raw pixels; fine-tuning: the same Vi
 
 
 def baseline_row(runs: list[Run], measures: list[str]) -> tuple:
-    """The raw-pixel row: each protocol's accuracy on the pixels (the same bank and queries as the runs')."""
-    cells = []
-    for m in measures:
-        values = [r.measures[baseline_measure(m)] for r in runs if baseline_measure(m) in r.measures]
-        cells.append(cell(values, describe(m).unit) if values else "")
-    return (BASELINE_LABEL, len(runs), *cells)
+    """The baseline row: per protocol, the mean ± std over the seeds of its one value at each seed (every run at a
+    seed has the same pixels and the same initialization), n the seeds."""
+    group = baseline_group(runs, measures)
+    cells = [cell(group[m]["values"], describe(m).unit) if m in group else "" for m in measures]
+    return (BASELINE_LABEL, len({r.cfg.train.seed for r in runs}), *cells)
 
 
 def count(n: int, noun: str) -> str:
