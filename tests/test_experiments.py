@@ -208,6 +208,16 @@ def test_an_evaluation_of_the_initialization_runs_once_a_seed_whichever_row_carr
     assert not any("finetune-scratch" in line and "MI-MAE" in line for line in lines)
 
 
+def test_a_page_redrawn_from_an_archive_keeps_the_tables_row_order(tmp_path):
+    from mimae.experiments.spec import redraw
+    exp = Experiment(name="order", source="a test", title="rows not in alphabetical order",
+                     rows=(Row("zeta", ("--method", "mae")), Row("alpha", ("--method", "mae", "mask.ratio=0.5"))),
+                     scales={"smoke": SMOKE_SCALE}, paper_protocol="none")
+    run_experiment(exp, "smoke", tmp_path, say=lambda text: None, runner=main)
+    text = redraw(exp, "smoke", tmp_path / "order" / "smoke", tmp_path / "again")["markdown"].read_text()
+    assert text.index("| zeta | 1 |") < text.index("| alpha | 1 |")
+
+
 def test_every_claim_names_two_rows_of_its_experiment():
     claims = [(exp, claim) for exp in experiments().values() for claim in exp.claims]
     assert len(claims) >= 15

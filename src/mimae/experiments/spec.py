@@ -316,9 +316,10 @@ def write_page_of(exp: Experiment, scale: str, labels: dict[Path, str], folder: 
 def redraw(exp: Experiment, scale: str, runs: str | Path, folder: str | Path, notes: Sequence[str] = ()) -> dict:
     """The page again from the run folders in ``runs`` (an archive's ``runs``, or ``ROOT/NAME/SCALE``), each
     matched to its row by its folder name, with today's report code (budgets, paired verdicts, collapse flags)."""
-    by_name = {point.name: point.label or point.name for point in exp.points(scale, tuple(range(100)))}
-    labels = {path: by_name[path.name] for path in sorted(Path(runs).iterdir())
-              if path.name in by_name and (path / RESULTS_NAME).is_file()}
+    points = exp.points(scale, tuple(range(100)))
+    in_table_order = [p for row in exp.rows for p in points if p.label == row.label]  # the page's rows as the table's
+    labels = {Path(runs) / p.name: p.label or p.name for p in in_table_order
+              if (Path(runs) / p.name / RESULTS_NAME).is_file()}
     if not labels:
         raise ConfigError(f"{runs} holds no finished run of {exp.name}'s rows")
     paths = write_page_of(exp, scale, labels, Path(folder), list(notes))
