@@ -164,6 +164,14 @@ def test_a_sweep_of_a_key_is_drawn_against_it():
     assert [r["config"]["mask.unit"] for r in slices["mask.unit"]] == [4, 8, 16]  # at the common ratio
 
 
+def test_the_comparison_figure_draws_every_accuracy_a_claim_is_judged_on():
+    from mimae.report.comparison import figure_measures
+    measures = ["knn_final", "finetune", "linear", "linear_lr_chosen", "lowshot", "mask_mi_shared", "ssim"]
+    assert figure_measures(measures) == ["knn_final", "finetune", "linear_lr_chosen", "lowshot"]
+    assert figure_measures(["knn_final", "linear"]) == ["knn_final", "linear"]  # no chosen lr: the fixed one
+    assert figure_measures(["ssim", "psnr"]) == ["ssim"]  # no accuracy: the first measure
+
+
 def test_a_claim_pairs_the_rows_by_seed_against_a_hand_computation():
     """A - B per seed: 2, 3, 1 -> d = 2, sd = 1, se = 1 / sqrt(3) = 0.577: holds (d > 2 se = 1.155), where the
     unpaired rule (se = sqrt(s_A^2 / 3 + s_B^2 / 3) = 1.70) would call it noise; a seed only one row has is left

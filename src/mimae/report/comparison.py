@@ -21,7 +21,7 @@ from mimae.plotting import legend_below, panel_grid, plt, save_figure
 from mimae.report.claims import RULE, Claim, check, claim_rows
 from mimae.report.collapse import RULE as COLLAPSE_RULE
 from mimae.report.collapse import collapse
-from mimae.report.measures import baseline_measure, describe, header, mean_corruption_errors, read_measures
+from mimae.report.measures import CHOSEN_LR, baseline_measure, describe, header, mean_corruption_errors, read_measures
 from mimae.report.page import table, write_page
 from mimae.run_folder import CONFIG_NAME, RESULTS_NAME, eval_name
 from mimae.runs import read, saved_config
@@ -175,25 +175,38 @@ def summary(groups: dict[str, list[Run]]) -> list[dict]:
     return rows
 
 
-def plot_groups(rows: list[dict], measure: str, path: Path, title: str) -> Path:
-    """Each group's runs (dots) and mean +- std (bar) for one measure."""
-    fig, ax = plt.subplots(figsize=(6.4, 0.5 * len(rows) + 1.6))
-    for y, row in enumerate(rows):
-        m = row["measures"].get(measure)
-        if m is None:
-            continue
-        ax.errorbar(m["mean"], y, xerr=m["std"] or 0, fmt="o", color="C0", capsize=4)
-        ax.scatter(m["values"], [y] * len(m["values"]), color="C0", alpha=0.35, s=14)
-    base = baseline_measure(measure)
-    pixels = [r["measures"][base]["mean"] for r in rows if base in r["measures"]]
-    if pixels:
-        ax.axvline(statistics.mean(pixels), color="gray", linestyle="-.", label="baseline, same protocol")
-        ax.legend(fontsize=8, frameon=False, loc="best")
-    ax.set_yticks(range(len(rows)), [r["group"] for r in rows], fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel(f"{header(measure)}: mean ± std over seeds, dots: runs")
-    ax.grid(alpha=0.3, axis="x")
+def plot_groups(rows: list[dict], measures: list[str], path: Path, title: str) -> Path:
+    """Each group's runs (dots) and mean +- std (bar), a panel per measure, its baseline under the same protocol
+    (raw pixels, fine-tuning from scratch) as a vertical line."""
+    columns = 2 if len(measures) in (2, 4) else 3
+    fig, axes = panel_grid(len(measures), columns, panel_size=(4.2, 0.45 * len(rows) + 1.4))
+    for index, (ax, measure) in enumerate(zip(axes, measures)):
+        for y, row in enumerate(rows):
+            m = row["measures"].get(measure)
+            if m is None:
+                continue
+            ax.errorbar(m["mean"], y, xerr=m["std"] or 0, fmt="o", color="C0", capsize=4)
+            ax.scatter(m["values"], [y] * len(m["values"]), color="C0", alpha=0.35, s=14)
+        base = baseline_measure(measure)
+        baselines = [r["measures"][base]["mean"] for r in rows if base in r["measures"]]
+        if baselines:
+            ax.axvline(statistics.mean(baselines), color="gray", linestyle="-.", label="baseline, same protocol")
+        ax.set_yticks(range(len(rows)), [r["group"] for r in rows] if index % columns == 0 else [], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel(header(measure), fontsize=8)
+        ax.grid(alpha=0.3, axis="x")
+    labelled = [ax for ax in axes if ax.get_legend_handles_labels()[1]]
+    if labelled:
+        legend_below(fig, labelled[0], columns=2)
+    fig.text(0.01, 0.01, "mean ± std over seeds, dots: runs", fontsize=7, color="gray")
     return save_figure(fig, path, title)
+
+
+def figure_measures(measures: list[str]) -> list[str]:
+    """The measures the comparison figure draws: those a claim is judged on, in percent (the accuracies; the kNN
+    alone where there is no other), with the probe at its chosen lr in place of the probe at the fixed lr."""
+    accuracies = [m for m in measures if describe(m).judged and describe(m).unit == "%"]
+    return [m for m in accuracies if not (m == "linear" and CHOSEN_LR in accuracies)] or measures[:1]
 
 
 def curve_slices(rows: list[dict], keys: tuple[str, ...]) -> dict[str, list[dict]]:
@@ -358,8 +371,7 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
         head += tuple(f"{reference_label}: {m}" for m in ref_measures)
         cells = [(*c, *(f"{reference.get(c[0], {}).get(m, '')}" for m in ref_measures)) for c in cells]
     figures_dir = out / "figures"
-    first = "knn_final" if "knn_final" in measures else measures[0]
-    figures = [plot_groups(rows, first, figures_dir / "comparison.png", title),
+    figures = [plot_groups(rows, figure_measures(measures), figures_dir / "comparison.png", title),
                plot_curves(rows, curve_keys, [m for m in measures if not m.startswith("linear_along")],
                            figures_dir / "curves.png", title),
                plot_along(rows, figures_dir / "along.png", title)]
