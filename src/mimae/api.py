@@ -87,7 +87,9 @@ def pretrain(config: Config | dict[str, Any] | str | Path, output_dir: str | Pat
     else:
         requested = requested_values(config) if isinstance(config, (str, Path)) else dict(config)
         cfg, source = run_config(output_dir, requested, resume)
-    return run_pretraining(cfg, output_dir, resume=source or False, overwrite=overwrite)
+    # "auto" without a checkpoint starts over what a run killed before its first checkpoint left
+    return run_pretraining(cfg, output_dir, resume=source or ("auto" if resume == "auto" else False),
+                           overwrite=overwrite)
 
 
 def evaluate(protocol: str, checkpoint: str | Path, overrides: dict[str, Any] | None = None,

@@ -29,7 +29,7 @@ from mimae import distributed, run_folder
 from mimae.budget import budget
 from mimae.config import Config, save_config
 from mimae.data import BatchAugment, DataInfo, image_count, pretraining_set, skipped_images
-from mimae.data.loader import LoaderWorkerDied, training_loader, worker_death
+from mimae.data.loader import LoaderWorkerDied, next_batch, training_loader, worker_death
 from mimae.masking import Masks
 from mimae.models import Encoder
 from mimae.objectives import Objective, build_objective
@@ -363,7 +363,7 @@ class Trainer:
                 self.dataset.set_epoch(epoch)
             loader = iter(self.loader)
             for _ in range(self.steps_per_epoch - done):
-                yield [next(loader)[0] for _ in range(accum)]
+                yield [next_batch(loader)[0] for _ in range(accum)]
 
     def train_loop(self, until_step: int | None) -> dict:
         cfg = self.cfg

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mimae.data.loader import worker_death
+from mimae.data.loader import next_batch, worker_death
 from mimae.runs import read
 from tests.faults.conftest import (
     assert_bit_exact,
@@ -120,3 +120,31 @@ def test_pytorchs_words_for_a_dead_worker_become_the_cause_in_words(torch_words,
 
 def test_other_errors_are_not_taken_for_a_dead_worker():
     assert worker_death(RuntimeError("mat1 and mat2 shapes cannot be multiplied")) is None
+
+
+class WorkerEndedMidSend:
+    """A DataLoader iterator whose worker died while sending a batch: the socket reset comes before PyTorch's
+    check of its workers; ``exitcode`` as multiprocessing reports it (-9: SIGKILL, None: alive)."""
+
+    def __init__(self, exitcode: int | None, error: type[Exception] = ConnectionResetError):
+        self._workers = [type("Worker", (), {"pid": 12, "exitcode": exitcode})()]
+        self.error = error
+
+    def __next__(self):
+        raise self.error("Connection reset by peer")
+
+
+@pytest.mark.parametrize("error", [ConnectionResetError, EOFError])
+def test_a_worker_dead_before_pytorch_notices_is_named_as_any_dead_worker(error):
+    with pytest.raises(RuntimeError) as caught:
+        next_batch(WorkerEndedMidSend(-signal.SIGKILL, error))
+    assert worker_death(caught.value).startswith("data loader worker (pid 12) was killed by SIGKILL: most likely out "
+                                                 "of memory")
+    with pytest.raises(RuntimeError) as caught:
+        next_batch(WorkerEndedMidSend(3, error))
+    assert worker_death(caught.value).startswith("data loader worker (pid 12) exited with code 3 unexpectedly")
+
+
+def test_a_connection_error_with_every_worker_alive_stays_what_it_is():
+    with pytest.raises(ConnectionResetError):
+        next_batch(WorkerEndedMidSend(None), wait=0.1)

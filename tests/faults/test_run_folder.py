@@ -68,6 +68,21 @@ def test_resume_without_a_checkpoint_fails_and_resume_auto_starts(tmp_path, caps
     assert (tmp_path / "auto" / "results.json").is_file()
 
 
+def test_resume_auto_starts_over_a_run_killed_before_its_first_checkpoint(tmp_path):
+    from mimae import api
+    starts = {"cli": lambda run_dir: main(cli_args(run_dir, "--resume", "auto", "train.epochs=1")) == 0,
+              "api": lambda run_dir: "report" in api.pretrain(tiny_config(train__epochs=1, data__train_limit=64,
+                                                                         eval__knn_bank_limit=32), run_dir,
+                                                             resume="auto")}
+    for name, start_over in starts.items():
+        run_dir = tmp_path / name
+        run_dir.mkdir()
+        (run_dir / "config.yaml").write_text("method: mae\n")  # what a run killed at its start leaves: no checkpoint
+        (run_dir / "metrics.jsonl").write_text('{"step": 20, "loss": 123.0}\n')
+        assert start_over(run_dir)
+        assert (run_dir / "results.json").is_file() and "123.0" not in (run_dir / "metrics.jsonl").read_text()
+
+
 def test_a_corrupt_newest_checkpoint_is_skipped_for_the_previous_one(tmp_path):
     cfg = tiny_config(data__train_limit=64, optim__batch_size=16, train__epochs=2, train__save_every_steps=1)
     trainer = Trainer(cfg, tmp_path)

@@ -138,7 +138,9 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     run_dir = Path(args.output_dir or f"runs/{method}-{time.strftime('%Y%m%d-%H%M%S')}")
     cfg, resume = run_config(run_dir, requested, "auto" if args.resume_auto else args.resume)  # read once
     start = time.perf_counter()
-    results = pretrain(cfg, run_dir, resume=resume or False, tensorboard=args.tensorboard, overwrite=args.overwrite)
+    auto_or_not = "auto" if args.resume_auto else False  # auto without a checkpoint starts over a run killed early
+    results = pretrain(cfg, run_dir, resume=resume or auto_or_not, tensorboard=args.tensorboard,
+                       overwrite=args.overwrite)
     from mimae import distributed
     if distributed.setup(cfg.train.device).is_main:
         print(f"run folder: {run_dir.resolve()}")

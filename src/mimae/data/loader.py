@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import re
 import signal
+import time
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -64,6 +67,29 @@ def worker_death(exc: BaseException) -> str | None:
     code = f" with code {found['code']}" if found["code"] else ""
     return (f"{who} exited{code} unexpectedly: data.num_workers=0 reads the files in the training process, "
             f"where the error shows")
+
+
+def next_batch(batches: Iterator, wait: float = 5.0) -> Any:
+    """The next batch of a DataLoader's iterator. A worker killed while it sends a batch can close its socket
+    before PyTorch's own check sees the death, which then shows as a ``ConnectionError`` or ``EOFError``; this
+    raises PyTorch's words for the dead worker instead (what :func:`worker_death` reads), after waiting up to
+    ``wait`` seconds for the ended worker's exit code, and the error itself when no worker ended."""
+    try:
+        return next(batches)
+    except (ConnectionError, EOFError):
+        workers = getattr(batches, "_workers", ())  # the worker processes of a multi-process iterator
+        deadline = time.monotonic() + wait
+        while True:
+            ended = [worker for worker in workers if worker.exitcode not in (None, 0)]
+            if ended or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        if not ended:
+            raise
+        worker = ended[0]
+        how = (f"is killed by signal: {signal.strsignal(-worker.exitcode)}." if worker.exitcode < 0
+               else f"exited unexpectedly with exit code {worker.exitcode}")
+        raise RuntimeError(f"DataLoader worker (pid {worker.pid}) {how}") from None
 
 
 def default_workers(dataset: Dataset, requested: int | None) -> int:
