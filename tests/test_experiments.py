@@ -160,6 +160,9 @@ def test_points_that_share_a_run_folder_train_it_with_the_same_config():
                     assert (scale, exp.folder(scale), f"{slug(row.run)},seed=0") in folders, (exp.name, row.label)
     assert experiments()["mimae-screen"].folder("cpu") == experiments()["paper000-tab3a"].folder("cpu") == \
         "paper000-tab1" != experiments()["paper000-tab3a"].folder("paper")
+    trained_elsewhere = {point.name for name in ("mimae-screen", "paper000-tab3a", "paper000-tab1")
+                         for point in experiments()[name].points("cpu", (0,))}
+    assert {point.name for point in experiments()["mimae-confirm"].points("cpu", (0,))} <= trained_elsewhere
 
 
 def test_a_sweep_refuses_a_finished_run_of_other_options(tmp_path):
