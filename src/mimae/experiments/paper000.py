@@ -41,7 +41,7 @@ SHARED_SCALES = {"smoke": SHARED, "cpu": SHARED}  # at the paper scale Tab. 1 tr
 SHARED_ARGS = {"smoke": (*SMOKE, *EQUAL, *SMOKE_EVAL, "model.depth=3"),
                "cpu": (*EQUAL, *CPU_GATE, f"train.epochs={CPU_SCALE_EPOCHS}", "train.precision=fp32", *CPU_FINETUNE)}
 SMOKE_BUDGET = "seconds: a 3-block ViT, 64 images of 16 px, one epoch"
-CPU_BUDGET = (f"the cpu scale: the default mini ViT on Fashion-MNIST, {CPU_SCALE_EPOCHS} MAE epochs of (image, mask) "
+CPU_BUDGET = (f"the default mini ViT on Fashion-MNIST, {CPU_SCALE_EPOCHS} MAE epochs of (image, mask) "
               "samples per run (the budget curve's choice) in fp32, MI-MAE's gate at eps_l = 0.7")
 FINETUNE_BUDGET = f"fine-tuning ({CPU_FINETUNE_TEXT}) beside the same ViT fine-tuned from its initialization"
 # Tab. 1's rows, whose runs the other tables share

@@ -276,8 +276,7 @@ def run_experiment(exp: Experiment, scale: str, root: str | Path = "runs/experim
     chosen = exp.scale(scale)
     folder = Path(root) / exp.name / scale
     if exp.command is not None:
-        return run_command(exp, chosen, folder, f"Reproduces {exp.source} at the {scale} scale: {chosen.budget}.",
-                           say, runner)
+        return run_command(exp, chosen, folder, intro_of(exp, scale), say, runner)
     equal = check_budgets(exp.budgets(scale), exp.name, exp.compared_pairs())
     runs = Path(root) / exp.folder(scale) / scale
     # an evaluation of the initialization runs once a seed, whichever of the seed's rows carries it
@@ -294,10 +293,16 @@ def run_experiment(exp: Experiment, scale: str, root: str | Path = "runs/experim
     return write_page_of(exp, scale, {Path(p["run_dir"]): p["label"] for p in done}, folder, [equal])
 
 
+def intro_of(exp: Experiment, scale: str) -> str:
+    """The page's first line: what it reproduces (or, for the project's own experiments, runs) and the budget."""
+    what = f"Runs {exp.name}" if exp.source == "mimae" else f"Reproduces {exp.source}"
+    return f"{what} at the {scale} scale: {exp.scale(scale).budget}."
+
+
 def write_page_of(exp: Experiment, scale: str, labels: dict[Path, str], folder: Path,
                   notes: Sequence[str] = ()) -> dict:
     """The experiment's page over finished runs (run folder -> its row's label), with ``notes`` after the intro."""
-    intro = f"Reproduces {exp.source} at the {scale} scale: {exp.scale(scale).budget}."
+    intro = intro_of(exp, scale)
     title = f"{exp.source}: {exp.title}"
     if exp.page is not None:
         return exp.page(list(labels), folder, title, [intro, *notes, *exp.notes])
