@@ -230,6 +230,12 @@ def test_the_comparison_page_shows_the_claims_with_their_verdicts(tmp_path):
                      claims=(Claim("0.5 beats 0.75", "mask.ratio=0.5", "mask.ratio=0.75"),))
     text = (tmp_path / "unequal" / "report.md").read_text()
     assert "| unequal budgets: no verdict |" in text and "The budgets differ" in text
+    equal = synthetic_runs(tmp_path / "equal", {"0.5": [70.0, 72.0], "0.75": [60.0, 61.0]})
+    write_comparison(equal, tmp_path / "own", "Mask ratio", claims_of="the project's",
+                     claims=(Claim("0.5 beats 0.75", "mask.ratio=0.5", "mask.ratio=0.75"),))
+    text = (tmp_path / "own" / "report.md").read_text()  # hypotheses of the project's own are not a paper's
+    assert "## The project's claims, measured" in text and "| claim (the project's) |" in text
+    assert "the paper's claim" not in text
 
 
 def test_every_row_is_paired_with_the_baseline_of_its_seed(tmp_path):

@@ -315,7 +315,8 @@ def write_page_of(exp: Experiment, scale: str, labels: dict[Path, str], folder: 
              "this library." if reference else intro, *notes, *exp.notes]
     return write_comparison(list(labels), folder, title, reference=reference,
                             reference_label=f"{exp.source} (paper)", labels=labels, notes=notes,
-                            mce_baseline=exp.mce_baseline, curve_keys=exp.curves, claims=exp.claims)
+                            mce_baseline=exp.mce_baseline, curve_keys=exp.curves, claims=exp.claims,
+                            claims_of="the project's" if exp.source == "mimae" else "the paper's")
 
 
 def redraw(exp: Experiment, scale: str, runs: str | Path, folder: str | Path, notes: Sequence[str] = ()) -> dict:

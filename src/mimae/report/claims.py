@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from mimae.report.measures import describe, header
 
 RULE = ("Paired by seed (rows at a seed share initial weights and data order): d = mean over the n seeds of the "
-        "per-seed difference in the claim's direction (positive: as the paper says), se = sd / sqrt(n); holds if "
+        "per-seed difference in the claim's direction (positive: as claimed), se = sd / sqrt(n); holds if "
         "d > 2 se, does not hold if d < -2 se, within noise between. 2 se is the smallest difference the experiment "
         "resolves: a claim whose paper effect is smaller is below resolution, not judged.")
 

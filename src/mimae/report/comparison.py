@@ -341,13 +341,13 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
                      reference: dict[str, dict[str, float | str]] | None = None, reference_label: str = "paper",
                      labels: dict[Path, str] | None = None, notes: list[str] | None = None,
                      mce_baseline: str | None = None, curve_keys: tuple[str, ...] = (),
-                     claims: tuple[Claim, ...] = ()) -> dict:
+                     claims: tuple[Claim, ...] = (), claims_of: str = "the paper's") -> dict:
     """``mimae report RUN... --out DIR``: ``DIR/report.md``, ``DIR/report.html``, ``DIR/comparison.json`` and the
     figures. ``reference``: group label -> measure -> a number shown in its own column, labelled ``reference_label``
     (never mixed into the measured means); ``labels``: run folder -> its group's label; ``notes``: paragraphs
     under the table; ``mce_baseline``: the group whose corruption errors the mCE divides by; ``curve_keys``: config
-    keys the rows sweep, drawn on the x-axis; ``claims``: the paper's "A beats B", each checked per measure
-    (:mod:`mimae.report.claims`)."""
+    keys the rows sweep, drawn on the x-axis; ``claims``: "A beats B", each checked per measure
+    (:mod:`mimae.report.claims`), whose they are in ``claims_of`` (the paper's, or the project's own hypotheses)."""
     out = Path(out)
     runs = [load_run(p) for p in run_folders(paths)]
     if not runs:
@@ -394,9 +394,10 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
         *([f"The mCE divides each run's error under each corruption (summed over severities) by the mean error of "
            f"the {mce_baseline!r} runs, as ImageNet-C's mCE does by AlexNet's: that row is 100 up to its seed "
            "spread.\n"] if "mce" in measures else []),
-        *(["## The paper's claims, measured", "", "A is the row the paper says is better, B the other. " + RULE
-           + " The paper's effect is its own difference between the two rows, in its own protocol.", "",
-           COLLAPSE_RULE, "", *table(*claim_rows(checked)), ""] if checked else []),
+        *([f"## {claims_of.capitalize()} claims, measured", "", f"A is the row {claims_of} claim says is better, B "
+           "the other. " + RULE + " The paper's effect is its own difference between the two rows, in its own "
+           "protocol.", "", COLLAPSE_RULE, "", *table(*claim_rows(checked, f"claim ({claims_of})")), ""]
+          if checked else []),
         *([f"## Against {BASELINE}, paired by seed", "", "Each row against the baseline under the same protocol at "
            "the same seed (the raw pixels for kNN and the linear probe, the same ViT fine-tuned from its "
            "initialization for fine-tuning): A is the row, B the baseline, d > 0 where the row is better. The same "
