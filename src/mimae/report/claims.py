@@ -21,7 +21,8 @@ from mimae.report.measures import describe, header
 RULE = ("Paired by seed (rows at a seed share initial weights and data order): d = mean over the n seeds of the "
         "per-seed difference in the claim's direction (positive: as claimed), se = sd / sqrt(n); holds if "
         "d > 2 se, does not hold if d < -2 se, within noise between. 2 se is the smallest difference the experiment "
-        "resolves: a claim whose paper effect is smaller is below resolution, not judged.")
+        "resolves: a d within noise on a claim whose paper effect is smaller is below resolution (the experiment "
+        "could not have seen the paper's effect), not judged; a d beyond 2 se is a verdict whatever that effect.")
 
 
 @dataclass(frozen=True)
@@ -57,9 +58,9 @@ def verdict(d: float, se: float | None, paper_effect: float | None = None, colla
         return "collapsed run: no verdict"
     if se is None:
         return "no spread (n < 2)"
-    if paper_effect is not None and abs(paper_effect) < 2 * se:
-        return "below resolution"
-    return "holds" if d > 2 * se else "does not hold" if d < -2 * se else "within noise"
+    if abs(d) > 2 * se:
+        return "holds" if d > 0 else "does not hold"
+    return "below resolution" if paper_effect is not None and abs(paper_effect) < 2 * se else "within noise"
 
 
 def check(claim: Claim, groups: dict[str, dict], measures: list[str], collapsed: Set[str] = frozenset(),
