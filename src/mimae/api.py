@@ -87,9 +87,8 @@ def pretrain(config: Config | dict[str, Any] | str | Path, output_dir: str | Pat
     else:
         requested = requested_values(config) if isinstance(config, (str, Path)) else dict(config)
         cfg, source = run_config(output_dir, requested, resume)
-    # "auto" without a checkpoint starts over what a run killed before its first checkpoint left
-    return run_pretraining(cfg, output_dir, resume=source or ("auto" if resume == "auto" else False),
-                           overwrite=overwrite)
+    # no source: a new run, or "auto" over a folder without a checkpoint (which starts over what is there)
+    return run_pretraining(cfg, output_dir, resume=source or resume, overwrite=overwrite)
 
 
 def evaluate(protocol: str, checkpoint: str | Path, overrides: dict[str, Any] | None = None,

@@ -136,11 +136,11 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         raise ConfigError("--resume and --overwrite contradict each other: continue the run, or start over")
     method = load_config(overrides=requested).method
     run_dir = Path(args.output_dir or f"runs/{method}-{time.strftime('%Y%m%d-%H%M%S')}")
-    cfg, resume = run_config(run_dir, requested, "auto" if args.resume_auto else args.resume)  # read once
+    mode = "auto" if args.resume_auto else args.resume
+    cfg, source = run_config(run_dir, requested, mode)  # read once
     start = time.perf_counter()
-    auto_or_not = "auto" if args.resume_auto else False  # auto without a checkpoint starts over a run killed early
-    results = pretrain(cfg, run_dir, resume=resume or auto_or_not, tensorboard=args.tensorboard,
-                       overwrite=args.overwrite)
+    # no source: a new run, or "auto" over a folder without a checkpoint (which starts over what is there)
+    results = pretrain(cfg, run_dir, resume=source or mode, tensorboard=args.tensorboard, overwrite=args.overwrite)
     from mimae import distributed
     if distributed.setup(cfg.train.device).is_main:
         print(f"run folder: {run_dir.resolve()}")

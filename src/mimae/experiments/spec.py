@@ -108,6 +108,11 @@ class Experiment:
     # a page of its own instead of the comparison: (finished run folders, the experiment's folder, title, notes)
     page: Callable[[list[Path], Path, str, list[str]], dict] | None = None
 
+    @property
+    def own(self) -> bool:
+        """The project's own experiment (source "mimae"), not a paper's table: its claims are its hypotheses."""
+        return self.source == "mimae"
+
     def points(self, scale: str, seeds: tuple[int, ...] | None = None,
                rows: Sequence[str] | None = None) -> list[Point]:
         """Every row x seed at ``scale`` (seed by seed), or only the rows labelled ``rows``; the evaluations of the
@@ -295,7 +300,7 @@ def run_experiment(exp: Experiment, scale: str, root: str | Path = "runs/experim
 
 def intro_of(exp: Experiment, scale: str) -> str:
     """The page's first line: what it reproduces (or, for the project's own experiments, runs) and the budget."""
-    what = f"Runs {exp.name}" if exp.source == "mimae" else f"Reproduces {exp.source}"
+    what = f"Runs {exp.name}" if exp.own else f"Reproduces {exp.source}"
     return f"{what} at the {scale} scale: {exp.scale(scale).budget}."
 
 
@@ -316,7 +321,7 @@ def write_page_of(exp: Experiment, scale: str, labels: dict[Path, str], folder: 
     return write_comparison(list(labels), folder, title, reference=reference,
                             reference_label=f"{exp.source} (paper)", labels=labels, notes=notes,
                             mce_baseline=exp.mce_baseline, curve_keys=exp.curves, claims=exp.claims,
-                            claims_of="the project's" if exp.source == "mimae" else "the paper's")
+                            claims_of="the project's" if exp.own else "the paper's")
 
 
 def redraw(exp: Experiment, scale: str, runs: str | Path, folder: str | Path, notes: Sequence[str] = ()) -> dict:
