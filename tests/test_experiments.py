@@ -193,8 +193,8 @@ def test_an_experiment_runs_only_the_rows_asked_for_and_its_page_names_the_rest(
     paths = run_experiment(exp, "smoke", tmp_path, say=lambda text: None, runner=main, rows=["independent"])
     text = paths["markdown"].read_text()
     assert "| independent |" in text and "| orthogonal |" not in text
-    assert ("neither shown nor judged by a claim: orthogonal; orthogonal, library default losses; MAE, same "
-            "samples.") in text
+    assert ("neither shown nor judged by a claim: orthogonal; orthogonal, library default losses; independent, "
+            "library default losses; MAE, same samples.") in text
 
 
 def test_an_evaluation_of_the_initialization_runs_once_a_seed_whichever_row_carries_it(tmp_path):
