@@ -175,7 +175,7 @@ def test_the_comparison_figure_draws_every_accuracy_a_claim_is_judged_on():
 def test_a_claim_pairs_the_rows_by_seed_against_a_hand_computation():
     """A - B per seed: 2, 3, 1 -> d = 2, sd = 1, se = 1 / sqrt(3) = 0.577: holds (d > 2 se = 1.155), where the
     unpaired rule (se = sqrt(s_A^2 / 3 + s_B^2 / 3) = 1.70) would call it noise; a seed only one row has is left
-    out."""
+    out, of d and of the means beside it."""
     import math
 
     from mimae.report.claims import Claim, check
@@ -191,6 +191,8 @@ def test_a_claim_pairs_the_rows_by_seed_against_a_hand_computation():
     assert knn["differences"] == [2.0, 3.0, 1.0] and knn["seeds"] == [0, 1, 2] and knn["n"] == 3
     assert knn["difference"] == 2.0 and math.isclose(knn["se"], 1 / math.sqrt(3))
     assert math.isclose(knn["resolvable"], 2 / math.sqrt(3)) and knn["verdict"] == "holds"
+    # the means beside d are over the paired seeds (B's seed 3 left out), so A - B = d
+    assert knn["better_mean"] == 72.0 + 1 / 3 and knn["worse_mean"] == 70.0 + 1 / 3
     assert math.isclose(mse["difference"], 0.095) and math.isclose(mse["se"], 0.005)  # lower is better
     assert mse["verdict"] == "holds"
     assert check(Claim("B beats A", "B", "A"), groups, ["mse"])[0]["verdict"] == "does not hold"
@@ -226,8 +228,8 @@ def test_the_comparison_page_shows_the_claims_with_their_verdicts(tmp_path):
                               claims=(Claim("0.5 beats 0.75", "mask.ratio=0.5", "mask.ratio=0.75"),))
     text = (tmp_path / "cmp" / "report.md").read_text()
     assert "## The paper's claims, measured" in text
-    # seeds 0 and 1 pair: 70 - 60, 72 - 61 -> d = 10.5, se = 0.5
-    assert ("| 0.5 beats 0.75 | kNN, end of pretraining (%) | 72.00 | 60.50 | 2 | +10.50 ± 0.50 | 1.00 |  | holds |"
+    # seeds 0 and 1 pair: 70 - 60, 72 - 61 -> d = 10.5, se = 0.5; the means beside it are over those seeds
+    assert ("| 0.5 beats 0.75 | kNN, end of pretraining (%) | 71.00 | 60.50 | 2 | +10.50 ± 0.50 | 1.00 |  | holds |"
             in text)
     assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["claims"] == result["claims"]
     longer = folders[3] / "results.json"  # a row that trained 4x the steps is not compared
@@ -257,7 +259,7 @@ def test_every_row_is_paired_with_the_baseline_of_its_seed(tmp_path):
     assert f"| {BASELINE_LABEL} | 3 | 80.33 ± 0.58 |" in text  # one value a seed, however many rows share it
     assert ("| mask.ratio=0.5 beats the baseline | kNN, end of pretraining (%) | 72.00 | 80.33 | 3 | -8.33 ± 0.88 "
             "| 1.76 |  | does not hold |") in text
-    assert "| mask.ratio=0.75 beats the baseline | kNN, end of pretraining (%) | 60.00 | 80.33 | 1 | -20.00 |" in text
+    assert "| mask.ratio=0.75 beats the baseline | kNN, end of pretraining (%) | 60.00 | 80.00 | 1 | -20.00 |" in text
     assert [r["differences"] for r in result["against_baseline"]] == [[-10.0, -8.0, -7.0], [-20.0]]
     assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["against_baseline"] == \
         result["against_baseline"]

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from mimae.report.measures import describe, header
 
 RULE = ("Paired by seed (rows at a seed share initial weights and data order): d = mean over the n seeds of the "
-        "per-seed difference in the claim's direction (positive: as claimed), se = sd / sqrt(n); holds if "
-        "d > 2 se, does not hold if d < -2 se, within noise between. 2 se is the smallest difference the experiment "
-        "resolves: a d within noise on a claim whose paper effect is smaller is below resolution (the experiment "
-        "could not have seen the paper's effect), not judged; a d beyond 2 se is a verdict whatever that effect.")
+        "per-seed difference in the claim's direction (positive: as claimed; A and B: the two rows' means over those n "
+        "seeds), se = sd / sqrt(n); holds if d > 2 se, does not hold if d < -2 se, within noise between. 2 se is the "
+        "smallest difference the experiment resolves: a d within noise on a claim whose paper effect is smaller is "
+        "below resolution (the experiment could not have seen the paper's effect), not judged; a d beyond 2 se is a "
+        "verdict whatever that effect.")
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,11 @@ class Claim:
     measures: tuple[str, ...] = ()
 
 
-def paired(a: dict, b: dict, sign: int) -> tuple[list[float], list[int]]:
-    """The per-seed differences sign * (a - b) over the seeds both measures have, and those seeds."""
+def paired(a: dict, b: dict) -> tuple[list[float], list[float], list[int]]:
+    """The values of ``a`` and of ``b`` at the seeds both measures have, and those seeds."""
     bs = dict(zip(b["seeds"], b["values"]))
-    seeds = [s for s in a["seeds"] if s in bs]
-    return [sign * (va - bs[s]) for s, va in zip(a["seeds"], a["values"]) if s in bs], seeds
+    pairs = [(va, bs[s], s) for s, va in zip(a["seeds"], a["values"]) if s in bs]
+    return [p[0] for p in pairs], [p[1] for p in pairs], [p[2] for p in pairs]
 
 
 def mean_and_se(differences: list[float]) -> tuple[float, float | None]:
@@ -79,14 +80,17 @@ def check(claim: Claim, groups: dict[str, dict], measures: list[str], collapsed:
         a, b = groups[claim.better].get(name), groups[claim.worse].get(name)
         if a is None or b is None:
             continue
-        differences, seeds = paired(a, b, 1 if describe(name).higher_is_better else -1)
-        if not differences:
+        a_values, b_values, seeds = paired(a, b)
+        if not seeds:
             continue
+        sign = 1 if describe(name).higher_is_better else -1
+        differences = [sign * (va - vb) for va, vb in zip(a_values, b_values)]
         # the papers' numbers are accuracies: their effect bounds an accuracy's claim, not an SSIM's or an error's
         effect = paper_effect if describe(name).unit == "%" and describe(name).higher_is_better else None
         d, se = mean_and_se(differences)
         records.append({"claim": claim.text, "better": claim.better, "worse": claim.worse, "measure": name,
-                        "better_mean": a["mean"], "worse_mean": b["mean"], "n": len(differences), "seeds": seeds,
+                        "better_mean": statistics.mean(a_values), "worse_mean": statistics.mean(b_values),
+                        "n": len(differences), "seeds": seeds,
                         "differences": differences, "difference": d, "se": se,
                         "resolvable": 2 * se if se is not None else None, "paper_effect": effect,
                         "collapsed": sorted({claim.better, claim.worse} & set(collapsed)), "unequal": unequal,
