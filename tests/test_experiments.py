@@ -243,6 +243,23 @@ def test_git_keeps_the_runs_of_an_archive_under_docs_results():
     assert not ignored("docs/results/paper000-tab3a/runs/a,seed=0/results.json")
 
 
+def test_absolute_paths_become_relative_only_where_a_path_starts(tmp_path, monkeypatch):
+    """A page written outside the working directory reaches its runs through the root (``../../../tmp/.../runs``):
+    that relative path holds the text of the working directory's prefix, which must not be cut out of it."""
+    from mimae.experiments.archive import make_relative
+    work, page = tmp_path / "work", tmp_path / "pages" / "cpu"
+    runs = work / "runs"
+    runs.mkdir(parents=True)
+    page.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    through_root = "../" * (len(page.parts) - 1) + str(runs)[1:]
+    (page / "comparison.json").write_text(json.dumps(
+        {"run": f"{runs}/r0", "note": f"{work}/notes.txt", "kept": f"{through_root}/r1"}))
+    make_relative(page, {f"{runs}/": f"{through_root}/"})
+    assert json.loads((page / "comparison.json").read_text()) == {
+        "run": f"{through_root}/r0", "note": "notes.txt", "kept": f"{through_root}/r1"}
+
+
 def test_an_archived_experiment_has_no_weights_nor_absolute_paths_and_its_runs_count_as_finished(tmp_path,
                                                                                                  monkeypatch, capsys):
     import shutil

@@ -10,6 +10,7 @@ restored into ``ROOT/NAME/SCALE/`` (:func:`restore`, ``mimae experiment restore`
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -69,12 +70,15 @@ def restore(archive_dir: str | Path, runs: str | Path) -> list[str]:
 
 def make_relative(out: Path, prefixes: dict[str, str]) -> None:
     """In every text file under ``out``, each absolute path prefix becomes its relative replacement (and the working
-    directory's prefix nothing)."""
+    directory's prefix nothing). A prefix is replaced only where a path starts, never inside a path (a relative
+    path such as ``../../work/runs`` holds the text of the prefix ``/work/``), in one pass (the longest prefix first),
+    so that no replacement is replaced again."""
     prefixes = {**prefixes, f"{Path.cwd().resolve()}/": ""}
+    alternatives = "|".join(re.escape(prefix) for prefix in sorted(prefixes, key=len, reverse=True))
+    starts_a_path = re.compile(rf"(?<![\w./-])({alternatives})")
     for file in Path(out).rglob("*"):
         if file.suffix in {".md", ".html", ".json", ".jsonl", ".yaml"}:
-            text = original = file.read_text()
-            for prefix, relative in prefixes.items():
-                text = text.replace(prefix, relative)
+            original = file.read_text()
+            text = starts_a_path.sub(lambda match: prefixes[match.group(1)], original)
             if text != original:
                 file.write_text(text)
