@@ -3,6 +3,7 @@ lists the rows in the paper's order with the paper's numbers in their labelled c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import replace
 
@@ -135,6 +136,34 @@ def test_the_budget_check_refuses_unequal_rows_and_accepts_a_declared_difference
         check_budgets(toy.budgets("smoke"), "toy", toy.compared_pairs())
     with pytest.raises(ConfigError, match="unequal budgets"):
         run_experiment(unequal_experiment(mae, mimae), "smoke", "/nonexistent", say=lambda text: None)
+
+
+def shared_folder_configs() -> dict[tuple[str, str, str], dict]:
+    """(experiment, scale, run folder) -> the resolved config, for every point that trains into paper000-tab1's
+    folder at the smoke and cpu scales."""
+    return {(exp.name, scale, point.name): resolved_config(point.overrides()).to_dict()
+            for exp in experiments().values() if exp.command is None and not exp.unavailable
+            for scale in ("smoke", "cpu") if scale in exp.scales and exp.folder(scale).startswith("paper000-tab1")
+            for point in exp.points(scale, (0,))}
+
+
+def test_the_shared_runs_stay_valid_if_mimae_defaults_move(monkeypatch):
+    """Every config holds the mimae section (MAE's too), and a finished run is refused if its resolved config
+    differs; the shared folder's runs pin the MI terms' weights, so moving MI-MAE's defaults (to L_max 0.1 on a
+    projection, say) leaves every one of its runs valid."""
+    import mimae.config as config_module
+    from mimae.objectives.mi_terms import MIMAEConfig
+    before = shared_folder_configs()
+    assert len(before) >= 20
+
+    @dataclasses.dataclass
+    class MovedDefaults(MIMAEConfig):
+        lambda_max: float = 0.1
+        projector_dim: int = 128
+
+    monkeypatch.setitem(config_module.sections(), "mimae", (MovedDefaults, "moved"))
+    assert resolved_config(["--method", "mimae"]).mimae.projector_dim == 128  # the defaults did move
+    assert shared_folder_configs() == before
 
 
 def test_points_that_share_a_run_folder_train_it_with_the_same_config():
