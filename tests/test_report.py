@@ -232,6 +232,10 @@ def test_the_comparison_page_shows_the_claims_with_their_verdicts(tmp_path):
     assert ("| 0.5 beats 0.75 | kNN, end of pretraining (%) | 71.00 | 60.50 | 2 | +10.50 ± 0.50 | 1.00 |  | holds |"
             in text)
     assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["claims"] == result["claims"]
+    # the claims' figure, under their table: each claim's per-seed differences and d ± 2 se
+    assert result["claims_figure"] == tmp_path / "cmp" / "figures" / "claims.png" and result["claims_figure"].is_file()
+    claims_section = text.split("## The paper's claims, measured")[1].split("## ")[0]
+    assert "![claims](figures/claims.png)" in claims_section
     longer = folders[3] / "results.json"  # a row that trained 4x the steps is not compared
     longer.write_text(json.dumps({**json.loads(longer.read_text()), "steps": 4}))
     write_comparison(folders, tmp_path / "unequal", "Mask ratio",
@@ -246,6 +250,19 @@ def test_the_comparison_page_shows_the_claims_with_their_verdicts(tmp_path):
     assert "the paper's claim" not in text
 
 
+def test_the_claims_figure_draws_a_panel_per_measure_and_a_line_per_claim(tmp_path):
+    from mimae.report.claims import claim_panels, plot_claims
+    records = [{"claim": claim, "measure": measure, "differences": [1.0, 2.0], "difference": 1.5,
+                "resolvable": 1.0, "verdict": "holds"}
+               for claim, measure in (("A beats B", "knn_final"), ("A beats B", "linear"), ("C beats B", "linear"))]
+    claims, panels = claim_panels(records)
+    assert claims == ["A beats B", "C beats B"]
+    assert list(panels) == ["knn_final", "linear"] and list(panels["knn_final"]) == ["A beats B"]
+    assert panels["linear"]["C beats B"] is records[2]
+    assert plot_claims(records, tmp_path / "claims.png", "toy").is_file()
+    assert plot_claims([], tmp_path / "none.png", "toy") is None and not (tmp_path / "none.png").exists()
+
+
 def test_every_row_is_paired_with_the_baseline_of_its_seed(tmp_path):
     """The pixels (here 80.0 at every seed, 81.0 at seed 2; the baseline row 80.33 ± 0.58 over the 3 seeds) against
     each row at the same seed: 0.5 has 70, 72, 74 ->
@@ -256,6 +273,7 @@ def test_every_row_is_paired_with_the_baseline_of_its_seed(tmp_path):
     result = write_comparison(folders, tmp_path / "cmp", "Mask ratio")
     text = (tmp_path / "cmp" / "report.md").read_text()
     assert "## Against the baseline, paired by seed" in text
+    assert result["claims_figure"] is None and not (tmp_path / "cmp" / "figures" / "claims.png").exists()
     assert f"| {BASELINE_LABEL} | 3 | 80.33 ± 0.58 |" in text  # one value a seed, however many rows share it
     assert ("| mask.ratio=0.5 beats the baseline | kNN, end of pretraining (%) | 72.00 | 80.33 | 3 | -8.33 ± 0.88 "
             "| 1.76 |  | does not hold |") in text

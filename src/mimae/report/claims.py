@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import math
 import statistics
+import textwrap
 from collections.abc import Set
 from dataclasses import dataclass
+from pathlib import Path
 
+from mimae.plotting import legend_below, panel_grid, save_figure
 from mimae.report.measures import describe, header
 
 RULE = ("Paired by seed (rows at a seed share initial weights and data order): d = mean over the n seeds of the "
@@ -113,3 +116,48 @@ def claim_rows(records: list[dict], first: str = "claim (the paper's)") -> tuple
                      f"{r['worse_mean']:.{digits}f}", r["n"], f"{r['difference']:+.{digits}f}{spread}", resolves,
                      effect, r["verdict"] + (f" (collapsed: {', '.join(r['collapsed'])})" if r["collapsed"] else "")))
     return head, rows
+
+
+# a verdict's colour in the figure; within noise, below resolution: blue; no verdict (collapsed, unequal, n < 2): gray
+VERDICT_COLOURS = {"holds": "C2", "does not hold": "C3", "within noise": "C0", "below resolution": "C0"}
+LEGEND = (("C2", "holds (d > 2 se)"), ("C3", "does not hold (d < -2 se)"), ("C0", "within noise"),
+          ("gray", "no verdict (collapsed run, unequal budgets, n < 2)"))
+
+
+def claim_panels(records: list[dict]) -> tuple[list[str], dict[str, dict[str, dict]]]:
+    """The claims in their order, and each measure's records by claim (a panel per measure, a line per claim)."""
+    claims = list(dict.fromkeys(r["claim"] for r in records))
+    panels: dict[str, dict[str, dict]] = {}
+    for r in records:
+        panels.setdefault(r["measure"], {})[r["claim"]] = r
+    return claims, panels
+
+
+def plot_claims(records: list[dict], path: str | Path, title: str) -> Path | None:
+    """Each claim's per-seed differences in the claim's direction (dots) and d ± 2 se (bar), against zero, coloured
+    by its verdict: a panel per measure, a line per claim. None without records."""
+    if not records:
+        return None
+    claims, panels = claim_panels(records)
+    columns = 2 if len(panels) > 1 else 1
+    fig, axes = panel_grid(len(panels), columns, panel_size=(4.6, 0.36 * len(claims) + 1.3))
+    for index, (ax, (measure, by_claim)) in enumerate(zip(axes, panels.items())):
+        for y, claim in enumerate(claims):
+            r = by_claim.get(claim)
+            if r is None:
+                continue
+            colour = VERDICT_COLOURS.get(r["verdict"], "gray")
+            ax.scatter(r["differences"], [y] * len(r["differences"]), color=colour, alpha=0.4, s=12)
+            ax.errorbar(r["difference"], y, xerr=r["resolvable"] or 0, fmt="o", color=colour, capsize=3)
+        ax.axvline(0.0, color="black", linewidth=0.8)
+        ax.set_yticks(range(len(claims)),
+                      [textwrap.fill(c, 44) for c in claims] if index % columns == 0 else [], fontsize=7)
+        ax.set_ylim(len(claims) - 0.5, -0.5)
+        ax.set_xlabel(f"d: {header(measure)}", fontsize=8)
+        ax.grid(alpha=0.3, axis="x")
+    axes[0].scatter([], [], color="gray", alpha=0.4, s=12, label="a seed's d (positive: as claimed)")
+    axes[0].errorbar([], [], xerr=[], fmt="o", color="gray", capsize=3, label="mean d ± 2 se")
+    for colour, text in LEGEND:
+        axes[0].plot([], [], "o", color=colour, label=text)
+    legend_below(fig, axes[0], columns=2)
+    return save_figure(fig, path, title)

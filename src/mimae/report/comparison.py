@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mimae.config import Config, flatten
 from mimae.plotting import legend_below, panel_grid, plt, save_figure
-from mimae.report.claims import RULE, Claim, check, claim_rows
+from mimae.report.claims import RULE, Claim, check, claim_rows, plot_claims
 from mimae.report.collapse import RULE as COLLAPSE_RULE
 from mimae.report.collapse import collapse
 from mimae.report.measures import CHOSEN_LR, baseline_measure, describe, header, mean_corruption_errors, read_measures
@@ -382,6 +382,7 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
     checked = [record for claim in claims
                for record in check(claim, by_group, measures, collapsed, paper_effect(claim, reference),
                                    budgets.get(claim.better) != budgets.get(claim.worse))]
+    claims_figure = plot_claims(checked, figures_dir / "claims.png", f"{title}: claims, paired by seed")
     with_baseline = {**by_group, BASELINE: baseline_group(runs, measures)}
     against = [record for row in rows for record in check(Claim(f"{row['group']} beats {BASELINE}", row["group"],
                                                                  BASELINE), with_baseline, measures, collapsed)]
@@ -396,7 +397,8 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
            "spread.\n"] if "mce" in measures else []),
         *([f"## {claims_of.capitalize()} claims, measured", "", f"A is the row {claims_of} claim says is better, B "
            "the other. " + RULE + " The paper's effect is its own difference between the two rows, in its own "
-           "protocol.", "", COLLAPSE_RULE, "", *table(*claim_rows(checked, f"claim ({claims_of})")), ""]
+           "protocol.", "", COLLAPSE_RULE, "", *table(*claim_rows(checked, f"claim ({claims_of})")), "",
+           *([f"![claims]({claims_figure.relative_to(out)})", ""] if claims_figure else [])]
           if checked else []),
         *([f"## Against {BASELINE}, paired by seed", "", "Each row against the baseline under the same protocol at "
            "the same seed (the raw pixels for kNN and the linear probe, the same ViT fine-tuned from its "
@@ -413,5 +415,6 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
     data.write_text(json.dumps({"title": title, "groups": rows, "reference": reference,
                                 "reference_label": reference_label, "claims": checked,
                                 "against_baseline": against}, indent=1) + "\n")
-    return {"markdown": md, "html": page, "json": data, "figure": figures[0], "figures": figures, "groups": rows,
+    return {"markdown": md, "html": page, "json": data, "figure": figures[0], "figures": figures,
+            "claims_figure": claims_figure, "groups": rows,
             "claims": checked, "against_baseline": against}
