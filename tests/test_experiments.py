@@ -116,6 +116,44 @@ def unequal_experiment(*rows: Row, claims: tuple[Claim, ...] = ()) -> Experiment
     return Experiment("toy", "toy", "toy", rows, {"smoke": SMOKE_SCALE}, "none", claims=claims)
 
 
+def test_the_plan_lists_what_is_left_at_the_pace_of_the_finished_runs(tmp_path, capsys):
+    """A finished MAE run that took 600 s for 100 steps and 60 s for its linear probe: a run at step 25 of 100 has
+    450 s of pretraining and the probe left, one not started 660 s; mask-mi, which no run measured, is named."""
+    import torch
+
+    from mimae.config import save_config
+    from mimae.experiments.plan import describe_plan, plan
+    scale = replace(SMOKE_SCALE, evaluations=("linear", "mask-mi"), seeds=(0, 1, 2))
+    toy = Experiment("toy", "toy", "toy", (Row("MAE", ("--method", "mae")),), {"smoke": scale}, "none")
+    runs = tmp_path / "toy" / "smoke"
+    done, started = runs / "MAE,seed=0", runs / "MAE,seed=1"
+    for run_dir in (done, started):
+        run_dir.mkdir(parents=True)
+        save_config(load_config(overrides={"method": "mae"}), run_dir / "config.yaml")
+    (done / "results.json").write_text(json.dumps({"steps": 100, "train_seconds": 600.0}))
+    (done / "sweep_times.json").write_text(json.dumps({"linear": 60.0, "mask-mi": None}))
+    (done / "eval_linear.json").write_text("{}")
+    torch.save({"step": 25}, started / "checkpoint.pt")
+    plans, folder = plan(toy, "smoke", tmp_path)
+    assert folder == runs
+    assert [(p.name, p.state) for p in plans] == [("MAE,seed=0", "evaluations left"),
+                                                   ("MAE,seed=1", "started: step 25"), ("MAE,seed=2", "not started")]
+    assert plans[0].left == {"mask-mi": None}
+    assert plans[1].left == {"pretrain": 450.0, "linear": 60.0, "mask-mi": None} and plans[1].seconds == 510.0
+    assert plans[2].left == {"pretrain": 600.0, "linear": 60.0, "mask-mi": None} and plans[2].unknown == ["mask-mi"]
+    lines = describe_plan(plans, folder)
+    assert lines[1].split() == ["MAE,seed=1", "started:", "step", "25", "8", "min", "+", "?", "pretrain,", "linear,",
+                                "mask-mi"]  # 510 s; mask-mi unknown
+    assert lines[-1] == (f"3 of 3 runs to finish in {runs}: about 20 min one at a time, at the pace of the finished "
+                         "runs there; not counted: mask-mi (no finished run measured it)")
+    assert main(["experiment", "run", "paper000-tab3a", "--scale", "smoke", "--root", str(tmp_path), "--plan",
+                 "--seeds", "0"]) == 0
+    out = capsys.readouterr().out
+    assert out.split()[:3] == ["MAE,seed=0", "not", "started"]  # row (a): the shared folder's MAE run
+    assert "7 of 7 runs to finish" in out
+    assert not (tmp_path / "paper000-tab1").exists()  # nothing trained
+
+
 def test_the_budget_check_refuses_unequal_rows_and_accepts_a_declared_difference():
     mae, mimae = Row("MAE", ("--method", "mae")), Row("MI-MAE", ("--method", "mimae"))
     # without equal samples MI-MAE takes 16 images x 4 masks where MAE takes 16 x 1: 4x the samples and the lr

@@ -42,6 +42,8 @@ def test_a_sweep_runs_its_points_collects_them_and_skips_them_the_next_time(tmp_
         assert run_config.mask.ratio == point["values"]["mask.ratio"]
         assert point["results"]["steps"] == 4 and 0 <= point["measures"]["knn"] <= 100
         assert point["measures"]["knn (pixels)"] == point["results"]["knn_pixels"]
+        times = json.loads((Path(point["run_dir"]) / "sweep_times.json").read_text())  # the plan's pace
+        assert list(times) == ["knn"] and times["knn"] > 0
     capsys.readouterr()
     assert main(args) == 0
     out = capsys.readouterr().out

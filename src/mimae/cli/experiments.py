@@ -44,6 +44,7 @@ Examples:
   mimae experiment run paper000-tab3a --scale smoke
   mimae experiment run paper000-tab3a --scale cpu --seeds 0 1 2      # resumable; the report at the end
   mimae experiment run paper000-tab1 --scale cpu --rows MAE MI-MAE    # only these rows
+  mimae experiment run paper000-tab3a --scale cpu --plan   # what is left and about how long: nothing trains
   mimae experiment archive paper000-tab3a --scale cpu --out docs/results/paper000-tab3a   # report + runs, no weights
   mimae experiment restore paper000-tab3a --scale cpu     # docs/results/paper000-tab3a's runs back: not trained again
   mimae experiment report paper000-tab3a --scale cpu --runs docs/results/paper000-tab3a/runs --out runs/again
@@ -96,6 +97,9 @@ def add_experiment_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--rows", nargs="+", default=None, metavar="LABEL",
                      help="run only these rows (labels as `mimae experiment show` prints them; default: every row); "
                           "the page says which rows it lacks")
+    run.add_argument("--plan", action="store_true",
+                     help="train nothing: print each row x seed's state (finished, started at step k, not started), "
+                          "the commands it has left and about how long they take at the pace of the finished runs")
     add_launcher_args(run)
     run.set_defaults(func=cmd_experiment_run)
     keep = commands.add_parser("archive", help="copy a run experiment's report and its runs' small files (no "
@@ -141,6 +145,11 @@ def cmd_experiment_show(args: argparse.Namespace) -> int:
 def cmd_experiment_run(args: argparse.Namespace) -> int:
     from mimae.experiments.catalog import experiments  # noqa: F401  (registers them)
     from mimae.experiments.spec import experiment, run_experiment
+    if args.plan:
+        from mimae.experiments.plan import describe_plan, plan
+        print("\n".join(describe_plan(*plan(experiment(args.name), args.scale, args.root,
+                                            tuple(args.seeds) if args.seeds else None, args.rows))))
+        return 0
     paths = run_experiment(experiment(args.name), args.scale, args.root, tuple(args.seeds) if args.seeds else None,
                            args.parallel, cluster=cluster_of(args), rows=args.rows)
     if paths:

@@ -283,10 +283,8 @@ def run_experiment(exp: Experiment, scale: str, root: str | Path = "runs/experim
     if exp.command is not None:
         return run_command(exp, chosen, folder, intro_of(exp, scale), say, runner)
     equal = check_budgets(exp.budgets(scale), exp.name, exp.compared_pairs())
-    runs = Path(root) / exp.folder(scale) / scale
-    # an evaluation of the initialization runs once a seed, whichever of the seed's rows carries it
-    points = [replace(p, evaluations=tuple(e for e in p.evaluations if not evaluated_at_seed(runs, e, p.seed)))
-              for p in exp.points(scale, seeds, rows)]
+    runs = runs_folder(exp, scale, root)
+    points = points_to_run(exp, scale, runs, seeds, rows)
     sweep = run_sweep(runs, points, evaluations=list(chosen.evaluations), parallel=parallel,
                       say=say, evaluation_args=chosen.evaluation_args, runner=runner, cluster=cluster)
     if any("job" in p for p in sweep["points"]):
@@ -296,6 +294,19 @@ def run_experiment(exp: Experiment, scale: str, root: str | Path = "runs/experim
     if not done:
         raise ConfigError(f"experiment {exp.name}: no run finished; see the sweep.log files in {runs}")
     return write_page_of(exp, scale, {Path(p["run_dir"]): p["label"] for p in done}, folder, [equal])
+
+
+def runs_folder(exp: Experiment, scale: str, root: str | Path) -> Path:
+    """Where the experiment's runs at ``scale`` train: ``ROOT/<its folder>/SCALE`` (a shared one's, see ``runs_of``)."""
+    return Path(root) / exp.folder(scale) / scale
+
+
+def points_to_run(exp: Experiment, scale: str, runs: Path, seeds: tuple[int, ...] | None = None,
+                  rows: Sequence[str] | None = None) -> list[Point]:
+    """The experiment's points at ``scale`` (``seeds`` and ``rows``: only those), with an evaluation of the
+    initialization (the same for every row at a seed) left to none where a run of the seed in ``runs`` has it."""
+    return [replace(p, evaluations=tuple(e for e in p.evaluations if not evaluated_at_seed(runs, e, p.seed)))
+            for p in exp.points(scale, seeds, rows)]
 
 
 def intro_of(exp: Experiment, scale: str) -> str:

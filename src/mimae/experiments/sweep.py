@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ from mimae.experiments.launch import Cluster, PointJob, job_state, submit, submi
 from mimae.report.comparison import SWEEP_FILE
 from mimae.report.measures import MASK_MI_FILE, RECONSTRUCT_FILE, read_measures
 from mimae.run_folder import CONFIG_NAME, RESULTS_NAME, SWEEP_LOG_NAME, eval_name
+
+TIMES_NAME = "sweep_times.json"  # in a run folder: the seconds each evaluation the sweep ran there took, by name
 
 # evaluation name -> (its result file in the run folder, the mimae arguments that write it; {run}: the run folder):
 # every evaluation protocol but "all", the kNN on the full splits, and the analyses a comparison reads
@@ -227,16 +230,24 @@ class Settings:
     children: Children = field(default_factory=Children)
 
 
-def commands(point: Point, run_dir: Path, settings: Settings) -> list[list[str]]:
-    """The mimae arguments of each command of one point, in order: pretraining (resumed if started), then each
-    missing evaluation."""
+def commands(point: Point, run_dir: Path, settings: Settings) -> list[tuple[str, list[str]]]:
+    """Each command one point still needs, in order, as (its name, its mimae arguments): ``pretrain`` (resumed if
+    started), then each missing evaluation by its name."""
     steps = []
     if not (run_dir / RESULTS_NAME).is_file():
-        steps.append(["pretrain", "--output-dir", str(run_dir), "--resume", "auto", *settings.base,
-                      *point.overrides(), *([f"train.threads={settings.threads}"] if settings.threads else [])])
-    steps += [evaluation_command(name, run_dir, settings.evaluation_args.get(name, ()))
+        steps.append(("pretrain", ["pretrain", "--output-dir", str(run_dir), "--resume", "auto", *settings.base,
+                                   *point.overrides(),
+                                   *([f"train.threads={settings.threads}"] if settings.threads else [])]))
+    steps += [(name, evaluation_command(name, run_dir, settings.evaluation_args.get(name, ())))
               for name in [*settings.evaluations, *point.evaluations] if not (run_dir / EVALUATIONS[name][0]).is_file()]
     return steps
+
+
+def record_seconds(run_dir: Path, name: str, seconds: float) -> None:
+    """Add the seconds the evaluation ``name`` took to the run's ``sweep_times.json`` (a plan's estimates)."""
+    path = run_dir / TIMES_NAME
+    times = json.loads(path.read_text()) if path.is_file() else {}
+    path.write_text(json.dumps({**times, name: round(seconds, 1)}, indent=1) + "\n")
 
 
 def run_mimae(args: list[str], log: Path, threads: int | None = None, runner: Runner = None,
@@ -258,8 +269,9 @@ def run_point(point: Point, run_dir: Path, settings: Settings, say: Callable[[st
         return record(point, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     log = run_dir / SWEEP_LOG_NAME
-    for command in commands(point, run_dir, settings):
+    for name, command in commands(point, run_dir, settings):
         say(f"{point.name}: {' '.join(command[:2]) if command[0] != 'pretrain' else 'pretrain'}")
+        started = time.monotonic()
         code = run_mimae(command, log, settings.threads, settings.runner, settings.children)
         if settings.children.stop_signal is not None:
             return record(point, run_dir)
@@ -267,6 +279,8 @@ def run_point(point: Point, run_dir: Path, settings: Settings, say: Callable[[st
             tail = log.read_text().strip().splitlines()[-3:]
             say(f"{point.name}: failed (exit {code}); see {log}")
             return {**record(point, run_dir), "failed": {"exit": code, "log": str(log), "tail": tail}}
+        if name != "pretrain":  # a pretraining's own time is in its results (train_seconds), resumes included
+            record_seconds(run_dir, name, time.monotonic() - started)
     return record(point, run_dir)
 
 
@@ -277,8 +291,8 @@ def submit_points(root: Path, points: list[Point], settings: Settings, cluster: 
     for point in points:
         run_dir = root / point.name
         run_dir.mkdir(parents=True, exist_ok=True)
-        jobs[point.name] = PointJob(commands(point, run_dir, settings), str(run_dir / SWEEP_LOG_NAME), cluster.nodes,
-                                    max(1, cluster.gpus_per_node))
+        jobs[point.name] = PointJob([argv for _, argv in commands(point, run_dir, settings)],
+                                    str(run_dir / SWEEP_LOG_NAME), cluster.nodes, max(1, cluster.gpus_per_node))
     ids = submit(root, jobs, cluster)
     say(f"submitted {len(ids)} jobs ({cluster.executor}): {', '.join(ids.values())}; `mimae sweep --status {root}` "
         f"shows them; the same command again, once they are done, collects the results")

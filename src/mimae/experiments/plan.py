@@ -1,0 +1,131 @@
+"""What a named experiment still has to run and about how long it will take: ``mimae experiment run NAME --plan``.
+
+Each row x seed at the scale is finished, started (at the step its checkpoint holds) or not started, and needs the
+commands that are left (its pretraining, the evaluations it lacks). The minutes come from the runs of the same folder
+that finished: a pretraining from their ``train_seconds`` (the runs of the same method, or of any method where none
+has finished; a started run only the share of the steps it has left), an evaluation from the seconds the sweep
+recorded around it (``sweep_times.json``), or else the seconds its own JSON gives. Nothing trains.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mimae.checkpoint import CHECKPOINT_NAME, load_file
+from mimae.config import ConfigError
+from mimae.experiments.spec import Experiment, points_to_run, runs_folder
+from mimae.experiments.sweep import EVALUATIONS, TIMES_NAME, Settings, commands, resolved_config
+from mimae.run_folder import CONFIG_NAME, RESULTS_NAME
+from mimae.runs import saved_config
+
+
+@dataclass
+class Pace:
+    """What the finished runs of a folder took: (train_seconds, steps) by method, and seconds by evaluation."""
+
+    pretraining: dict[str, list[tuple[float, int]]]
+    evaluations: dict[str, list[float]]
+
+    def pretrain_seconds(self, method: str, done_step: int) -> float | None:
+        """The seconds a run of ``method`` at ``done_step`` has left (the median finished run's, pro rata)."""
+        runs = self.pretraining.get(method) or [r for rs in self.pretraining.values() for r in rs]
+        if not runs:
+            return None
+        seconds, steps = statistics.median(s for s, _ in runs), statistics.median(n for _, n in runs)
+        return seconds * max(0.0, 1 - done_step / steps)
+
+    def evaluation_seconds(self, name: str) -> float | None:
+        return statistics.median(self.evaluations[name]) if self.evaluations.get(name) else None
+
+
+def measured_pace(runs: Path) -> Pace:
+    """The pace of the finished runs under ``runs``."""
+    pretraining: dict[str, list[tuple[float, int]]] = {}
+    evaluations: dict[str, list[float]] = {}
+    for run_dir in sorted(p for p in runs.glob("*") if (p / RESULTS_NAME).is_file() and (p / CONFIG_NAME).is_file()):
+        results = json.loads((run_dir / RESULTS_NAME).read_text())
+        if results.get("train_seconds") and results.get("steps"):
+            method = saved_config(run_dir / CONFIG_NAME).method
+            pretraining.setdefault(method, []).append((results["train_seconds"], results["steps"]))
+        recorded = json.loads((run_dir / TIMES_NAME).read_text()) if (run_dir / TIMES_NAME).is_file() else {}
+        for name, (result_file, _) in EVALUATIONS.items():
+            seconds = recorded.get(name)
+            if seconds is None and (run_dir / result_file).is_file() and result_file.endswith(".json"):
+                own = json.loads((run_dir / result_file).read_text())
+                seconds = own.get("seconds", own.get("train_seconds")) if isinstance(own, dict) else None
+            if isinstance(seconds, (int, float)):
+                evaluations.setdefault(name, []).append(float(seconds))
+    return Pace(pretraining, evaluations)
+
+
+def checkpoint_step(run_dir: Path) -> int:
+    """The optimizer step a started run resumes from (0 without a checkpoint)."""
+    path = run_dir / CHECKPOINT_NAME
+    return int(load_file(path)["step"]) if path.is_file() else 0
+
+
+@dataclass
+class PointPlan:
+    name: str
+    state: str  # finished, started at step k, evaluations left, or not started
+    left: dict[str, float | None]  # the commands it still needs, by name: about how long each takes (None: unknown)
+
+    @property
+    def seconds(self) -> float:
+        """The commands' seconds that are known."""
+        return sum(s for s in self.left.values() if s is not None)
+
+    @property
+    def unknown(self) -> list[str]:
+        """The commands no finished run measured."""
+        return [name for name, s in self.left.items() if s is None]
+
+
+def plan(exp: Experiment, scale: str, root: str | Path, seeds: tuple[int, ...] | None = None,
+         rows: Sequence[str] | None = None) -> tuple[list[PointPlan], Path]:
+    """Each point's state, the commands it has left and their seconds at the pace of the finished runs; the folder
+    the runs train in."""
+    if exp.command is not None:
+        raise ConfigError(f"experiment {exp.name} runs as one command, not as rows x seeds: --plan has no runs to "
+                          f"list (`mimae experiment show {exp.name}` prints the command)")
+    runs = runs_folder(exp, scale, root)
+    pace = measured_pace(runs)
+    settings = Settings(evaluations=list(exp.scale(scale).evaluations))
+    plans = []
+    for point in points_to_run(exp, scale, runs, seeds, rows):
+        run_dir = runs / point.name
+        names = [name for name, _ in commands(point, run_dir, settings)]
+        step = checkpoint_step(run_dir) if "pretrain" in names else 0
+        state = ("finished" if not names else f"started: step {step:,}" if step
+                 else "evaluations left" if "pretrain" not in names else "not started")
+        method = resolved_config(point.overrides()).method
+        plans.append(PointPlan(point.name, state, {
+            name: pace.pretrain_seconds(method, step) if name == "pretrain" else pace.evaluation_seconds(name)
+            for name in names}))
+    return plans, runs
+
+
+def minutes(seconds: float) -> str:
+    total = round(seconds / 60)
+    return f"{total // 60} h {total % 60:02d} min" if total >= 60 else f"{total} min"
+
+
+def describe_plan(plans: list[PointPlan], runs: Path) -> list[str]:
+    """The plan as lines: one per point (its state, minutes, commands left), then the total and what could not be
+    estimated."""
+    width = max(len(p.name) for p in plans)
+    lines = [f"{p.name:<{width}}  {p.state:<20}  {minutes(p.seconds) + (' + ?' if p.unknown else ''):>14}  "
+             f"{', '.join(p.left) or '-'}" for p in plans]
+    todo = [p for p in plans if p.left]
+    unknown = sorted({name for p in todo for name in p.unknown})
+    known = any(s is not None for p in todo for s in p.left.values())
+    lines.append(f"{len(todo)} of {len(plans)} runs to finish in {runs}"
+                 + (f": about {minutes(sum(p.seconds for p in todo))} one at a time, at the pace of the finished runs "
+                    "there" if known else "")
+                 + (f"; not counted: {', '.join(unknown)} (no finished run measured it)" if unknown and known else "")
+                 + ("; no finished run there to measure the pace by" if todo and not known else ""))
+    return lines
