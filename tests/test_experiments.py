@@ -133,6 +133,7 @@ def test_the_plan_lists_what_is_left_at_the_pace_of_the_finished_runs(tmp_path, 
     (done / "results.json").write_text(json.dumps({"steps": 100, "train_seconds": 600.0}))
     (done / "sweep_times.json").write_text(json.dumps({"linear": 60.0, "mask-mi": None}))
     (done / "eval_linear.json").write_text("{}")
+    torch.save({"step": 100}, done / "checkpoint.pt")
     torch.save({"step": 25}, started / "checkpoint.pt")
     plans, folder = plan(toy, "smoke", tmp_path)
     assert folder == runs
@@ -146,6 +147,11 @@ def test_the_plan_lists_what_is_left_at_the_pace_of_the_finished_runs(tmp_path, 
                                 "mask-mi"]  # 510 s; mask-mi unknown
     assert lines[-1] == (f"3 of 3 runs to finish in {runs}: about 20 min one at a time, at the pace of the finished "
                          "runs there; not counted: mask-mi (no finished run measured it)")
+    (done / "checkpoint.pt").unlink()  # as restored from an archive: no evaluation can be added
+    plans, _ = plan(toy, "smoke", tmp_path)
+    assert (plans[0].state, plans[0].left, plans[0].lacking) == ("finished, no weights", {}, ("mask-mi",))
+    assert describe_plan(plans, folder)[-1] == ("MAE,seed=0 lacks mask-mi: it finished without its weights (restored "
+                                                "from an archive), so it cannot get them")
     assert main(["experiment", "run", "paper000-tab3a", "--scale", "smoke", "--root", str(tmp_path), "--plan",
                  "--seeds", "0"]) == 0
     out = capsys.readouterr().out

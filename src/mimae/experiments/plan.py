@@ -18,7 +18,7 @@ from pathlib import Path
 from mimae.checkpoint import CHECKPOINT_NAME, load_file
 from mimae.config import ConfigError
 from mimae.experiments.spec import Experiment, points_to_run, runs_folder
-from mimae.experiments.sweep import EVALUATIONS, TIMES_NAME, Settings, commands, resolved_config
+from mimae.experiments.sweep import EVALUATIONS, TIMES_NAME, Settings, commands, resolved_config, weightless
 from mimae.run_folder import CONFIG_NAME, RESULTS_NAME
 from mimae.runs import saved_config
 
@@ -73,6 +73,7 @@ class PointPlan:
     name: str
     state: str  # finished, started at step k, evaluations left, or not started
     left: dict[str, float | None]  # the commands it still needs, by name: about how long each takes (None: unknown)
+    lacking: tuple[str, ...] = ()  # evaluations a finished run without its weights cannot get
 
     @property
     def seconds(self) -> float:
@@ -99,6 +100,9 @@ def plan(exp: Experiment, scale: str, root: str | Path, seeds: tuple[int, ...] |
     for point in points_to_run(exp, scale, runs, seeds, rows):
         run_dir = runs / point.name
         names = [name for name, _ in commands(point, run_dir, settings)]
+        if weightless(run_dir):  # restored from an archive: the sweep skips it, as it is
+            plans.append(PointPlan(point.name, "finished, no weights", {}, tuple(names)))
+            continue
         step = checkpoint_step(run_dir) if "pretrain" in names else 0
         state = ("finished" if not names else f"started: step {step:,}" if step
                  else "evaluations left" if "pretrain" not in names else "not started")
@@ -128,4 +132,6 @@ def describe_plan(plans: list[PointPlan], runs: Path) -> list[str]:
                     "there" if known else "")
                  + (f"; not counted: {', '.join(unknown)} (no finished run measured it)" if unknown and known else "")
                  + ("; no finished run there to measure the pace by" if todo and not known else ""))
+    lines += [f"{p.name} lacks {', '.join(p.lacking)}: it finished without its weights (restored from an archive), "
+              "so it cannot get them" for p in plans if p.lacking]
     return lines
