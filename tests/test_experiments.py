@@ -140,6 +140,7 @@ def test_the_plan_lists_what_is_left_at_the_pace_of_the_finished_runs(tmp_path, 
     assert [(p.name, p.state) for p in plans] == [("MAE,seed=0", "evaluations left"),
                                                    ("MAE,seed=1", "started: step 25"), ("MAE,seed=2", "not started")]
     assert plans[0].left == {"mask-mi": None}
+    assert describe_plan(plans, folder)[0].split()[-2:] == ["?", "mask-mi"]  # nothing measured: no "0 min"
     assert plans[1].left == {"pretrain": 450.0, "linear": 60.0, "mask-mi": None} and plans[1].seconds == 510.0
     assert plans[2].left == {"pretrain": 600.0, "linear": 60.0, "mask-mi": None} and plans[2].unknown == ["mask-mi"]
     lines = describe_plan(plans, folder)

@@ -118,12 +118,18 @@ def minutes(seconds: float) -> str:
     return f"{total // 60} h {total % 60:02d} min" if total >= 60 else f"{total} min"
 
 
+def duration(point: PointPlan) -> str:
+    """About how long a point's commands take: "?" where none was measured, "+ ?" where some were not."""
+    if point.unknown and len(point.unknown) == len(point.left):
+        return "?"
+    return minutes(point.seconds) + (" + ?" if point.unknown else "")
+
+
 def describe_plan(plans: list[PointPlan], runs: Path) -> list[str]:
     """The plan as lines: one per point (its state, minutes, commands left), then the total and what could not be
     estimated."""
     width = max(len(p.name) for p in plans)
-    lines = [f"{p.name:<{width}}  {p.state:<20}  {minutes(p.seconds) + (' + ?' if p.unknown else ''):>14}  "
-             f"{', '.join(p.left) or '-'}" for p in plans]
+    lines = [f"{p.name:<{width}}  {p.state:<20}  {duration(p):>14}  {', '.join(p.left) or '-'}" for p in plans]
     todo = [p for p in plans if p.left]
     unknown = sorted({name for p in todo for name in p.unknown})
     known = any(s is not None for p in todo for s in p.left.values())
