@@ -161,6 +161,20 @@ def test_the_plan_lists_what_is_left_at_the_pace_of_the_finished_runs(tmp_path, 
     assert not (tmp_path / "paper000-tab1").exists()  # nothing trained
 
 
+def test_the_plan_times_a_run_by_its_own_rows_other_seeds_first():
+    """A row's finished seeds set its pace; a row none of whose seeds finished takes its method's median, a method
+    none of whose runs finished the median of all."""
+    from mimae.experiments.plan import Pace, row_of
+    pace = Pace({("fast", "mimae"): [(1000.0, 100)], ("slow", "mimae"): [(3000.0, 100)],
+                 ("MAE", "mae"): [(2000.0, 100), (2200.0, 100)]}, {})
+    assert row_of("small_lambda2_projector,seed=3") == "small_lambda2_projector"
+    assert pace.pretrain_seconds("fast", "mimae", 0) == 1000.0
+    assert pace.pretrain_seconds("slow", "mimae", 50) == 1500.0  # pro rata: half its steps left
+    assert pace.pretrain_seconds("new", "mimae", 0) == 2000.0  # median of the method's 1000 and 3000
+    assert pace.pretrain_seconds("new", "simclr", 0) == 2100.0  # median of all four
+    assert Pace({}, {}).pretrain_seconds("MAE", "mae", 0) is None
+
+
 def test_the_budget_check_refuses_unequal_rows_and_accepts_a_declared_difference():
     mae, mimae = Row("MAE", ("--method", "mae")), Row("MI-MAE", ("--method", "mimae"))
     # without equal samples MI-MAE takes 16 images x 4 masks where MAE takes 16 x 1: 4x the samples and the lr

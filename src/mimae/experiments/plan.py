@@ -2,9 +2,9 @@
 
 Each row x seed at the scale is finished, started (at the step its checkpoint holds) or not started, and needs the
 commands that are left (its pretraining, the evaluations it lacks). The minutes come from the runs of the same folder
-that finished: a pretraining from their ``train_seconds`` (the runs of the same method, or of any method where none
-has finished; a started run only the share of the steps it has left), an evaluation from the seconds the sweep
-recorded around it (``sweep_times.json``), or else the seconds its own JSON gives. Nothing trains.
+that finished: a pretraining from their ``train_seconds`` (the same row's runs at other seeds, else the runs of the
+same method, else of any method; a started run only the share of the steps it has left), an evaluation from the
+seconds the sweep recorded around it (``sweep_times.json``), or else the seconds its own JSON gives. Nothing trains.
 """
 
 from __future__ import annotations
@@ -25,14 +25,18 @@ from mimae.runs import saved_config
 
 @dataclass
 class Pace:
-    """What the finished runs of a folder took: (train_seconds, steps) by method, and seconds by evaluation."""
+    """What the finished runs of a folder took: (train_seconds, steps) by (row, method), and seconds by
+    evaluation."""
 
-    pretraining: dict[str, list[tuple[float, int]]]
+    pretraining: dict[tuple[str, str], list[tuple[float, int]]]
     evaluations: dict[str, list[float]]
 
-    def pretrain_seconds(self, method: str, done_step: int) -> float | None:
-        """The seconds a run of ``method`` at ``done_step`` has left (the median finished run's, pro rata)."""
-        runs = self.pretraining.get(method) or [r for rs in self.pretraining.values() for r in rs]
+    def pretrain_seconds(self, row: str, method: str, done_step: int) -> float | None:
+        """The seconds a run of ``row`` (``method``) at ``done_step`` has left: the median finished run's of the
+        row, else of the method, else of any, pro rata."""
+        runs = (self.pretraining.get((row, method))
+                or [r for (_, m), rs in self.pretraining.items() if m == method for r in rs]
+                or [r for rs in self.pretraining.values() for r in rs])
         if not runs:
             return None
         seconds, steps = statistics.median(s for s, _ in runs), statistics.median(n for _, n in runs)
@@ -44,13 +48,13 @@ class Pace:
 
 def measured_pace(runs: Path) -> Pace:
     """The pace of the finished runs under ``runs``."""
-    pretraining: dict[str, list[tuple[float, int]]] = {}
+    pretraining: dict[tuple[str, str], list[tuple[float, int]]] = {}
     evaluations: dict[str, list[float]] = {}
     for run_dir in sorted(p for p in runs.glob("*") if (p / RESULTS_NAME).is_file() and (p / CONFIG_NAME).is_file()):
         results = json.loads((run_dir / RESULTS_NAME).read_text())
         if results.get("train_seconds") and results.get("steps"):
-            method = saved_config(run_dir / CONFIG_NAME).method
-            pretraining.setdefault(method, []).append((results["train_seconds"], results["steps"]))
+            key = (row_of(run_dir.name), saved_config(run_dir / CONFIG_NAME).method)
+            pretraining.setdefault(key, []).append((results["train_seconds"], results["steps"]))
         recorded = json.loads((run_dir / TIMES_NAME).read_text()) if (run_dir / TIMES_NAME).is_file() else {}
         for name, (result_file, _) in EVALUATIONS.items():
             seconds = recorded.get(name)
@@ -60,6 +64,11 @@ def measured_pace(runs: Path) -> Pace:
             if isinstance(seconds, (int, float)):
                 evaluations.setdefault(name, []).append(float(seconds))
     return Pace(pretraining, evaluations)
+
+
+def row_of(run_name: str) -> str:
+    """``small_lambda2_projector,seed=3`` -> ``small_lambda2_projector``: the row whose seed the run is."""
+    return run_name.rsplit(",seed=", 1)[0]
 
 
 def checkpoint_step(run_dir: Path) -> int:
@@ -106,9 +115,9 @@ def plan(exp: Experiment, scale: str, root: str | Path, seeds: tuple[int, ...] |
         step = checkpoint_step(run_dir) if "pretrain" in names else 0
         state = ("finished" if not names else f"started: step {step:,}" if step
                  else "evaluations left" if "pretrain" not in names else "not started")
-        method = resolved_config(point.overrides()).method
+        row, method = row_of(point.name), resolved_config(point.overrides()).method
         plans.append(PointPlan(point.name, state, {
-            name: pace.pretrain_seconds(method, step) if name == "pretrain" else pace.evaluation_seconds(name)
+            name: pace.pretrain_seconds(row, method, step) if name == "pretrain" else pace.evaluation_seconds(name)
             for name in names}))
     return plans, runs
 
