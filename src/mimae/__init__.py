@@ -5,7 +5,7 @@ The public API is what ``__all__`` lists (docs/api.md); every other module and n
 
 __version__ = "0.1.0"
 
-from mimae.api import evaluate, load_encoder, objective, pretrain  # noqa: E402
+from mimae.api import evaluate, load_encoder, mask_mi, objective, pretrain  # noqa: E402
 from mimae.config import Config, load_config  # noqa: E402
 from mimae.estimators import club, gaussian_log_prob, info_nce, info_nce_bound  # noqa: E402
 from mimae.masking import Masks, draw_masks, orthogonal_masks, random_masks  # noqa: E402
@@ -24,6 +24,7 @@ __all__ = [
     "info_nce_bound",
     "load_config",
     "load_encoder",
+    "mask_mi",
     "nt_xent",
     "objective",
     "orthogonal_masks",

@@ -3,6 +3,7 @@ pretrain, evaluate. Exported from :mod:`mimae` (``mimae.load_encoder`` and so on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,27 @@ def evaluate(protocol: str, checkpoint: str | Path, overrides: dict[str, Any] | 
     ``output`` the file's path. ``overrides``: dotted keys of the evaluation sections (``{"eval.knn_k": 20}``)."""
     from mimae.eval.suite import evaluate as run_evaluation
     return run_evaluation(protocol, checkpoint, overrides, output, device, progress)
+
+
+def mask_mi(checkpoints: str | Path | Sequence[str | Path], output_dir: str | Path, images: int = 2000,
+            views: int = 4, fit_steps: int = 300, seed: int = 0, with_init: bool = False, device: str = "cpu",
+            data_dir: str | None = None) -> dict:
+    """The mask-invariant information of each encoder, as ``mimae analyze mask-mi`` measures it (docs/mimae.md):
+    ``images`` test images, each cut into ``views`` orthogonally masked views encoded alone; estimators fitted on
+    the first half of the images (``fit_steps`` Adam steps, seeded by ``seed``, which also draws the masks) and
+    scored on the second. ``with_init``: each run's initialization (the same ViT and seed, untrained) after it.
+    ``device``: ``"cpu"``, ``"auto"``, ``"cuda"`` or ``"cuda:N"``.
+
+    Writes mask_mi.png and mask_mi.json into ``output_dir``; returns ``{"figures", "json", "checkpoints"}``, one
+    dict per encoder in ``checkpoints`` with ``infonce`` (nats the sibling views' latents share, a held-out lower
+    bound) beside its ``infonce_ceiling``, ``retrieval`` (top-1 sibling retrieval) beside ``retrieval_chance``,
+    ``club`` (nats of the view's input beyond that) and ``cosine_siblings`` / ``cosine_others``.
+    """
+    from mimae.analysis.mask_mi import Fitting, run_mask_mi
+    from mimae.distributed import pick_device
+    if views < 2 or images < 8 or fit_steps < 1:
+        raise ConfigError(f"mask_mi needs views >= 2, images >= 8 and fit_steps >= 1, got {views}, {images} and "
+                          f"{fit_steps}")
+    paths = [checkpoints] if isinstance(checkpoints, (str, Path)) else list(checkpoints)
+    return run_mask_mi(paths, output_dir, images, views, Fitting(steps=fit_steps, seed=seed), seed,
+                       device=str(pick_device(device)), data_dir=data_dir, with_init=with_init)
