@@ -428,7 +428,11 @@ class Trainer:
             self.evaluate("final")
             self.save_checkpoint()
         self.results["train_seconds"] = self.train_seconds
+        objective_results, notes = self.objective.training_summary()
+        self.results.update({**objective_results, **({"notes": notes} if notes else {})})
         if self.dist.is_main:
+            for note in notes:
+                tqdm.write(f"note: {note}", file=sys.stderr)
             (self.run_dir / run_folder.RESULTS_NAME).write_text(json.dumps(
                 {"method": self.cfg.method, "steps": self.step, "effective_batch": self.effective_batch,
                  "views_per_image": self.objective.views_per_image,

@@ -125,6 +125,11 @@ class Objective(nn.Module):
     def forward(self, images: torch.Tensor, masks: Masks) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    def training_summary(self) -> tuple[dict[str, Any], list[str]]:
+        """At the end of training (read on the host once): what ``results.json`` records of the objective's own
+        state (MI-MAE's gate) and the lines the run tells its user (an option that never took effect)."""
+        return {}, []
+
     def after_step(self, outputs: dict[str, torch.Tensor], applied: torch.Tensor | None = None) -> None:
         """Called once per optimizer step with the step's (last micro-batch) outputs; e.g. EMA updates, gates.
         ``applied`` is a 0-d bool tensor on the device (None: True); a step not applied (its loss was not finite,

@@ -52,6 +52,9 @@ class MIMAE(MAE):
     def lr_scales(self) -> dict[str, float]:
         return {"mi.approx.": self.mi_options.approx_lr_scale}
 
+    def training_summary(self) -> tuple[dict[str, Any], list[str]]:
+        return self.mi.summary()
+
     def draw_masks(self, batch: int, generator: torch.Generator | None = None, device=None) -> Masks:
         """N masks for each crop of ``batch`` images: keep (batch * crops, N, K), crops of an image adjacent."""
         return draw_masks(self.mi_options.masking, batch * self.crops, self.grid, self.mask_ratio,

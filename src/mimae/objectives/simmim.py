@@ -123,6 +123,9 @@ class MISimMIM(SimMIM):
     def after_step(self, outputs: dict[str, torch.Tensor], applied: torch.Tensor | None = None) -> None:
         self.mi.update_gate(outputs["rec"], applied)
 
+    def training_summary(self) -> tuple[dict[str, Any], list[str]]:
+        return self.mi.summary()
+
     def draw_masks(self, batch: int, generator: torch.Generator | None = None, device=None) -> Masks:
         return draw_masks(self.mi_options.masking, batch, self.grid, self.mask_ratio,
                           self.views_per_image, self.unit, generator, device)

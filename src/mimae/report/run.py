@@ -152,6 +152,10 @@ def markdown_page(run_dir: Path, cfg: Config, results: dict, figures: dict[str, 
                      f"of training: {images / seconds:.0f} images/s. Skipped non-finite steps: "
                      f"{results.get('skipped_steps', 0)}.")
         lines.append("")
+    if results.get("gate_step") is not None:
+        lines += [f"The MI terms started after step {results['gate_step']:,} of {results['steps']:,}, once the "
+                  f"running L_rec fell below mimae.eps_l = {cfg.mimae.eps_l:g}.", ""]
+    lines += [line for note in results.get("notes", []) for line in (f"**Note:** {note}.", "")]
     lines += ["![Training curves](figures/curves.png)", ""]
     if figures.get("reconstructions"):
         lines += ["## Reconstructions", "", "Test images, masked as in training (ratio "
