@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,8 @@ from mimae.experiments.spec import SMOKE, SMOKE_SCALE, Experiment, Row, check_bu
 from mimae.experiments.sweep import Point, resolved_config, run_sweep, slug
 from mimae.report.claims import Claim
 from mimae.report.comparison import BASELINE_LABEL
+
+ROOT = Path(__file__).resolve().parents[1]
 
 RUNNABLE = [name for name, exp in experiments().items() if not exp.unavailable]
 
@@ -214,6 +217,7 @@ def test_the_shared_runs_stay_valid_if_mimae_defaults_move(monkeypatch):
     from mimae.objectives.mi_terms import MIMAEConfig
     before = shared_folder_configs()
     assert len(before) >= 20
+    paper_recipe = resolved_config(["--config", str(ROOT / "configs" / "paper000_ablation.yaml"), "--method", "mimae"])
 
     @dataclasses.dataclass
     class MovedDefaults(MIMAEConfig):
@@ -223,6 +227,9 @@ def test_the_shared_runs_stay_valid_if_mimae_defaults_move(monkeypatch):
     monkeypatch.setitem(config_module.sections(), "mimae", (MovedDefaults, "moved"))
     assert resolved_config(["--method", "mimae"]).mimae.projector_dim == 128  # the defaults did move
     assert shared_folder_configs() == before
+    # the paper scale's recipe spells the paper's losses out too
+    moved = resolved_config(["--config", str(ROOT / "configs" / "paper000_ablation.yaml"), "--method", "mimae"])
+    assert dataclasses.asdict(moved.mimae) == dataclasses.asdict(paper_recipe.mimae)
 
 
 def test_points_that_share_a_run_folder_train_it_with_the_same_config():
