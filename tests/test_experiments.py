@@ -328,12 +328,10 @@ def test_git_keeps_the_runs_of_an_archive_under_docs_results():
     """Only the top-level runs/ folder is ignored: an archive's runs/ under docs/results/ is committed."""
     import shutil
     import subprocess
-    from pathlib import Path
-    root = Path(__file__).resolve().parents[1]
-    if shutil.which("git") is None or not (root / ".git").exists():
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("not a git checkout")
     def ignored(path: str) -> bool:
-        return subprocess.run(["git", "check-ignore", "-q", path], cwd=root).returncode == 0
+        return subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT).returncode == 0
     assert ignored("runs/mae/checkpoint.pt")
     assert not ignored("docs/results/paper000-tab3a/runs/a,seed=0/results.json")
 
