@@ -87,6 +87,7 @@ def test_the_command_measures_each_checkpoint_on_the_same_views(tiny_run, tmp_pa
     assert (tmp_path / "mask_mi.png").stat().st_size > 1000
     rows = data["checkpoints"]
     assert data["images"] == 64 and data["views"] == 4 and [r["init"] for r in rows] == [False, True, False, True]
+    assert data["seconds"] > 0  # what a plan reads as the measurement's pace
     for row in rows:
         assert row["retrieval_chance"] == pytest.approx(100 * 3 / 127)  # 32 held-out images x 4 views
         assert row["infonce"] <= row["infonce_ceiling"]

@@ -26,6 +26,7 @@ first half and scored on the second, so no number is a fitted model's own traini
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -211,7 +212,9 @@ def run_mask_mi(checkpoints: list[str | Path], output_dir: str | Path, images: i
     Every encoder sees the same ``images`` test images and the same ``views`` orthogonal masks of each (drawn with
     ``mask_seed`` on the masking unit of the first checkpoint's run). ``with_init``: after each checkpoint, the same
     ViT at the initialization its run started from (its seed), the baseline of every measure (row ``init`` true).
+    The JSON's ``seconds``: how long the whole measurement took.
     """
+    started = time.perf_counter()
     models = [load_pretrained(path, device, data_dir) for path in checkpoints]
     first = models[0].cfg
     pixels, _, info = labelled_test_images(first, images)
@@ -239,7 +242,7 @@ def run_mask_mi(checkpoints: list[str | Path], output_dir: str | Path, images: i
              f"scored on the rest)")
     figure = plot_mask_mi(results, out / "mask_mi.png", title)
     data = write_json({"images": len(pixels), "views": views, "fitting": asdict(fitting), "mask_seed": mask_seed,
-                       "checkpoints": results}, out / "mask_mi.json")
+                       "seconds": time.perf_counter() - started, "checkpoints": results}, out / "mask_mi.json")
     return {"figures": [figure], "json": data, "checkpoints": results}
 
 
