@@ -250,6 +250,17 @@ def test_the_comparison_page_shows_the_claims_with_their_verdicts(tmp_path):
     assert "the paper's claim" not in text
 
 
+def test_the_comparison_page_repeats_what_its_runs_said_of_themselves(tmp_path):
+    folders = synthetic_runs(tmp_path / "runs", {"0.5": [70.0], "0.75": [60.0]})
+    results = folders[1] / "results.json"
+    results.write_text(json.dumps({**json.loads(results.read_text()), "notes": ["the MI terms never started"]}))
+    text = write_comparison(folders, tmp_path / "cmp", "Mask ratio")["markdown"].read_text()
+    assert ("What runs said of themselves when they ended (their results.json's notes):\n\n"
+            "- mask.ratio=0.75, seed 0: the MI terms never started.\n") in text
+    quiet = write_comparison(folders[:1], tmp_path / "quiet", "Mask ratio")["markdown"].read_text()
+    assert "said of themselves" not in quiet
+
+
 def test_the_claims_figure_draws_a_panel_per_measure_and_a_line_per_claim(tmp_path):
     from mimae.report.claims import claim_panels, plot_claims
     records = [{"claim": claim, "measure": measure, "differences": [1.0, 2.0], "difference": 1.5,

@@ -387,11 +387,15 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
     against = [record for row in rows for record in check(Claim(f"{row['group']} beats {BASELINE}", row["group"],
                                                                  BASELINE), with_baseline, measures, collapsed)]
     lower = [header(m) for m in measures if not describe(m).higher_is_better]
+    run_notes = [f"- {label}, seed {run.cfg.train.seed}: {note}." for label, members in groups.items()
+                 for run in members for note in run.results.get("notes", [])]
     text = "\n".join([
         f"# {title}", "", f"{count(len(runs), 'run')} in {count(len(groups), 'group')}; each cell is mean ± sample "
         "standard deviation over the group's seeds (n runs), in the unit of its column (accuracies: top-1 %)"
         + (f"; lower is better for {', '.join(lower)}" if lower else "") + ".", "",
         *table(head, cells), "", *(f"{note}\n" for note in notes or []),
+        *(["What runs said of themselves when they ended (their results.json's notes):", "", *run_notes, ""]
+          if run_notes else []),
         *([f"The mCE divides each run's error under each corruption (summed over severities) by the mean error of "
            f"the {mce_baseline!r} runs, as ImageNet-C's mCE does by AlexNet's: that row is 100 up to its seed "
            "spread.\n"] if "mce" in measures else []),
