@@ -153,8 +153,9 @@ def markdown_page(run_dir: Path, cfg: Config, results: dict, figures: dict[str, 
                      f"{results.get('skipped_steps', 0)}.")
         lines.append("")
     if results.get("gate_step") is not None:
+        plateau = f" or stopped improving for {cfg.mimae.plateau_steps} steps" if cfg.mimae.plateau_steps else ""
         lines += [f"The MI terms started after step {results['gate_step']:,} of {results['steps']:,}, once the "
-                  f"running L_rec fell below mimae.eps_l = {cfg.mimae.eps_l:g}.", ""]
+                  f"running L_rec fell below mimae.eps_l = {cfg.mimae.eps_l:g}{plateau}.", ""]
     lines += [line for note in results.get("notes", []) for line in (f"**Note:** {note}.", "")]
     lines += ["![Training curves](figures/curves.png)", ""]
     if figures.get("reconstructions"):
