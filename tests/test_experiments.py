@@ -211,8 +211,8 @@ def shared_folder_configs() -> dict[tuple[str, str, str], dict]:
 
 def test_the_shared_runs_stay_valid_if_mimae_defaults_move(monkeypatch):
     """Every config holds the mimae section (MAE's too), and a finished run is refused if its resolved config
-    differs; the shared folder's runs pin the MI terms' weights, so moving MI-MAE's defaults (to L_max 0.1 on a
-    projection, say) leaves every one of its runs valid."""
+    differs; the shared folder's runs pin the MI terms' weights, so moving MI-MAE's defaults (as they moved once, to
+    L_max 0.1 on a projection) leaves every one of its runs valid."""
     import mimae.config as config_module
     from mimae.objectives.mi_terms import MIMAEConfig
     before = shared_folder_configs()
@@ -221,11 +221,11 @@ def test_the_shared_runs_stay_valid_if_mimae_defaults_move(monkeypatch):
 
     @dataclasses.dataclass
     class MovedDefaults(MIMAEConfig):
-        lambda_max: float = 0.1
-        projector_dim: int = 128
+        lambda_max: float = 0.5
+        projector_dim: int = 64
 
     monkeypatch.setitem(config_module.sections(), "mimae", (MovedDefaults, "moved"))
-    assert resolved_config(["--method", "mimae"]).mimae.projector_dim == 128  # the defaults did move
+    assert resolved_config(["--method", "mimae"]).mimae.projector_dim == 64  # the defaults did move
     assert shared_folder_configs() == before
     # the paper scale's recipe spells the paper's losses out too
     moved = resolved_config(["--config", str(ROOT / "configs" / "paper000_ablation.yaml"), "--method", "mimae"])
@@ -288,8 +288,8 @@ def test_an_experiment_runs_only_the_rows_asked_for_and_its_page_names_the_rest(
     paths = run_experiment(exp, "smoke", tmp_path, say=lambda text: None, runner=main, rows=["independent"])
     text = paths["markdown"].read_text()
     assert "| independent |" in text and "| orthogonal |" not in text
-    assert ("neither shown nor judged by a claim: orthogonal; orthogonal, library default losses; independent, "
-            "library default losses; MAE, same samples.") in text
+    assert ("neither shown nor judged by a claim: orthogonal; orthogonal, lambda3 = 0; independent, "
+            "lambda3 = 0; MAE, same samples.") in text
 
 
 def test_an_evaluation_of_the_initialization_runs_once_a_seed_whichever_row_carries_it(tmp_path):

@@ -114,7 +114,7 @@ def test_latent_choices_and_projector():
 
 
 def test_mean_latent_averages_only_the_visible_tokens_of_a_simmim_encoder():
-    mi = tiny_mimae(mimae__latent="mean", mimae__normalize_latent=False).mi
+    mi = tiny_mimae(mimae__latent="mean", mimae__normalize_latent=False, mimae__projector_dim=0).mi
     tokens = torch.randn(2, 1 + 4, 32)  # [CLS] + 4 tokens, of which SimMIM's mask tokens are 1 and 3
     visible = torch.tensor([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 1.0, 1.0]])
     z = mi.latent(tokens, visible=visible)
@@ -219,7 +219,7 @@ def test_gate_never_opens_above_eps_and_survives_state_dict_round_trip():
 
 
 def test_gate_scales_mi_terms_and_lambda_ramp():
-    obj = tiny_mimae(mimae__min_ramp_steps=4, mimae__lambda_min=10.0)
+    obj = tiny_mimae(mimae__min_ramp_steps=4, mimae__lambda_max=0.5, mimae__lambda_min=10.0)
     g = torch.Generator().manual_seed(0)
     images = torch.randn(4, 1, 16, 16, generator=g)
     masks = obj.draw_masks(4, g)
@@ -230,7 +230,7 @@ def test_gate_scales_mi_terms_and_lambda_ramp():
     obj.mi.gate_step.fill_(2)
     obj.mi.steps.fill_(3)  # one step after opening: lambda_min ramped to 10 / 4
     opened = obj(images, masks)
-    expected = opened["rec"] + opened["max_mi"] + 2.5 * opened["min_mi"] + opened["approx"]
+    expected = opened["rec"] + 0.5 * opened["max_mi"] + 2.5 * opened["min_mi"] + opened["approx"]
     assert float(opened["loss"].detach()) == pytest.approx(float(expected), rel=1e-5)
 
 
