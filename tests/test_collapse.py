@@ -1,9 +1,10 @@
-"""The collapse rule (mimae.report.collapse) on constructed runs: InfoNCE at chance, kNN at or below init."""
+"""The collapse rule (mimae.report.collapse) on constructed runs: InfoNCE at chance, kNN at or below init; and the
+rule for a run whose MI terms never started."""
 
 import json
 import math
 
-from mimae.report.collapse import collapse
+from mimae.report.collapse import collapse, never_started
 
 MI_RESULTS = {"effective_batch": 16, "views_per_image": 4, "knn_init": 60.0, "knn_final": 70.0}
 
@@ -39,3 +40,12 @@ def test_knn_at_or_below_its_initialization_is_collapse(tmp_path):
     assert collapse(folder, {"knn_init": 63.2, "knn_final": 61.6}) == "kNN 61.60 at or below its initialization's 63.20"
     assert collapse(folder, {"knn_init": 63.2, "knn_final": 76.5}) is None
     assert collapse(folder, {"knn_final": 76.5}) is None  # no kNN at initialization: nothing to say
+
+
+def test_a_run_whose_weighted_mi_terms_never_started_did_not_test_its_method():
+    closed = {"gate_step": None, "gate_rec": 0.812}
+    assert never_started(closed, 0.1, 0.0) == "its MI terms never started (running L_rec 0.812 at the end)"
+    assert never_started({"gate_step": None, "gate_rec": None}, 0.0, 1.0) == "its MI terms never started"
+    assert never_started({"gate_step": 70, "gate_rec": 0.69}, 0.1, 0.0) is None  # opened at step 70
+    assert never_started(closed, 0.0, 0.0) is None  # nothing weighted (the control): it trained what it asked for
+    assert never_started({"knn_final": 70.0}, 0.1, 0.0) is None  # MAE, or a run from before gate_step: unknown

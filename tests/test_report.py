@@ -261,6 +261,34 @@ def test_the_comparison_page_repeats_what_its_runs_said_of_themselves(tmp_path):
     assert "said of themselves" not in quiet
 
 
+def test_a_claim_on_a_run_whose_mi_terms_never_started_gets_no_verdict(tmp_path):
+    """Such a run trained L_rec alone, so a claim about its method, or its row against the baseline, is not judged;
+    the same run with its gate opened is."""
+    from mimae.report.claims import Claim
+    folders = synthetic_runs(tmp_path / "runs", {"0.5": [70.0, 72.0], "0.75": [60.0, 61.0]})
+    claim = (Claim("0.5 beats 0.75", "mask.ratio=0.5", "mask.ratio=0.75"),)
+
+    def with_gate(step):
+        for folder in folders[2:]:
+            results = folder / "results.json"
+            results.write_text(json.dumps({**json.loads(results.read_text()), "gate_step": step, "gate_rec": 0.8}))
+
+    with_gate(None)
+    result = write_comparison(folders, tmp_path / "closed", "Mask ratio", claims=claim)
+    text = result["markdown"].read_text()
+    assert ("| +10.50 ± 0.50 | 1.00 |  | MI terms never started: no verdict (never started: mask.ratio=0.75) |"
+            in text)
+    assert "whose MI terms were weighted but never started" in text
+    assert "| mask.ratio=0.75 beats the baseline |" in text and "| mask.ratio=0.5 beats the baseline |" in text
+    against = text.split("## Against the baseline")[1]
+    assert against.count("MI terms never started: no verdict") == 1  # the closed row only
+    assert result["groups"][1]["never_started"] == {0: "its MI terms never started (running L_rec 0.800 at the end)",
+                                                    1: "its MI terms never started (running L_rec 0.800 at the end)"}
+    with_gate(3)
+    text = write_comparison(folders, tmp_path / "opened", "Mask ratio", claims=claim)["markdown"].read_text()
+    assert "| +10.50 ± 0.50 | 1.00 |  | holds |" in text and "never started:" not in text
+
+
 def test_the_claims_figure_draws_a_panel_per_measure_and_a_line_per_claim(tmp_path):
     from mimae.report.claims import claim_panels, plot_claims
     records = [{"claim": claim, "measure": measure, "differences": [1.0, 2.0], "difference": 1.5,

@@ -6,7 +6,7 @@ lower is better), d the mean over the n seeds both rows have and se = sd(d_k) / 
 d > 2 se, *does not hold* if d < -2 se (the opposite is measured), and is *within noise* otherwise. 2 se is the
 smallest difference the experiment resolves; where the paper's own effect is smaller, the claim is *below
 resolution* and gets no verdict. A claim on a collapsed run gets none either (:mod:`mimae.report.collapse`), nor one
-with fewer than two paired seeds.
+on a run whose MI terms never started, nor one with fewer than two paired seeds.
 """
 
 from __future__ import annotations
@@ -55,11 +55,13 @@ def mean_and_se(differences: list[float]) -> tuple[float, float | None]:
 
 
 def verdict(d: float, se: float | None, paper_effect: float | None = None, collapsed: bool = False,
-            unequal: bool = False) -> str:
+            unequal: bool = False, never_started: bool = False) -> str:
     if unequal:
         return "unequal budgets: no verdict"
     if collapsed:
         return "collapsed run: no verdict"
+    if never_started:
+        return "MI terms never started: no verdict"
     if se is None:
         return "no spread (n < 2)"
     if abs(d) > 2 * se:
@@ -68,15 +70,18 @@ def verdict(d: float, se: float | None, paper_effect: float | None = None, colla
 
 
 def check(claim: Claim, groups: dict[str, dict], measures: list[str], collapsed: Set[str] = frozenset(),
-          paper_effect: float | None = None, unequal: bool = False) -> list[dict]:
+          paper_effect: float | None = None, unequal: bool = False,
+          never_started: Set[str] = frozenset()) -> list[dict]:
     """One record per measure of the claim that both rows have: ``groups`` maps a label to its measures (name ->
     values, seeds, mean, std, n, as :func:`mimae.report.comparison.summary` gives them); ``collapsed``: the labels
-    with a collapsed run; ``paper_effect``: the paper's own difference between the two rows, if it prints one;
+    with a collapsed run; ``never_started``: the labels with a run whose MI terms never started;
+    ``paper_effect``: the paper's own difference between the two rows, if it prints one;
     ``unequal``: the two rows trained different steps, samples or peak lr (no verdict). The paper's effect applies
     to the accuracies only (the papers' numbers are accuracies)."""
     if claim.better not in groups or claim.worse not in groups:
         return []
     records = []
+    flagged = {claim.better, claim.worse}
     for name in measures:
         if name not in claim.measures if claim.measures else not describe(name).judged:
             continue
@@ -96,10 +101,17 @@ def check(claim: Claim, groups: dict[str, dict], measures: list[str], collapsed:
                         "n": len(differences), "seeds": seeds,
                         "differences": differences, "difference": d, "se": se,
                         "resolvable": 2 * se if se is not None else None, "paper_effect": effect,
-                        "collapsed": sorted({claim.better, claim.worse} & set(collapsed)), "unequal": unequal,
-                        "verdict": verdict(d, se, effect, bool({claim.better, claim.worse} & set(collapsed)),
-                                           unequal)})
+                        "collapsed": sorted(flagged & set(collapsed)), "unequal": unequal,
+                        "never_started": sorted(flagged & set(never_started)),
+                        "verdict": verdict(d, se, effect, bool(flagged & set(collapsed)), unequal,
+                                           bool(flagged & set(never_started)))})
     return records
+
+
+def flags(record: dict) -> str:
+    """The rows that kept a claim from a verdict, after it: " (collapsed: A)", " (never started: B)"."""
+    named = (("collapsed", record.get("collapsed")), ("never started", record.get("never_started")))
+    return "".join(f" ({what}: {', '.join(labels)})" for what, labels in named if labels)
 
 
 def claim_rows(records: list[dict], first: str = "claim (the paper's)") -> tuple[tuple[str, ...], list[tuple]]:
@@ -114,14 +126,15 @@ def claim_rows(records: list[dict], first: str = "claim (the paper's)") -> tuple
         effect = f"{r['paper_effect']:+g}" if r["paper_effect"] is not None else ""
         rows.append((r["claim"], header(r["measure"]), f"{r['better_mean']:.{digits}f}",
                      f"{r['worse_mean']:.{digits}f}", r["n"], f"{r['difference']:+.{digits}f}{spread}", resolves,
-                     effect, r["verdict"] + (f" (collapsed: {', '.join(r['collapsed'])})" if r["collapsed"] else "")))
+                     effect, r["verdict"] + flags(r)))
     return head, rows
 
 
-# a verdict's colour in the figure; within noise, below resolution: blue; no verdict (collapsed, unequal, n < 2): gray
+# a verdict's colour in the figure; within noise, below resolution: blue; no verdict (collapsed, unequal, MI terms
+# never started, n < 2): gray
 VERDICT_COLOURS = {"holds": "C2", "does not hold": "C3", "within noise": "C0", "below resolution": "C0"}
 LEGEND = (("C2", "holds (d > 2 se)"), ("C3", "does not hold (d < -2 se)"), ("C0", "within noise"),
-          ("gray", "no verdict (collapsed run, unequal budgets, n < 2)"))
+          ("gray", "no verdict (collapsed, unequal, never started, n < 2)"))
 
 
 def claim_panels(records: list[dict]) -> tuple[list[str], dict[str, dict[str, dict]]]:

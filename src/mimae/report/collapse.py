@@ -1,4 +1,5 @@
-"""Whether a run's latent collapsed: a finding about collapse, never a verdict on what the run was meant to test.
+"""Whether a run's latent collapsed: a finding about collapse, never a verdict on what the run was meant to test; and,
+likewise, whether its MI terms never started (it trained L_rec alone, so it did not test its method).
 
 A run is flagged when either holds:
 - its L_max at the end (MI-MAE's InfoNCE across the V views of a step) is within ``CHANCE_MARGIN`` nats of chance,
@@ -20,6 +21,9 @@ RULE = (f"A run is flagged collapsed if its final L_max (InfoNCE over the V view
         f"{CHANCE_MARGIN} nats of chance (the log of the candidates in each denominator: ln(V - 1) for the paper's "
         "positives), or its kNN at the end is at or below its kNN at initialization; a claim that involves a "
         "collapsed run gets no verdict.")
+NEVER_STARTED_RULE = ("A claim that involves a run whose MI terms were weighted but never started (its eps_l gate "
+                      "stayed closed, so it trained L_rec alone) gets no verdict either: that run did not test its "
+                      "method.")
 
 
 def final_value(run_dir: Path, key: str) -> float | None:
@@ -51,3 +55,13 @@ def collapse(run_dir: Path, results: dict) -> str | None:
     if init is not None and final is not None and final <= init:
         return f"kNN {final:.2f} at or below its initialization's {init:.2f}"
     return None
+
+
+def never_started(results: dict, lambda_max: float, lambda_min: float) -> str | None:
+    """Why the run trained less than its method (one line): its MI terms were weighted (``lambda_max``,
+    ``lambda_min``) but never started (``gate_step`` null in its results); None otherwise, and for runs whose results
+    predate ``gate_step`` (nothing to say)."""
+    if "gate_step" not in results or results["gate_step"] is not None or not (lambda_max > 0 or lambda_min > 0):
+        return None
+    rec = results.get("gate_rec")
+    return "its MI terms never started" + (f" (running L_rec {rec:.3f} at the end)" if rec is not None else "")

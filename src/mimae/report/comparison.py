@@ -19,8 +19,8 @@ from pathlib import Path
 from mimae.config import Config, flatten
 from mimae.plotting import legend_below, panel_grid, plt, save_figure
 from mimae.report.claims import RULE, Claim, check, claim_rows, plot_claims
+from mimae.report.collapse import NEVER_STARTED_RULE, collapse, never_started
 from mimae.report.collapse import RULE as COLLAPSE_RULE
-from mimae.report.collapse import collapse
 from mimae.report.measures import CHOSEN_LR, baseline_measure, describe, header, mean_corruption_errors, read_measures
 from mimae.report.page import table, write_page
 from mimae.run_folder import CONFIG_NAME, RESULTS_NAME, eval_name
@@ -38,6 +38,7 @@ class Run:
     measures: dict[str, float] = field(default_factory=dict)  # measure name -> value (mimae.report.measures)
     corruption_errors: dict | None = None  # corruption -> severity -> error %, from eval_robustness.json
     collapsed: str | None = None  # why its latent counts as collapsed (mimae.report.collapse), None if healthy
+    never_started: str | None = None  # why it did not test its method (its MI terms never started), else None
 
 
 def load_run(run_dir: Path) -> Run:
@@ -50,7 +51,8 @@ def load_run(run_dir: Path) -> Run:
     measures, errors = read_measures(run_dir, results)
     config_file = run_dir / CONFIG_NAME
     cfg = saved_config(config_file) if config_file.is_file() else read(run_dir).cfg
-    return Run(run_dir.resolve(), cfg, results, measures, errors, collapse(run_dir, results))
+    return Run(run_dir.resolve(), cfg, results, measures, errors, collapse(run_dir, results),
+               never_started(results, cfg.mimae.lambda_max, cfg.mimae.lambda_min))
 
 
 def run_folders(paths: list[str | Path]) -> list[Path]:
@@ -171,6 +173,7 @@ def summary(groups: dict[str, list[Run]]) -> list[dict]:
         rows.append({"group": label, "n": len(runs), "seeds": [r.cfg.train.seed for r in runs],
                      "runs": [str(r.run_dir) for r in runs], "config": flatten(runs[0].cfg.to_dict()),
                      "collapsed": {r.cfg.train.seed: r.collapsed for r in runs if r.collapsed},
+                     "never_started": {r.cfg.train.seed: r.never_started for r in runs if r.never_started},
                      "budget": run_budget(runs[0]), "measures": measures})
     return rows
 
@@ -378,14 +381,16 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
     drawn = [f for f in figures if f is not None]
     by_group = {row["group"]: row["measures"] for row in rows}
     collapsed = {row["group"] for row in rows if row["collapsed"]}
+    untested = {row["group"] for row in rows if row["never_started"]}
     budgets = {row["group"]: budget_key(row["budget"]) for row in rows}
     checked = [record for claim in claims
                for record in check(claim, by_group, measures, collapsed, paper_effect(claim, reference),
-                                   budgets.get(claim.better) != budgets.get(claim.worse))]
+                                   budgets.get(claim.better) != budgets.get(claim.worse), untested)]
     claims_figure = plot_claims(checked, figures_dir / "claims.png", f"{title}: claims, paired by seed")
     with_baseline = {**by_group, BASELINE: baseline_group(runs, measures)}
     against = [record for row in rows for record in check(Claim(f"{row['group']} beats {BASELINE}", row["group"],
-                                                                 BASELINE), with_baseline, measures, collapsed)]
+                                                                 BASELINE), with_baseline, measures, collapsed,
+                                                           never_started=untested)]
     lower = [header(m) for m in measures if not describe(m).higher_is_better]
     run_notes = [f"- {label}, seed {run.cfg.train.seed}: {note}." for label, members in groups.items()
                  for run in members for note in run.results.get("notes", [])]
@@ -401,14 +406,16 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
            "spread.\n"] if "mce" in measures else []),
         *([f"## {claims_of.capitalize()} claims, measured", "", f"A is the row {claims_of} claim says is better, B "
            "the other. " + RULE + " The paper's effect is its own difference between the two rows, in its own "
-           "protocol.", "", COLLAPSE_RULE, "", *table(*claim_rows(checked, f"claim ({claims_of})")), "",
+           "protocol.", "", COLLAPSE_RULE + (f" {NEVER_STARTED_RULE}" if untested else ""), "",
+           *table(*claim_rows(checked, f"claim ({claims_of})")), "",
            *([f"![claims]({claims_figure.relative_to(out)})", ""] if claims_figure else [])]
           if checked else []),
         *([f"## Against {BASELINE}, paired by seed", "", "Each row against the baseline under the same protocol at "
            "the same seed (the raw pixels for kNN and the linear probe, the same ViT fine-tuned from its "
            "initialization for fine-tuning): A is the row, B the baseline, d > 0 where the row is better. The same "
            "rule: holds if d > 2 se, does not hold if d < -2 se, within noise between; no verdict on a collapsed "
-           "run or below 2 seeds.", "", *table(*claim_rows(against, "row against the baseline")), ""]
+           "run, on one whose MI terms never started, or below 2 seeds.", "",
+           *table(*claim_rows(against, "row against the baseline")), ""]
           if against else []),
         "## Budget and protocol", "", *budget_table(rows), "", *budget_lines(runs), "",
         *(f"![{f.stem}]({f.relative_to(out)})\n" for f in drawn), "## Runs", "",
