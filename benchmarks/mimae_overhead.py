@@ -84,7 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     ratio = per_sample["mimae"] / per_sample["mae"]
     result = {"samples_per_step": args.samples, "views": steppers["mimae"].objective.views_per_image,
               "device": str(device), "threads": torch.get_num_threads(), "processor": platform.processor(),
-              "overrides": args.overrides, "ms_per_sample": {m: 1e3 * v for m, v in per_sample.items()},
+              "cpu_capability": torch.backends.cpu.get_cpu_capability(), "overrides": args.overrides,
+              "autocast": str(steppers["mae"].dtype or "none (fp32)"),
+              "mimae": {key: getattr(steppers["mimae"].cfg.mimae, key)
+                        for key in ("lambda_max", "lambda_min", "projector_dim", "views")},
+              "ms_per_sample": {m: 1e3 * v for m, v in per_sample.items()},
               "samples_per_s": {m: 1 / v for m, v in per_sample.items()}, "ratio_mimae_over_mae": ratio,
               "step_seconds": times}
     for method, value in per_sample.items():
