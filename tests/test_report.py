@@ -229,8 +229,8 @@ def test_the_comparison_page_shows_the_claims_with_their_verdicts(tmp_path):
     text = (tmp_path / "cmp" / "report.md").read_text()
     assert "## The paper's claims, measured" in text
     # seeds 0 and 1 pair: 70 - 60, 72 - 61 -> d = 10.5, se = 0.5; the means beside it are over those seeds
-    assert ("| 0.5 beats 0.75 | kNN, end of pretraining (%) | 71.00 | 60.50 | 2 | +10.50 ± 0.50 | 1.00 |  | holds |"
-            in text)
+    assert ("| 0.5 beats 0.75 | kNN, end of pretraining (%) | 71.00 | 60.50 | 2 | +10.50 ± 0.50 "
+            "| 0: +10.00; 1: +11.00 | 1.00 |  | holds |" in text)
     assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["claims"] == result["claims"]
     # the claims' figure, under their table: each claim's per-seed differences and d ± 2 se
     assert result["claims_figure"] == tmp_path / "cmp" / "figures" / "claims.png" and result["claims_figure"].is_file()
@@ -276,8 +276,8 @@ def test_a_claim_on_a_run_whose_mi_terms_never_started_gets_no_verdict(tmp_path)
     with_gate(None)
     result = write_comparison(folders, tmp_path / "closed", "Mask ratio", claims=claim)
     text = result["markdown"].read_text()
-    assert ("| +10.50 ± 0.50 | 1.00 |  | MI terms never started: no verdict (never started: mask.ratio=0.75) |"
-            in text)
+    assert ("| +10.50 ± 0.50 | 0: +10.00; 1: +11.00 | 1.00 |  | MI terms never started: no verdict "
+            "(never started: mask.ratio=0.75) |" in text)
     assert "whose MI terms were weighted but never started" in text
     assert "| mask.ratio=0.75 beats the baseline |" in text and "| mask.ratio=0.5 beats the baseline |" in text
     against = text.split("## Against the baseline")[1]
@@ -286,7 +286,7 @@ def test_a_claim_on_a_run_whose_mi_terms_never_started_gets_no_verdict(tmp_path)
                                                     1: "its MI terms never started (running L_rec 0.800 at the end)"}
     with_gate(3)
     text = write_comparison(folders, tmp_path / "opened", "Mask ratio", claims=claim)["markdown"].read_text()
-    assert "| +10.50 ± 0.50 | 1.00 |  | holds |" in text and "never started:" not in text
+    assert "| +10.50 ± 0.50 | 0: +10.00; 1: +11.00 | 1.00 |  | holds |" in text and "never started:" not in text
 
 
 def test_the_claims_figure_draws_a_panel_per_measure_and_a_line_per_claim(tmp_path):
@@ -315,8 +315,9 @@ def test_every_row_is_paired_with_the_baseline_of_its_seed(tmp_path):
     assert result["claims_figure"] is None and not (tmp_path / "cmp" / "figures" / "claims.png").exists()
     assert f"| {BASELINE_LABEL} | 3 | 80.33 ± 0.58 |" in text  # one value a seed, however many rows share it
     assert ("| mask.ratio=0.5 beats the baseline | kNN, end of pretraining (%) | 72.00 | 80.33 | 3 | -8.33 ± 0.88 "
-            "| 1.76 |  | does not hold |") in text
-    assert "| mask.ratio=0.75 beats the baseline | kNN, end of pretraining (%) | 60.00 | 80.00 | 1 | -20.00 |" in text
+            "| 0: -10.00; 1: -8.00; 2: -7.00 | 1.76 |  | does not hold |") in text
+    assert ("| mask.ratio=0.75 beats the baseline | kNN, end of pretraining (%) | 60.00 | 80.00 | 1 | -20.00 "
+            "| 0: -20.00 |") in text
     assert [r["differences"] for r in result["against_baseline"]] == [[-10.0, -8.0, -7.0], [-20.0]]
     assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["against_baseline"] == \
         result["against_baseline"]

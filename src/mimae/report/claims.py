@@ -116,17 +116,18 @@ def flags(record: dict) -> str:
 
 def claim_rows(records: list[dict], first: str = "claim (the paper's)") -> tuple[tuple[str, ...], list[tuple]]:
     """The page's table: head (``first``: the first column's) and rows."""
-    head = (first, "measure", "A (mean)", "B (mean)", "n", "paired d ± se", "resolves (2 se)",
-            "paper's effect", "verdict")
+    head = (first, "measure", "A (mean)", "B (mean)", "n", "paired d ± se", "d per seed (seed: d)",
+            "resolves (2 se)", "paper's effect", "verdict")
     rows = []
     for r in records:
         digits = 2 if describe(r["measure"]).unit else 4
         spread = f" ± {r['se']:.{digits}f}" if r["se"] is not None else ""
+        per_seed = "; ".join(f"{seed}: {d:+.{digits}f}" for seed, d in zip(r["seeds"], r["differences"]))
         resolves = f"{r['resolvable']:.{digits}f}" if r["resolvable"] is not None else ""
         effect = f"{r['paper_effect']:+g}" if r["paper_effect"] is not None else ""
         rows.append((r["claim"], header(r["measure"]), f"{r['better_mean']:.{digits}f}",
-                     f"{r['worse_mean']:.{digits}f}", r["n"], f"{r['difference']:+.{digits}f}{spread}", resolves,
-                     effect, r["verdict"] + flags(r)))
+                     f"{r['worse_mean']:.{digits}f}", r["n"], f"{r['difference']:+.{digits}f}{spread}", per_seed,
+                     resolves, effect, r["verdict"] + flags(r)))
     return head, rows
 
 
