@@ -97,6 +97,10 @@ def test_list_and_show_name_every_experiment_and_the_unrunnable_ones_say_why(cap
     assert main(["experiment", "show", "paper000-tab3a"]) == 0
     shown = capsys.readouterr().out
     assert "(f) all (MI-MAE)" in shown and "mimae.lambda_min=10" in shown and "[paper: fine-tune 82.8]" in shown
+    # a row that overrides a pinned key shows the value it trains with, once
+    assert main(["experiment", "show", "paper000-tab3c"]) == 0
+    independent = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  independent  "))
+    assert "mimae.lambda_min=10 mimae.masking=independent" in independent and "lambda_min=0" not in independent
     assert main(["experiment", "run", "paper000-tab2", "--scale", "cpu"]) == 2
     assert "cannot run here" in capsys.readouterr().err
     assert main(["experiment", "show", "nope"]) == 2
@@ -385,3 +389,10 @@ def test_an_archived_experiment_has_no_weights_nor_absolute_paths_and_its_runs_c
                for line in lines) == len(exp.rows)
     assert all(f"| {row.label} |" in paths["markdown"].read_text() for row in exp.rows)
     assert main(["experiment", "archive", "paper000-tab3a", "--scale", "smoke", "--root", "runs", "--out", "x"]) == 2
+
+
+def test_effective_keeps_the_last_override_of_a_key_in_its_place():
+    from mimae.experiments.spec import effective
+    assert effective(["--method", "mimae", "a=1", "b=0", "a=2", "c.d=x=y"]) == ["--method", "mimae", "b=0", "a=2",
+                                                                               "c.d=x=y"]
+    assert effective([]) == []

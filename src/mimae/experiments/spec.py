@@ -55,7 +55,8 @@ class Row:
     args: tuple[str, ...]
     paper: dict[str, float | str] = field(default_factory=dict)
     paper_scale_args: tuple[str, ...] | None = None  # the row's arguments at the paper scale, where they differ
-    run: str | None = None  # the label of the row (of an experiment training into the same folder) whose run it shares
+    run: str | None = None  # the name its runs go by in the shared folder: the label of the row (of an experiment
+    # training into that folder) whose runs it shares, or a name kept from an earlier label
     differs: str | None = None  # why this row's budget differs from the other rows' (what it measures): checked
 
 
@@ -231,6 +232,13 @@ def experiment(name: str) -> Experiment:
     return EXPERIMENTS[name]
 
 
+def effective(args: Sequence[str]) -> list[str]:
+    """``args`` as they act: of several ``key=value`` overrides of one key only the last, which wins, in its place
+    (``a=1 b=0 a=2`` -> ``b=0 a=2``); other arguments as they are."""
+    last = {arg.split("=", 1)[0]: i for i, arg in enumerate(args) if "=" in arg}
+    return [arg for i, arg in enumerate(args) if "=" not in arg or last[arg.split("=", 1)[0]] == i]
+
+
 def describe(exp: Experiment) -> str:
     """``mimae experiment show``: what it reproduces, its rows with their arguments and the paper's numbers, and
     the scales with their budgets."""
@@ -248,10 +256,10 @@ def describe(exp: Experiment) -> str:
                      f"{', '.join(shared)} scale{'s' if len(shared) > 1 else ''})")
     for row in exp.rows:
         paper = ", ".join(f"{k} {v}" for k, v in row.paper.items())
-        lines.append(f"  {row.label:<24} {' '.join(row.args)}" + (f"   [paper: {paper}]" if paper else "")
-                     + (f"   (shares the run of the row {row.run!r})" if row.run else ""))
+        lines.append(f"  {row.label:<24} {' '.join(effective(row.args))}" + (f"   [paper: {paper}]" if paper else "")
+                     + (f"   (shares the runs named {row.run!r})" if row.run else ""))
         if row.paper_scale_args is not None:
-            lines.append(f"  {'':<24} at the paper scale: {' '.join(row.paper_scale_args)}")
+            lines.append(f"  {'':<24} at the paper scale: {' '.join(effective(row.paper_scale_args))}")
     lines += ["", "scales:"]
     runnable = exp.command is None and not exp.unavailable
     for name, scale in exp.scales.items():
