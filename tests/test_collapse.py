@@ -1,10 +1,13 @@
-"""The collapse rule (mimae.report.collapse) on constructed runs: InfoNCE at chance, kNN at or below init; and the
-rule for a run whose MI terms never started."""
+"""The collapse rule (mimae.report.collapse) on constructed runs: InfoNCE at chance, kNN at or below init, latents
+spread no more than at init; and the rule for a run whose MI terms never started."""
 
 import json
 import math
 
-from mimae.report.collapse import collapse, never_started
+import torch
+
+from mimae.report.collapse import collapse, latent_spread, never_started
+from mimae.report.measures import MASK_MI_FILE
 
 MI_RESULTS = {"effective_batch": 16, "views_per_image": 4, "knn_init": 60.0, "knn_final": 70.0}
 
@@ -40,6 +43,35 @@ def test_knn_at_or_below_its_initialization_is_collapse(tmp_path):
     assert collapse(folder, {"knn_init": 63.2, "knn_final": 61.6}) == "kNN 61.60 at or below its initialization's 63.20"
     assert collapse(folder, {"knn_init": 63.2, "knn_final": 76.5}) is None
     assert collapse(folder, {"knn_final": 76.5}) is None  # no kNN at initialization: nothing to say
+
+
+def write_mask_mi(folder, cosine_end, cosine_init):
+    path = folder / MASK_MI_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [{"init": False, "cosine_others": cosine_end}, {"init": True, "cosine_others": cosine_init}]
+    path.write_text(json.dumps({"checkpoints": rows}))
+
+
+def test_latents_that_spread_no_more_than_at_initialization_are_collapse(tmp_path):
+    collapsed, healthy, unmeasured = (write_metrics(tmp_path / name, [2.0]) for name in ("collapsed", "healthy", "x"))
+    write_mask_mi(collapsed, 0.94, 0.92)  # the fast-q_theta L_min runs of mimae-screen: 0.94 against 0.92
+    write_mask_mi(healthy, 0.60, 0.92)  # MAE: 0.60 against 0.92
+    assert collapse(collapsed, MI_RESULTS) == (f"latent spread {math.sqrt(0.06):.3f} at or below its "
+                                               f"initialization's {math.sqrt(0.08):.3f}")
+    assert collapse(healthy, MI_RESULTS) is None
+    assert collapse(unmeasured, MI_RESULTS) is None and latent_spread(unmeasured) is None  # no mask-mi: nothing to say
+
+
+def test_the_spread_is_the_std_of_unit_latents():
+    """sqrt(1 - mean cosine of different vectors) against the root of the total variance of the unit vectors."""
+    generator = torch.Generator().manual_seed(0)
+    for shift in (0.0, 1.0, 3.0):  # from spread out to pointing one way
+        latents = torch.randn(4000, 32, generator=generator, dtype=torch.float64) + shift
+        z = torch.nn.functional.normalize(latents, dim=1)
+        cosine = z @ z.T
+        others = cosine[~torch.eye(len(z), dtype=torch.bool)].mean().item()
+        std = z.var(dim=0, unbiased=False).sum().sqrt().item()
+        assert math.isclose(math.sqrt(1 - others), std, rel_tol=1e-3), (shift, others, std)
 
 
 def test_a_run_whose_weighted_mi_terms_never_started_did_not_test_its_method():

@@ -1,11 +1,16 @@
 """Whether a run's latent collapsed: a finding about collapse, never a verdict on what the run was meant to test; and,
 likewise, whether its MI terms never started (it trained L_rec alone, so it did not test its method).
 
-A run is flagged when either holds:
+A run is flagged when any of these holds:
 - its L_max at the end (MI-MAE's InfoNCE across the V views of a step) is within ``CHANCE_MARGIN`` nats of chance,
   the log of the candidates in each denominator (logged as ``infonce_chance``: ln(V - 1) for the paper's positives;
   runs that did not log it: ln(V - 1)): the views' latents no longer tell one image from another;
-- its kNN at the end is at or below its kNN at initialization: training made the features worse than random ones.
+- its kNN at the end is at or below its kNN at initialization: training made the features worse than random ones;
+- its latents spread no more than at initialization (read where the run has its mask-mi analysis with the
+  initialization beside it): the spread is the std of the unit-normalized latents of views of different images,
+  sqrt(1 - their mean cosine) (the total variance of unit vectors is 1 - the squared norm of their mean, which the
+  mean cosine between different ones estimates); a random ViT's latents already point much one way (mean cosine
+  about 0.9), so the initialization, not 0, is the line.
 """
 
 from __future__ import annotations
@@ -14,13 +19,15 @@ import json
 import math
 from pathlib import Path
 
+from mimae.report.measures import MASK_MI_FILE
 from mimae.run_folder import LOG_NAME
 
 CHANCE_MARGIN = 0.1
 RULE = (f"A run is flagged collapsed if its final L_max (InfoNCE over the V views of a step) is within "
         f"{CHANCE_MARGIN} nats of chance (the log of the candidates in each denominator: ln(V - 1) for the paper's "
-        "positives), or its kNN at the end is at or below its kNN at initialization; a claim that involves a "
-        "collapsed run gets no verdict.")
+        "positives), its kNN at the end is at or below its kNN at initialization, or its latents spread no more than "
+        "at initialization (the std of the unit-normalized latents of different images, sqrt(1 - their mean cosine) "
+        "from mask-mi, at or below the initialization's); a claim that involves a collapsed run gets no verdict.")
 NEVER_STARTED_RULE = ("A claim that involves a run whose MI terms were weighted but never started (its eps_l gate "
                       "stayed closed, so it trained L_rec alone) gets no verdict either: that run did not test its "
                       "method.")
@@ -54,7 +61,22 @@ def collapse(run_dir: Path, results: dict) -> str | None:
     init, final = results.get("knn_init"), results.get("knn_final")
     if init is not None and final is not None and final <= init:
         return f"kNN {final:.2f} at or below its initialization's {init:.2f}"
+    spread = latent_spread(run_dir)
+    if spread is not None and spread[0] <= spread[1]:
+        return f"latent spread {spread[0]:.3f} at or below its initialization's {spread[1]:.3f}"
     return None
+
+
+def latent_spread(run_dir: Path) -> tuple[float, float] | None:
+    """(at the end, at initialization): the std of the unit-normalized latents of views of different images,
+    sqrt(1 - their mean cosine), from the run's mask-mi analysis; None where it has none with its initialization."""
+    path = run_dir / MASK_MI_FILE
+    if not path.is_file():
+        return None
+    cosines = {row["init"]: row["cosine_others"] for row in json.loads(path.read_text())["checkpoints"]}
+    if set(cosines) != {False, True}:
+        return None
+    return math.sqrt(max(0.0, 1 - cosines[False])), math.sqrt(max(0.0, 1 - cosines[True]))
 
 
 def never_started(results: dict, lambda_max: float, lambda_min: float) -> str | None:
