@@ -7,7 +7,7 @@ import math
 import torch
 
 from mimae.report.collapse import collapse, latent_spread, never_started
-from mimae.report.measures import MASK_MI_FILE
+from mimae.report.measures import MASK_MI_FILE, read_measures
 
 MI_RESULTS = {"effective_batch": 16, "views_per_image": 4, "knn_init": 60.0, "knn_final": 70.0}
 
@@ -23,8 +23,8 @@ def test_infonce_at_chance_is_collapse_and_a_trained_one_is_not(tmp_path):
     chance = math.log(16 * 4 - 1)  # 64 views a step: 4.14 nats
     collapsed = write_metrics(tmp_path / "collapsed", [3.0, chance - 0.02])
     healthy = write_metrics(tmp_path / "healthy", [chance, 2.0])  # at chance early, trained by the end
-    assert collapse(collapsed, MI_RESULTS) == f"L_max {chance - 0.02:.2f} at or above chance, ln(63) = {chance:.2f}"
-    assert collapse(healthy, MI_RESULTS) is None
+    assert collapse(collapsed, MI_RESULTS, {}) == f"L_max {chance - 0.02:.2f} at or above chance, ln(63) = {chance:.2f}"
+    assert collapse(healthy, MI_RESULTS, {}) is None
 
 
 def test_the_logged_chance_is_used_where_the_positives_are_not_the_sibling_views(tmp_path):
@@ -33,22 +33,25 @@ def test_the_logged_chance_is_used_where_the_positives_are_not_the_sibling_views
     lines = (folder / "metrics.jsonl").read_text().splitlines()
     lines[-1] = json.dumps({**json.loads(lines[-1]), "infonce_chance": math.log(16)})
     (folder / "metrics.jsonl").write_text("\n".join(lines) + "\n")
-    assert collapse(folder, MI_RESULTS) == f"L_max {math.log(16):.2f} at or above chance, {math.log(16):.2f}"
-    assert collapse(write_metrics(tmp_path / "unlogged", [2.0, math.log(16)]), MI_RESULTS) is None  # ln(63) assumed
+    assert collapse(folder, MI_RESULTS, {}) == f"L_max {math.log(16):.2f} at or above chance, {math.log(16):.2f}"
+    assert collapse(write_metrics(tmp_path / "unlogged", [2.0, math.log(16)]), MI_RESULTS, {}) is None  # ln(63) assumed
 
 
 def test_knn_at_or_below_its_initialization_is_collapse(tmp_path):
     folder = tmp_path / "mae"
     folder.mkdir()
-    assert collapse(folder, {"knn_init": 63.2, "knn_final": 61.6}) == "kNN 61.60 at or below its initialization's 63.20"
-    assert collapse(folder, {"knn_init": 63.2, "knn_final": 76.5}) is None
-    assert collapse(folder, {"knn_final": 76.5}) is None  # no kNN at initialization: nothing to say
+    below = collapse(folder, {"knn_init": 63.2, "knn_final": 61.6}, {})
+    assert below == "kNN 61.60 at or below its initialization's 63.20"
+    assert collapse(folder, {"knn_init": 63.2, "knn_final": 76.5}, {}) is None
+    assert collapse(folder, {"knn_final": 76.5}, {}) is None  # no kNN at initialization: nothing to say
 
 
 def write_mask_mi(folder, cosine_end, cosine_init):
+    """The two rows of a mask-mi analysis with its initialization (`mimae analyze mask-mi --with-init`)."""
     path = folder / MASK_MI_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [{"init": False, "cosine_others": cosine_end}, {"init": True, "cosine_others": cosine_init}]
+    row = {"infonce": 1.0, "retrieval": 1.0, "club": 1.0, "cosine_siblings": 0.9}
+    rows = [{**row, "init": False, "cosine_others": cosine_end}, {**row, "init": True, "cosine_others": cosine_init}]
     path.write_text(json.dumps({"checkpoints": rows}))
 
 
@@ -56,10 +59,11 @@ def test_latents_that_spread_no_more_than_at_initialization_are_collapse(tmp_pat
     collapsed, healthy, unmeasured = (write_metrics(tmp_path / name, [2.0]) for name in ("collapsed", "healthy", "x"))
     write_mask_mi(collapsed, 0.94, 0.92)  # the fast-q_theta L_min runs of mimae-screen: 0.94 against 0.92
     write_mask_mi(healthy, 0.60, 0.92)  # MAE: 0.60 against 0.92
-    assert collapse(collapsed, MI_RESULTS) == (f"latent spread {math.sqrt(0.06):.3f} at or below its "
-                                               f"initialization's {math.sqrt(0.08):.3f}")
-    assert collapse(healthy, MI_RESULTS) is None
-    assert collapse(unmeasured, MI_RESULTS) is None and latent_spread(unmeasured) is None  # no mask-mi: nothing to say
+    verdicts = {folder.name: collapse(folder, MI_RESULTS, read_measures(folder, MI_RESULTS)[0])
+                for folder in (collapsed, healthy, unmeasured)}
+    assert verdicts == {"collapsed": f"latent spread {math.sqrt(0.06):.3f} at or below its initialization's "
+                                     f"{math.sqrt(0.08):.3f}", "healthy": None, "x": None}  # x: no mask-mi
+    assert latent_spread(read_measures(unmeasured, MI_RESULTS)[0]) is None
 
 
 def test_the_spread_is_the_std_of_unit_latents():

@@ -19,7 +19,7 @@ import json
 import math
 from pathlib import Path
 
-from mimae.report.measures import MASK_MI_FILE
+from mimae.report.measures import MASK_MI_KEYS
 from mimae.run_folder import LOG_NAME
 
 CHANCE_MARGIN = 0.1
@@ -46,8 +46,9 @@ def final_value(run_dir: Path, key: str) -> float | None:
     return value
 
 
-def collapse(run_dir: Path, results: dict) -> str | None:
-    """Why the run counts as collapsed (one line), or None for a healthy run."""
+def collapse(run_dir: Path, results: dict, measures: dict[str, float]) -> str | None:
+    """Why the run counts as collapsed (one line), or None for a healthy run; ``measures`` are the run's
+    (:func:`mimae.report.measures.read_measures`), where its mask-mi numbers are."""
     l_max, chance = final_value(run_dir, "max_mi"), final_value(run_dir, "infonce_chance")
     if l_max is not None:
         described = f"{chance:.2f}" if chance is not None else None
@@ -61,22 +62,19 @@ def collapse(run_dir: Path, results: dict) -> str | None:
     init, final = results.get("knn_init"), results.get("knn_final")
     if init is not None and final is not None and final <= init:
         return f"kNN {final:.2f} at or below its initialization's {init:.2f}"
-    spread = latent_spread(run_dir)
+    spread = latent_spread(measures)
     if spread is not None and spread[0] <= spread[1]:
         return f"latent spread {spread[0]:.3f} at or below its initialization's {spread[1]:.3f}"
     return None
 
 
-def latent_spread(run_dir: Path) -> tuple[float, float] | None:
+def latent_spread(measures: dict[str, float]) -> tuple[float, float] | None:
     """(at the end, at initialization): the std of the unit-normalized latents of views of different images,
-    sqrt(1 - their mean cosine), from the run's mask-mi analysis; None where it has none with its initialization."""
-    path = run_dir / MASK_MI_FILE
-    if not path.is_file():
+    sqrt(1 - their mean cosine), from the run's mask-mi measures; None where it has none with its initialization."""
+    name = MASK_MI_KEYS["cosine_others"]
+    if name not in measures or f"{name} (init)" not in measures:
         return None
-    cosines = {row["init"]: row["cosine_others"] for row in json.loads(path.read_text())["checkpoints"]}
-    if set(cosines) != {False, True}:
-        return None
-    return math.sqrt(max(0.0, 1 - cosines[False])), math.sqrt(max(0.0, 1 - cosines[True]))
+    return math.sqrt(max(0.0, 1 - measures[name])), math.sqrt(max(0.0, 1 - measures[f"{name} (init)"]))
 
 
 def never_started(results: dict, lambda_max: float, lambda_min: float) -> str | None:

@@ -51,7 +51,7 @@ def load_run(run_dir: Path) -> Run:
     measures, errors = read_measures(run_dir, results)
     config_file = run_dir / CONFIG_NAME
     cfg = saved_config(config_file) if config_file.is_file() else read(run_dir).cfg
-    return Run(run_dir.resolve(), cfg, results, measures, errors, collapse(run_dir, results),
+    return Run(run_dir.resolve(), cfg, results, measures, errors, collapse(run_dir, results, measures),
                never_started(results, cfg.mimae.lambda_max, cfg.mimae.lambda_min))
 
 
