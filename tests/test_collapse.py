@@ -1,5 +1,5 @@
 """The collapse rule (mimae.report.collapse) on constructed runs: InfoNCE at chance, kNN at or below init, latents
-spread no more than at init; and the rule for a run whose MI terms never started."""
+whose spread is near 0; and the rule for a run whose MI terms never started."""
 
 import json
 import math
@@ -55,15 +55,24 @@ def write_mask_mi(folder, cosine_end, cosine_init):
     path.write_text(json.dumps({"checkpoints": rows}))
 
 
-def test_latents_that_spread_no_more_than_at_initialization_are_collapse(tmp_path):
-    collapsed, healthy, unmeasured = (write_metrics(tmp_path / name, [2.0]) for name in ("collapsed", "healthy", "x"))
-    write_mask_mi(collapsed, 0.94, 0.92)  # the fast-q_theta L_min runs of mimae-screen: 0.94 against 0.92
+def test_latents_whose_spread_is_near_0_are_collapse(tmp_path):
+    names = ("collapsed", "concentrated", "healthy", "x")
+    collapsed, concentrated, healthy, unmeasured = (write_metrics(tmp_path / name, [2.0]) for name in names)
+    write_mask_mi(collapsed, 0.9999, 0.92)  # Tab. 3a's (e): every image at one point
+    write_mask_mi(concentrated, 0.9764, 0.9214)  # SimCLR: less spread than at initialization, kNN far above it
     write_mask_mi(healthy, 0.60, 0.92)  # MAE: 0.60 against 0.92
     verdicts = {folder.name: collapse(folder, MI_RESULTS, read_measures(folder, MI_RESULTS)[0])
-                for folder in (collapsed, healthy, unmeasured)}
-    assert verdicts == {"collapsed": f"latent spread {math.sqrt(0.06):.3f} at or below its initialization's "
-                                     f"{math.sqrt(0.08):.3f}", "healthy": None, "x": None}  # x: no mask-mi
+                for folder in (collapsed, concentrated, healthy, unmeasured)}
+    assert verdicts == {"collapsed": f"latent spread {math.sqrt(1e-4):.3f}, near 0 (its initialization's "
+                                     f"{math.sqrt(0.08):.3f})", "concentrated": None, "healthy": None, "x": None}
     assert latent_spread(read_measures(unmeasured, MI_RESULTS)[0]) is None
+
+    def flagged(fraction_of_line):  # a run whose spread is this fraction of 0.1 x its initialization's
+        folder = write_metrics(tmp_path / f"at-{fraction_of_line}", [2.0])
+        write_mask_mi(folder, 1 - (0.1 * fraction_of_line) ** 2 * 0.08, 0.92)
+        return collapse(folder, MI_RESULTS, read_measures(folder, MI_RESULTS)[0]) is not None
+
+    assert flagged(0.98) and not flagged(1.02)
 
 
 def test_the_spread_is_the_std_of_unit_latents():

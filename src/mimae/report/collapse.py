@@ -6,11 +6,14 @@ A run is flagged when any of these holds:
   the log of the candidates in each denominator (logged as ``infonce_chance``: ln(V - 1) for the paper's positives;
   runs that did not log it: ln(V - 1)): the views' latents no longer tell one image from another;
 - its kNN at the end is at or below its kNN at initialization: training made the features worse than random ones;
-- its latents spread no more than at initialization (read where the run has its mask-mi analysis with the
-  initialization beside it): the spread is the std of the unit-normalized latents of views of different images,
-  sqrt(1 - their mean cosine) (the total variance of unit vectors is 1 - the squared norm of their mean, which the
-  mean cosine between different ones estimates); a random ViT's latents already point much one way (mean cosine
-  about 0.9), so the initialization, not 0, is the line.
+- its latents spread less than ``SPREAD_FRACTION`` of their spread at initialization, near 0: every image maps to
+  about one point (read where the run has its mask-mi analysis with the initialization beside it). The spread is the
+  std of the unit-normalized latents of views of different images, sqrt(1 - their mean cosine) (the total variance
+  of unit vectors is 1 - the squared norm of their mean, which the mean cosine between different ones estimates). A
+  random ViT's latents already point much one way (mean cosine about 0.9, spread about 0.28), so the line is drawn
+  relative to the initialization; it is not the initialization itself, because a healthy encoder can concentrate
+  its latents further around a common direction and still tell images apart by the rest (SimCLR's [CLS] at the cpu
+  scale: spread 0.154 against 0.280 at initialization, kNN 78.94 against 63.30).
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from mimae.report.measures import MASK_MI_KEYS
 from mimae.run_folder import LOG_NAME
 
 CHANCE_MARGIN = 0.1
+SPREAD_FRACTION = 0.1
 RULE = (f"A run is flagged collapsed if its final L_max (InfoNCE over the V views of a step) is within "
         f"{CHANCE_MARGIN} nats of chance (the log of the candidates in each denominator: ln(V - 1) for the paper's "
-        "positives), its kNN at the end is at or below its kNN at initialization, or its latents spread no more than "
-        "at initialization (the std of the unit-normalized latents of different images, sqrt(1 - their mean cosine) "
-        "from mask-mi, at or below the initialization's); a claim that involves a collapsed run gets no verdict.")
+        "positives), its kNN at the end is at or below its kNN at initialization, or its latents' spread is near 0 "
+        "(the std of the unit-normalized latents of different images, sqrt(1 - their mean cosine) from mask-mi, "
+        f"below {SPREAD_FRACTION:g} x the initialization's: every image maps to about one point); a claim that "
+        "involves a collapsed run gets no verdict.")
 NEVER_STARTED_RULE = ("A claim that involves a run whose MI terms were weighted but never started (its eps_l gate "
                       "stayed closed, so it trained L_rec alone) gets no verdict either: that run did not test its "
                       "method.")
@@ -63,8 +68,8 @@ def collapse(run_dir: Path, results: dict, measures: dict[str, float]) -> str | 
     if init is not None and final is not None and final <= init:
         return f"kNN {final:.2f} at or below its initialization's {init:.2f}"
     spread = latent_spread(measures)
-    if spread is not None and spread[0] <= spread[1]:
-        return f"latent spread {spread[0]:.3f} at or below its initialization's {spread[1]:.3f}"
+    if spread is not None and spread[0] < SPREAD_FRACTION * spread[1]:
+        return f"latent spread {spread[0]:.3f}, near 0 (its initialization's {spread[1]:.3f})"
     return None
 
 
