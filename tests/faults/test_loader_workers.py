@@ -126,12 +126,13 @@ class WorkerEndedMidSend:
     """A DataLoader iterator whose worker died while sending a batch: the socket reset comes before PyTorch's
     check of its workers; ``exitcode`` as multiprocessing reports it (-9: SIGKILL, None: alive)."""
 
-    def __init__(self, exitcode: int | None, error: type[Exception] = ConnectionResetError):
+    def __init__(self, exitcode: int | None, error: type[Exception] = ConnectionResetError,
+                 words: str = "Connection reset by peer"):
         self._workers = [type("Worker", (), {"pid": 12, "exitcode": exitcode})()]
-        self.error = error
+        self.error, self.words = error, words
 
     def __next__(self):
-        raise self.error("Connection reset by peer")
+        raise self.error(self.words)
 
 
 @pytest.mark.parametrize("error", [ConnectionResetError, EOFError])
@@ -143,6 +144,19 @@ def test_a_worker_dead_before_pytorch_notices_is_named_as_any_dead_worker(error)
     with pytest.raises(RuntimeError) as caught:
         next_batch(WorkerEndedMidSend(3, error))
     assert worker_death(caught.value).startswith("data loader worker (pid 12) exited with code 3 unexpectedly")
+
+
+def test_pytorchs_exited_unexpectedly_without_a_cause_is_named_by_the_workers_exit_code():
+    """PyTorch's periodic check says "exited unexpectedly" with no code even for a worker the kernel killed."""
+    unexplained = "DataLoader worker (pid(s) 12) exited unexpectedly"
+    with pytest.raises(RuntimeError) as caught:
+        next_batch(WorkerEndedMidSend(-signal.SIGKILL, RuntimeError, unexplained))
+    assert worker_death(caught.value).startswith("data loader worker (pid 12) was killed by SIGKILL: most likely out "
+                                                 "of memory")
+    with pytest.raises(RuntimeError, match=r"^DataLoader worker \(pid\(s\) 12\) exited unexpectedly$"):
+        next_batch(WorkerEndedMidSend(None, RuntimeError, unexplained), wait=0.1)  # no exit code to read: as it was
+    with pytest.raises(RuntimeError, match="mat1 and mat2"):
+        next_batch(WorkerEndedMidSend(-signal.SIGKILL, RuntimeError, "mat1 and mat2 shapes cannot be multiplied"))
 
 
 def test_a_connection_error_with_every_worker_alive_stays_what_it_is():

@@ -70,26 +70,45 @@ def worker_death(exc: BaseException) -> str | None:
 
 
 def next_batch(batches: Iterator, wait: float = 5.0) -> Any:
-    """The next batch of a DataLoader's iterator. A worker killed while it sends a batch can close its socket
-    before PyTorch's own check sees the death, which then shows as a ``ConnectionError`` or ``EOFError``; this
-    raises PyTorch's words for the dead worker instead (what :func:`worker_death` reads), after waiting up to
-    ``wait`` seconds for the ended worker's exit code, and the error itself when no worker ended."""
+    """The next batch of a DataLoader's iterator, with a dead worker named by how it ended. A worker killed while it
+    sends a batch can close its socket before PyTorch's own check sees the death, which then shows as a
+    ``ConnectionError`` or ``EOFError``; and PyTorch's periodic check of its workers says only "exited
+    unexpectedly", whatever ended them. Both become PyTorch's words for the dead worker with its signal or exit code
+    (what :func:`worker_death` reads), after waiting up to ``wait`` seconds for the ended worker's exit code; any
+    other error, or one with no ended worker, is raised as it is."""
     try:
         return next(batches)
     except (ConnectionError, EOFError):
-        workers = getattr(batches, "_workers", ())  # the worker processes of a multi-process iterator
-        deadline = time.monotonic() + wait
-        while True:
-            ended = [worker for worker in workers if worker.exitcode not in (None, 0)]
-            if ended or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        if not ended:
+        named = ended_worker_error(batches, wait)
+        if named is None:
             raise
-        worker = ended[0]
-        how = (f"is killed by signal: {signal.strsignal(-worker.exitcode)}." if worker.exitcode < 0
-               else f"exited unexpectedly with exit code {worker.exitcode}")
-        raise RuntimeError(f"DataLoader worker (pid {worker.pid}) {how}") from None
+        raise named from None
+    except RuntimeError as exc:
+        found = TORCH_WORKER_DEATH.search(str(exc))
+        if found is None or found["signal"] or found["code"]:
+            raise
+        named = ended_worker_error(batches, wait)
+        if named is None:
+            raise
+        raise named from None
+
+
+def ended_worker_error(batches: Iterator, wait: float) -> RuntimeError | None:
+    """PyTorch's words for the first of ``batches``' workers that ended (its signal, or its exit code), waiting up
+    to ``wait`` seconds for one to have an exit code; None when none has."""
+    workers = getattr(batches, "_workers", ())  # the worker processes of a multi-process iterator
+    deadline = time.monotonic() + wait
+    while True:
+        ended = [worker for worker in workers if worker.exitcode not in (None, 0)]
+        if ended or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    if not ended:
+        return None
+    worker = ended[0]
+    how = (f"is killed by signal: {signal.strsignal(-worker.exitcode)}." if worker.exitcode < 0
+           else f"exited unexpectedly with exit code {worker.exitcode}")
+    return RuntimeError(f"DataLoader worker (pid {worker.pid}) {how}")
 
 
 def default_workers(dataset: Dataset, requested: int | None) -> int:
