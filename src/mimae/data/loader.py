@@ -78,15 +78,11 @@ def next_batch(batches: Iterator, wait: float = 5.0) -> Any:
     other error, or one with no ended worker, is raised as it is."""
     try:
         return next(batches)
-    except (ConnectionError, EOFError):
-        named = ended_worker_error(batches, wait)
-        if named is None:
-            raise
-        raise named from None
-    except RuntimeError as exc:
-        found = TORCH_WORKER_DEATH.search(str(exc))
-        if found is None or found["signal"] or found["code"]:
-            raise
+    except (ConnectionError, EOFError, RuntimeError) as exc:
+        if isinstance(exc, RuntimeError):
+            found = TORCH_WORKER_DEATH.search(str(exc))
+            if found is None or found["signal"] or found["code"]:  # not a dead worker, or already named
+                raise
         named = ended_worker_error(batches, wait)
         if named is None:
             raise
