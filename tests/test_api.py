@@ -19,8 +19,8 @@ from tests.faults.conftest import jpeg_folder
 ROOT = Path(__file__).resolve().parents[1]
 
 PUBLIC = ["Config", "Masks", "__version__", "barlow_twins_loss", "club", "draw_masks", "evaluate", "gaussian_log_prob",
-          "info_nce", "info_nce_bound", "load_config", "load_encoder", "mask_mi", "nt_xent", "objective",
-          "orthogonal_masks", "pretrain", "random_masks", "uniformity_loss"]
+          "info_nce", "info_nce_bound", "latent_rank", "load_config", "load_encoder", "mask_mi", "nt_xent",
+          "objective", "orthogonal_masks", "pretrain", "random_masks", "uniformity_loss"]
 
 # what a tiny pretraining and evaluation add to the docs' calls: seconds instead of hours
 TINY_RUN = {**TINY, "data.train_limit": 64, "data.test_limit": 32, "eval.knn_bank_limit": 64,
@@ -67,6 +67,16 @@ def test_mask_mi_measures_a_run_beside_its_initialization_and_refuses_bad_sizes(
     assert (tmp_path / "mask_mi.json").is_file() and result["figures"] == [tmp_path / "mask_mi.png"]
     with pytest.raises(ConfigError, match="mask_mi needs views >= 2, images >= 8 and fit_steps >= 1, got 1, 16"):
         mimae.mask_mi(workspace / "runs" / "mae", tmp_path, images=16, views=1)
+
+
+def test_latent_rank_measures_a_run_beside_its_initialization_and_refuses_one_image(workspace, tmp_path):
+    result = mimae.latent_rank(workspace / "runs" / "mae", tmp_path, images=16, with_init=True)
+    trained, untrained = result["checkpoints"]
+    assert (trained["init"], untrained["init"]) == (False, True) and trained["step"] > 0 == untrained["step"]
+    assert 1 <= trained["effective_rank"] <= 15 and trained["unit_std_even"] == pytest.approx(trained["dims"] ** -0.5)
+    assert (tmp_path / "rank.json").is_file() and result["figures"] == [tmp_path / "rank.png"]
+    with pytest.raises(ConfigError, match="latent_rank needs images >= 2, got 1"):
+        mimae.latent_rank(workspace / "runs" / "mae", tmp_path, images=1)
 
 
 def python_blocks(path: Path) -> list[str]:

@@ -5,7 +5,7 @@ The public API is what ``__all__`` lists (docs/api.md); every other module and n
 
 __version__ = "0.1.0"
 
-from mimae.api import evaluate, load_encoder, mask_mi, objective, pretrain  # noqa: E402
+from mimae.api import evaluate, latent_rank, load_encoder, mask_mi, objective, pretrain  # noqa: E402
 from mimae.config import Config, load_config  # noqa: E402
 from mimae.estimators import club, gaussian_log_prob, info_nce, info_nce_bound  # noqa: E402
 from mimae.masking import Masks, draw_masks, orthogonal_masks, random_masks  # noqa: E402
@@ -22,6 +22,7 @@ __all__ = [
     "gaussian_log_prob",
     "info_nce",
     "info_nce_bound",
+    "latent_rank",
     "load_config",
     "load_encoder",
     "mask_mi",

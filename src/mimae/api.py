@@ -124,3 +124,22 @@ def mask_mi(checkpoints: str | Path | Sequence[str | Path], output_dir: str | Pa
     paths = [checkpoints] if isinstance(checkpoints, (str, Path)) else list(checkpoints)
     return run_mask_mi(paths, output_dir, images, views, Fitting(steps=fit_steps, seed=seed), seed,
                        device=str(pick_device(device)), data_dir=data_dir, with_init=with_init)
+
+
+def latent_rank(checkpoints: str | Path | Sequence[str | Path], output_dir: str | Path, images: int = 2000,
+                with_init: bool = False, device: str = "cpu", data_dir: str | None = None) -> dict:
+    """How many directions each encoder's latents use, as ``mimae analyze rank`` measures it (docs/analyses.md): the
+    [CLS] latents of ``images`` unmasked test images. ``with_init``: each run's initialization (the same ViT and
+    seed, untrained) after it. ``device``: ``"cpu"``, ``"auto"``, ``"cuda"`` or ``"cuda:N"``.
+
+    Writes rank.png and rank.json into ``output_dir``; returns ``{"figures", "json", "checkpoints"}``, one dict per
+    encoder in ``checkpoints`` with ``effective_rank`` (of the centered latents, of ``dims``), ``unit_std`` (the std
+    of the unit latents; 0 when collapsed) beside ``unit_std_even`` (1/sqrt(dims)) and ``cosine_others``.
+    """
+    from mimae.analysis.latent_rank import run_latent_rank
+    from mimae.distributed import pick_device
+    if images < 2:
+        raise ConfigError(f"latent_rank needs images >= 2, got {images}")
+    paths = [checkpoints] if isinstance(checkpoints, (str, Path)) else list(checkpoints)
+    return run_latent_rank(paths, output_dir, images, device=str(pick_device(device)), data_dir=data_dir,
+                           with_init=with_init)

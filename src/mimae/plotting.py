@@ -51,6 +51,24 @@ def legend_below(fig, ax, columns: int = 2) -> None:
     fig.subplots_adjust(bottom=(0.2 + 0.2 * rows) / fig.get_size_inches()[1])
 
 
+def measure_bars(results: list[dict], measures: tuple[tuple[str, str | None, str, str | None], ...], path: str | Path,
+                 title: str, columns: int = 4) -> Path:
+    """One panel per measure (key, reference key or None, panel title, reference's legend entry), one bar per result
+    (a dict with the keys and a ``label``), the reference as a marker on each bar; written as PNG."""
+    fig, axes = panel_grid(len(measures), columns=columns, panel_size=(3.4, 3.2))
+    positions = range(len(results))
+    for ax, (key, reference, name, reference_name) in zip(axes, measures):
+        ax.bar(positions, [r[key] for r in results], color=[f"C{i}" for i in positions])
+        if reference is not None:
+            ax.scatter(positions, [r[reference] for r in results], marker="_", s=400, color="black", zorder=3,
+                       label=reference_name)
+            ax.legend(fontsize=7, loc="best", framealpha=0.9)
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks(list(positions), [r["label"].split(" (")[0] for r in results], rotation=30, ha="right",
+                      fontsize=7)
+    return save_figure(fig, path, title)
+
+
 def save_figure(fig, path: str | Path, title: str | None = None) -> Path:
     """Give the figure its title, lay it out (leaving room for a legend below), write it as PNG and close it."""
     path = Path(path)

@@ -41,7 +41,7 @@ from mimae.masking import orthogonal_masks
 from mimae.models.vit import Encoder, ViTEncoder
 from mimae.objectives import build_objective
 from mimae.objectives.mi_terms import ApproximationNetwork
-from mimae.plotting import panel_grid, save_figure, write_json
+from mimae.plotting import measure_bars, write_json
 
 
 @dataclass(frozen=True)
@@ -240,7 +240,7 @@ def run_mask_mi(checkpoints: list[str | Path], output_dir: str | Path, images: i
     out = Path(output_dir)
     title = (f"{len(pixels)} test images, {views} orthogonal views each (estimators fitted on {len(pixels) // 2}, "
              f"scored on the rest)")
-    figure = plot_mask_mi(results, out / "mask_mi.png", title)
+    figure = measure_bars(results, MEASURES, out / "mask_mi.png", title)
     data = write_json({"images": len(pixels), "views": views, "fitting": asdict(fitting), "mask_seed": mask_seed,
                        "seconds": time.perf_counter() - started, "checkpoints": results}, out / "mask_mi.json")
     return {"figures": [figure], "json": data, "checkpoints": results}
@@ -250,20 +250,3 @@ MEASURES = (("infonce", "infonce_ceiling", "shared: InfoNCE bound (nats)", "ceil
             ("retrieval", "retrieval_chance", "view retrieval, top-1 (%)", "chance"),
             ("club", None, "input beyond it: CLUB (nats)", None),
             ("cosine_siblings", "cosine_others", "cosine: sibling views", "different images"))
-
-
-def plot_mask_mi(results: list[dict], path: Path, title: str) -> Path:
-    """One panel per measure, one bar per checkpoint, with the measure's reference (ceiling, chance, other images)
-    as a marker on each bar."""
-    fig, axes = panel_grid(len(MEASURES), columns=4, panel_size=(3.4, 3.2))
-    positions = range(len(results))
-    for ax, (key, reference, name, reference_name) in zip(axes, MEASURES):
-        ax.bar(positions, [r[key] for r in results], color=[f"C{i}" for i in positions])
-        if reference is not None:
-            ax.scatter(positions, [r[reference] for r in results], marker="_", s=400, color="black", zorder=3,
-                       label=reference_name)
-            ax.legend(fontsize=7, loc="lower right", framealpha=0.9)
-        ax.set_title(name, fontsize=9)
-        ax.set_xticks(list(positions), [r["label"].split(" (")[0] for r in results], rotation=30, ha="right",
-                      fontsize=7)
-    return save_figure(fig, path, title)

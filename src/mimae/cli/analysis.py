@@ -19,6 +19,7 @@ Examples:
       mimae analyze lipschitz --checkpoint runs/lip --output-dir runs/lip/analysis
   mimae analyze curves --run runs/mae runs/mimae --output-dir runs/compare/analysis
   mimae analyze mask-mi --checkpoint runs/mae/checkpoint-epoch0.pt runs/mae runs/mimae --output-dir runs/compare/mmi
+  mimae analyze rank --checkpoint runs/mae runs/mimae --output-dir runs/compare/rank --with-init
 """
 
 
@@ -32,10 +33,10 @@ def _checkpoint_args(parser: argparse.ArgumentParser, images_default: int, image
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``mimae analyze`` and its seven commands on the top-level subparsers."""
+    """Register ``mimae analyze`` and its eight commands on the top-level subparsers."""
     analyze = sub.add_parser("analyze", help="the papers' analyses: reconstructions, attention, t-SNE, mask "
-                                             "geometry, mask-invariant information, decoder Lipschitz, training "
-                                             "curves",
+                                             "geometry, mask-invariant information, latent rank, decoder Lipschitz, "
+                                             "training curves",
                              formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
     commands = analyze.add_subparsers(dest="analysis", required=True)
 
@@ -97,6 +98,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     mmi.add_argument("--with-init", action="store_true",
                      help="also measure each run's initialization (the same ViT and seed, untrained): the baseline")
     mmi.set_defaults(func=cmd_mask_mi)
+
+    rank = commands.add_parser("rank", help="how many directions the [CLS] latents of unmasked test images use "
+                                            "(effective rank), their spread on the sphere and mean cosine: "
+                                            "collapse, partial or whole")
+    _checkpoint_args(rank, 2000, "test images (at least 2)")
+    rank.add_argument("--with-init", action="store_true",
+                      help="also measure each run's initialization (the same ViT and seed, untrained): the baseline")
+    rank.set_defaults(func=cmd_rank)
 
     cur = commands.add_parser("curves", help="training curves with the eps_l line (paper 000 Fig. 3)")
     cur.add_argument("--run", nargs="+", required=True, help="run folders (their metrics.jsonl)")
@@ -178,6 +187,17 @@ def cmd_mask_mi(args: argparse.Namespace) -> int:
                          str(pick_device(args.device)), args.data_dir, args.with_init)
     keys = ("label", "infonce", "infonce_ceiling", "retrieval", "retrieval_chance", "club", "cosine_siblings",
             "cosine_others")
+    return _report(result, [{k: c[k] for k in keys} for c in result["checkpoints"]])
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    from mimae.analysis.latent_rank import run_latent_rank
+    from mimae.config import ConfigError
+    if args.images < 2:
+        raise ConfigError(f"rank needs --images >= 2, got {args.images}")
+    result = run_latent_rank(args.checkpoint, args.output_dir, args.images, args.batch_size,
+                             str(pick_device(args.device)), args.data_dir, args.with_init)
+    keys = ("label", "effective_rank", "dims", "unit_std", "unit_std_even", "cosine_others")
     return _report(result, [{k: c[k] for k in keys} for c in result["checkpoints"]])
 
 

@@ -20,7 +20,7 @@ from mimae.run_folder import CONFIG_NAME, EVAL_PATTERN, LOG_NAME, RESULTS_NAME
 REPORT_JSON = ("comparison.json", "budget.json")  # a comparison's numbers, or the budget curve's
 REPORT_FILES = ("report.md", "report.html")
 RUN_FILES = (CONFIG_NAME, RESULTS_NAME, LOG_NAME, EVAL_PATTERN, "analysis_reconstruct/*.json",
-             "analysis_mask_mi/*.json")
+             "analysis_mask_mi/*.json", "analysis_rank/*.json")
 
 
 def archive(folder: str | Path, out: str | Path) -> list[Path]:

@@ -29,8 +29,11 @@ from mimae.experiments.spec import Experiment, Row, register
 from mimae.report.claims import Claim
 
 LIBRARY_DEFAULT = "MI-MAE, library default (lambda2 = 0.1 on a projection)"
-# mask-mi on every run and its initialization at the smoke scale: a quick fit (the cpu scale: its 2,000 test images)
-MASK_MI_ARGS: dict[str, tuple[str, ...]] = {"mask-mi": ("--images", "64", "--fit-steps", "5")}
+# mask-mi and rank on every run and its initialization at the smoke scale: 64 images and a quick fit (the cpu scale:
+# their 2,000 test images)
+SMOKE_ANALYSES = ("mask-mi", "rank")
+SMOKE_ANALYSIS_ARGS: dict[str, tuple[str, ...]] = {"mask-mi": ("--images", "64", "--fit-steps", "5"),
+                                                   "rank": ("--images", "64")}
 
 register(Experiment(
     name="methods", source="papers 000-002", title="MAE, MI-MAE, U-MAE, SimCLR and MR-SimCLR at equal samples",
@@ -43,7 +46,7 @@ register(Experiment(
         Row("SimCLR", ("--method", "simclr")),
         Row("MR-SimCLR", ("--method", "mr-simclr")),
     ),
-    scales={"smoke": replace(SCALES["smoke"], evaluations=("mask-mi",), evaluation_args=MASK_MI_ARGS),
+    scales={"smoke": replace(SCALES["smoke"], evaluations=SMOKE_ANALYSES, evaluation_args=SMOKE_ANALYSIS_ARGS),
             "cpu": SHARED_CPU},
     paper_protocol="none (the papers compare these methods only in pairs, each under its own recipe)",
     runs_of=SHARED,

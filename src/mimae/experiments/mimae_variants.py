@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from mimae.experiments.methods import MASK_MI_ARGS
+from mimae.experiments.methods import SMOKE_ANALYSES, SMOKE_ANALYSIS_ARGS
 from mimae.experiments.paper000 import (
     CONTROL_ARGS,
     LAMBDA3_0,
@@ -49,7 +49,7 @@ VARIANTS = (
      "CLUB on the projection only, its q_theta at 10x the lr: two time scales keep the bound above"),
 )
 
-SMOKE_SCREEN = Scale(SHARED_ARGS["smoke"], ("mask-mi",), (0,), SMOKE_BUDGET, evaluation_args=MASK_MI_ARGS)
+SMOKE_SCREEN = Scale(SHARED_ARGS["smoke"], SMOKE_ANALYSES, (0,), SMOKE_BUDGET, evaluation_args=SMOKE_ANALYSIS_ARGS)
 CONFIRMED, CONFIRMED_KEYS = VARIANTS[0][:2]  # the screen's best at seed 0 (docs/mimae.md)
 
 register(Experiment(

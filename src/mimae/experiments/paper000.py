@@ -64,10 +64,10 @@ LAMBDA3_0_RUN = "MI-MAE, library default losses"
 SCRATCH = ("finetune-scratch", "lowshot-scratch")
 # the cpu scale of the shared folder: every run carries every measure a table that shares it reads, and is evaluated
 # once, while its weights exist (an archive keeps none, so an evaluation added later would mean training again)
-SHARED_CPU = Scale(SHARED_ARGS["cpu"], ("linear", "lowshot", "finetune", "mask-mi"), (0, 1, 2),
+SHARED_CPU = Scale(SHARED_ARGS["cpu"], ("linear", "lowshot", "finetune", "mask-mi", "rank"), (0, 1, 2),
                    f"{CPU_BUDGET}, scored by the in-training kNN (10,000-image bank), the linear probe (10,000 / 5,000 "
-                   f"images), {FINETUNE_BUDGET}, 1% fine-tuning (600 labels, 50 epochs) likewise, and mask-mi (2,000 "
-                   "test images)", per_seed=SCRATCH)
+                   f"images), {FINETUNE_BUDGET}, 1% fine-tuning (600 labels, 50 epochs) likewise, mask-mi and "
+                   "rank (2,000 test images each)", per_seed=SCRATCH)
 
 SCALES = {
     "smoke": Scale(SHARED_ARGS["smoke"], (), (0,), SMOKE_BUDGET),

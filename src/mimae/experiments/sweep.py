@@ -36,7 +36,7 @@ from mimae.config import Config, ConfigError, load_config, parse_overrides, run_
 from mimae.eval.suite import PROTOCOLS
 from mimae.experiments.launch import Cluster, PointJob, job_state, submit, submitted_jobs
 from mimae.report.comparison import SWEEP_FILE
-from mimae.report.measures import MASK_MI_FILE, RECONSTRUCT_FILE, read_measures
+from mimae.report.measures import MASK_MI_FILE, RANK_FILE, RECONSTRUCT_FILE, read_measures
 from mimae.run_folder import CONFIG_NAME, RESULTS_NAME, SWEEP_LOG_NAME, eval_name
 
 TIMES_NAME = "sweep_times.json"  # in a run folder: the seconds each evaluation the sweep ran there took, by name
@@ -49,6 +49,7 @@ EVALUATIONS = {
     "reconstruct": (RECONSTRUCT_FILE, ["analyze", "reconstruct", "--output-dir", "{run}/analysis_reconstruct",
                                        "--ratios", "0"]),
     "mask-mi": (MASK_MI_FILE, ["analyze", "mask-mi", "--output-dir", "{run}/analysis_mask_mi", "--with-init"]),
+    "rank": (RANK_FILE, ["analyze", "rank", "--output-dir", "{run}/analysis_rank", "--with-init"]),
 }
 
 

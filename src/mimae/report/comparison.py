@@ -123,8 +123,8 @@ def add_mce(groups: dict[str, list[Run]], baseline: str) -> None:
             run.measures["mce"] = mce
 
 
-BASELINE_LABEL = ("baseline, same protocol (raw pixels; fine-tuning: the same ViT from scratch; mask-mi: the same "
-                  "ViT at initialization)")
+BASELINE_LABEL = ("baseline, same protocol (raw pixels; fine-tuning: the same ViT from scratch; mask-mi and rank: the "
+                  "same ViT at initialization)")
 
 
 def baseline_row(runs: list[Run], measures: list[str]) -> tuple:

@@ -6,8 +6,8 @@ analyses of a sweep leave in its folder, each read into one or more named number
 mCE, which needs a baseline: :func:`mean_corruption_errors`); ``eval_linear_along.json`` the linear probe of each kept
 epoch checkpoint; ``analysis_reconstruct/reconstruct_metrics.json`` the decoded image's SSIM, FSIM, PSNR and MSE
 at the evaluation ratio nearest 0 (paper 003 Fig. 5: the validation images without masking);
-``analysis_mask_mi/mask_mi.json`` the mask-invariant information of the run's encoder, and of its initialization
-(``... (init)``, the baseline of these measures).
+``analysis_mask_mi/mask_mi.json`` the mask-invariant information of the run's encoder and ``analysis_rank/rank.json``
+how many directions its latents use, each beside its initialization (``... (init)``, the baseline of these measures).
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ CHOSEN_LR = "linear_lr_chosen"  # eval_linear.json's probe at the lr it chose on
 # mask_mi.json's numbers that a comparison shows, under their measure names
 MASK_MI_KEYS = {"infonce": "mask_mi_shared", "retrieval": "mask_mi_retrieval", "club": "mask_mi_club",
                 "cosine_siblings": "mask_mi_cos_siblings", "cosine_others": "mask_mi_cos_others"}
+RANK_FILE = "analysis_rank/rank.json"
+RANK_KEYS = {"effective_rank": "rank_effective", "unit_std": "rank_unit_std"}
+# the analyses of a run's encoder measured beside its initialization: their file and numbers, under measure names
+BESIDE_INIT = {MASK_MI_FILE: MASK_MI_KEYS, RANK_FILE: RANK_KEYS}
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,8 @@ MEASURES = {
     "mask_mi_club": Measure("mask-mi: input beyond it, CLUB", "nats", higher_is_better=False, judged=False),
     "mask_mi_cos_siblings": Measure("mask-mi: cosine of sibling views", "", judged=False),
     "mask_mi_cos_others": Measure("mask-mi: cosine of different images", "", higher_is_better=False, judged=False),
+    "rank_effective": Measure("rank: effective rank of the [CLS] latents", "", judged=False),
+    "rank_unit_std": Measure("rank: std of the unit [CLS] latents", "", judged=False),
 }
 
 
@@ -82,8 +88,8 @@ SCRATCH = {"finetune": "finetune-scratch", "lowshot": "lowshot-scratch"}
 
 def baseline_measure(name: str) -> str:
     """The name of the baseline of a measure under the same protocol: the raw pixels for the kNN and the linear
-    probe, the same ViT from scratch for fine-tuning, the same ViT at initialization for mask-mi."""
-    if name.startswith("mask_mi_"):
+    probe, the same ViT from scratch for fine-tuning, the same ViT at initialization for mask-mi and rank."""
+    if name.startswith(("mask_mi_", "rank_")):
         return f"{name} (init)"
     return "knn_pixels" if name == "knn_final" else SCRATCH.get(name, f"{name} (pixels)")
 
@@ -119,11 +125,12 @@ def read_measures(run_dir: Path, results: dict) -> tuple[dict[str, float], dict 
         checkpoint = json.loads(reconstruct.read_text())["checkpoints"][0]
         unmasked = min(checkpoint["by_ratio"], key=lambda row: row["ratio"])
         measures.update(unmasked["decoded"])
-    mask_mi = run_dir / MASK_MI_FILE
-    if mask_mi.is_file():
-        for row in json.loads(mask_mi.read_text())["checkpoints"][:2]:  # the run's encoder, then its initialization
-            suffix = " (init)" if row.get("init") else ""
-            measures.update({f"{name}{suffix}": row[key] for key, name in MASK_MI_KEYS.items()})
+    for file, keys in BESIDE_INIT.items():
+        path = run_dir / file
+        if path.is_file():
+            for row in json.loads(path.read_text())["checkpoints"][:2]:  # the run's encoder, then its initialization
+                suffix = " (init)" if row.get("init") else ""
+                measures.update({f"{name}{suffix}": row[key] for key, name in keys.items()})
     return measures, errors
 
 

@@ -16,7 +16,7 @@ from mimae.analysis.curves import run_curves
 from mimae.analysis.loading import labelled_test_images, load_pretrained
 from mimae.analysis.reconstruct import GRID_TITLE, grid_rows, plot_grid
 from mimae.config import Config
-from mimae.report.measures import MASK_MI_FILE
+from mimae.report.measures import MASK_MI_FILE, RANK_FILE
 from mimae.report.page import table, write_page
 from mimae.run_folder import EVAL_PATTERN, RESULTS_NAME
 from mimae.runs import read
@@ -96,6 +96,17 @@ def mask_mi_rows(run_dir: Path) -> list[tuple[str, ...]]:
             for row in json.loads(path.read_text())["checkpoints"][:2]]
 
 
+def rank_rows(run_dir: Path) -> list[tuple[str, ...]]:
+    """The rows of the folder's rank result (``mimae analyze rank``), if it has one: encoder, effective rank (of D
+    dimensions), std of the unit latents (that of an even spread) and their cosine between different images."""
+    path = run_dir / RANK_FILE
+    if not path.is_file():
+        return []
+    return [("initialization" if row.get("init") else "this run", f"{row['effective_rank']:.1f} ({row['dims']})",
+             f"{row['unit_std']:.4f} ({row['unit_std_even']:.4f})", f"{row['cosine_others']:.3f}")
+            for row in json.loads(path.read_text())["checkpoints"][:2]]
+
+
 def next_commands(run_dir: Path, reconstructs: bool) -> list[str]:
     run = str(run_dir)
     commands = [
@@ -106,6 +117,8 @@ def next_commands(run_dir: Path, reconstructs: bool) -> list[str]:
         f"mimae analyze tsne --checkpoint {run} --output-dir {run}/analysis",
         f"mimae analyze mask-mi --checkpoint {run} --output-dir {run}/{MASK_MI_FILE.split('/')[0]} --with-init"
         f"   # what masked views share (shown here)",
+        f"mimae analyze rank --checkpoint {run} --output-dir {run}/{RANK_FILE.split('/')[0]} --with-init"
+        f"   # how many directions the latents use (shown here)",
         f"mimae export --checkpoint {run} --output {run}/encoder.safetensors   # timm ViT weights",
         f"mimae pretrain --output-dir {run} --resume train.epochs=N   # train on to N epochs",
         f"mimae report {run}                                  # this page again",
@@ -143,6 +156,14 @@ def markdown_page(run_dir: Path, cfg: Config, results: dict, figures: dict[str, 
                   f"From `{MASK_MI_FILE}` (`mimae analyze mask-mi`): test images cut into orthogonally masked views; "
                   "the estimators fitted on half of the images and scored on the other half (docs/analyses.md).",
                   ""]
+    rank = rank_rows(run_dir)
+    if rank:
+        lines += ["## How many directions the latents use (rank)", "",
+                  *table(("encoder", "effective rank (of D)", "std of the unit latents (even spread)",
+                          "cosine: other images"), rank), "",
+                  f"From `{RANK_FILE}` (`mimae analyze rank`): the [CLS] latents of unmasked test images; the "
+                  "effective rank reads the shape of their spectrum, the std their scale: 0 when every image maps "
+                  "to one point (docs/analyses.md).", ""]
     lines += ["## Training", ""]
     seconds, steps = results.get("train_seconds"), results.get("steps")
     if seconds and steps:
