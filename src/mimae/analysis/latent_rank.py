@@ -25,9 +25,8 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from mimae.analysis.loading import labelled_test_images, load_pretrained, model_input
+from mimae.analysis.loading import labelled_test_images, load_pretrained, model_input, with_initializations
 from mimae.models.vit import Encoder
-from mimae.objectives import build_objective
 from mimae.plotting import measure_bars, write_json
 
 
@@ -71,16 +70,8 @@ def run_latent_rank(checkpoints: list[str | Path], output_dir: str | Path, image
     if len(pixels) < 2:
         raise ValueError(f"rank needs at least 2 test images, got {len(pixels)}")
     inputs = model_input(pixels, info, device)
-    results = []
-    for model in models:
-        encoders = [(model.label, False, model.objective.encoder)]
-        if with_init:
-            init = build_objective(model.cfg, info.channels, model.cfg.train.seed).encoder.to(device)
-            encoders.append((f"{model.name} at initialization", True, init))
-        for label, is_init, encoder in encoders:
-            results.append({"checkpoint": str(model.path), "label": label, "init": is_init,
-                            "step": 0 if is_init else model.step,
-                            **latent_rank(cls_latents(encoder, inputs, batch_size))})
+    results = [measured.row(latent_rank(cls_latents(measured.encoder, inputs, batch_size)))
+               for measured in with_initializations(models, info.channels, device, with_init)]
     out = Path(output_dir)
     figure = measure_bars(results, MEASURES, out / "rank.png", f"[CLS] latents of {len(pixels)} unmasked test images",
                           columns=3)

@@ -11,7 +11,8 @@ from torch.utils.data import DataLoader
 from mimae.checkpoint import CHECKPOINT_NAME
 from mimae.config import Config
 from mimae.data import DataInfo, first, image_count, normalize, train_test_sets
-from mimae.objectives import Objective
+from mimae.models.vit import Encoder
+from mimae.objectives import Objective, build_objective
 from mimae.runs import load_objective
 
 
@@ -43,6 +44,34 @@ def load_pretrained(path: str | Path, device: str | torch.device = "cpu", data_d
     if data_dir is not None:
         source.cfg.data.data_dir = data_dir
     return Pretrained(objective, source.cfg, source.step, source.path)
+
+
+@dataclass
+class Measured:
+    """One encoder an analysis measures: a checkpoint's, or (``init``) the same ViT at its run's initialization."""
+
+    model: Pretrained
+    encoder: Encoder
+    init: bool
+
+    def row(self, numbers: dict) -> dict:
+        """Its row of an analysis JSON: checkpoint, label, init, step, then ``numbers``."""
+        label = f"{self.model.name} at initialization" if self.init else self.model.label
+        return {"checkpoint": str(self.model.path), "label": label, "init": self.init,
+                "step": 0 if self.init else self.model.step, **numbers}
+
+
+def with_initializations(models: list[Pretrained], channels: int, device: str | torch.device,
+                         with_init: bool) -> list[Measured]:
+    """Each checkpoint's encoder and, with ``with_init``, after each the same ViT at the initialization its run
+    started from (its seed): the baseline of a measure."""
+    measured = []
+    for model in models:
+        measured.append(Measured(model, model.objective.encoder, False))
+        if with_init:
+            init = build_objective(model.cfg, channels, model.cfg.train.seed).encoder.to(device)
+            measured.append(Measured(model, init, True))
+    return measured
 
 
 def labelled_test_images(cfg: Config, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor, DataInfo]:

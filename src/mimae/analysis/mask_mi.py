@@ -34,12 +34,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mimae.analysis.loading import labelled_test_images, load_pretrained, model_input, unit_images
+from mimae.analysis.loading import (
+    labelled_test_images,
+    load_pretrained,
+    model_input,
+    unit_images,
+    with_initializations,
+)
 from mimae.analysis.mask_geometry import masked_views
 from mimae.estimators import club, gaussian_log_prob, gaussian_log_prob_matrix, info_nce, info_nce_bound, view_positives
 from mimae.masking import orthogonal_masks
 from mimae.models.vit import Encoder, ViTEncoder
-from mimae.objectives import build_objective
 from mimae.objectives.mi_terms import ApproximationNetwork
 from mimae.plotting import measure_bars, write_json
 
@@ -225,18 +230,12 @@ def run_mask_mi(checkpoints: list[str | Path], output_dir: str | Path, images: i
     x = torch.stack([masked_views(unit_images(pixels), masks.mask[:, v], patch) for v in range(views)], dim=1)
     inputs = model_input(pixels, info, device)
     results = []
-    for model in models:
-        encoders = [(model.label, False, model.objective.encoder)]
-        if with_init:
-            init = build_objective(model.cfg, info.channels, model.cfg.train.seed).encoder.to(device)
-            encoders.append((f"{model.name} at initialization", True, init))
-        for label, is_init, encoder in encoders:
-            if not isinstance(encoder, ViTEncoder):
-                raise ValueError(f"{model.path}: mask-mi encodes the visible patches of each view alone, which takes "
-                                 f"a ViT encoder, not {type(encoder).__name__}")
-            z = view_latents(encoder, inputs, masks.keep, batch_size)
-            results.append({"checkpoint": str(model.path), "label": label, "init": is_init,
-                            "step": 0 if is_init else model.step, **mask_mi(z, x, fitting)})
+    for measured in with_initializations(models, info.channels, device, with_init):
+        if not isinstance(measured.encoder, ViTEncoder):
+            raise ValueError(f"{measured.model.path}: mask-mi encodes the visible patches of each view alone, which "
+                             f"takes a ViT encoder, not {type(measured.encoder).__name__}")
+        z = view_latents(measured.encoder, inputs, masks.keep, batch_size)
+        results.append(measured.row(mask_mi(z, x, fitting)))
     out = Path(output_dir)
     title = (f"{len(pixels)} test images, {views} orthogonal views each (estimators fitted on {len(pixels) // 2}, "
              f"scored on the rest)")
