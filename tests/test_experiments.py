@@ -83,7 +83,7 @@ def test_every_experiment_runs_at_smoke_scale(names, tmp_path):
                       "robustness": "mCE (%)", "linear-along": "linear probe, epoch 1 (%)",
                       "reconstruct": "SSIM (no mask)",
                       "mask-mi": "mask-mi: shared by views, InfoNCE bound (nats)",
-                      "rank": "rank: effective rank of the [CLS] latents"}[evaluation]
+                      "rank": "rank: effective rank of the [CLS] latents (directions)"}[evaluation]
             assert wanted in header, (name, evaluation)
             assert all(point["measures"] for point in sweep["points"])
         if exp.curves:

@@ -58,7 +58,7 @@ MEASURES = {
     "mask_mi_club": Measure("mask-mi: input beyond it, CLUB", "nats", higher_is_better=False, judged=False),
     "mask_mi_cos_siblings": Measure("mask-mi: cosine of sibling views", "", judged=False),
     "mask_mi_cos_others": Measure("mask-mi: cosine of different images", "", higher_is_better=False, judged=False),
-    "rank_effective": Measure("rank: effective rank of the [CLS] latents", "", judged=False),
+    "rank_effective": Measure("rank: effective rank of the [CLS] latents", "directions", judged=False),
     "rank_unit_std": Measure("rank: std of the unit [CLS] latents", "", judged=False),
 }
 
