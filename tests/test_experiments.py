@@ -365,6 +365,7 @@ def test_an_archived_experiment_has_no_weights_nor_absolute_paths_and_its_runs_c
     exp = experiments()["paper001-tab1"]
     run_experiment(exp, "smoke", "runs", say=lambda text: None, runner=main)
     assert main(["experiment", "archive", exp.name, "--scale", "smoke", "--root", "runs", "--out", "kept"]) == 0
+    assert f"archived the report and {len(exp.rows)} runs (no weights) in kept" in capsys.readouterr().out
     kept = tmp_path / "kept"
     files = [f for f in kept.rglob("*") if f.is_file()]
     assert not [f for f in files if f.suffix == ".pt"] and len(list((kept / "runs").iterdir())) == len(exp.rows)

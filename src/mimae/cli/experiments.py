@@ -163,7 +163,7 @@ def cmd_experiment_archive(args: argparse.Namespace) -> int:
     from mimae.experiments.spec import experiment
     experiment(args.name)
     runs = archive(Path(args.root) / args.name / args.scale, args.out)
-    print(f"archived the report and {len(runs)} runs (no weights) in {args.out}")
+    print(f"archived the report and {len(runs)} run{'' if len(runs) == 1 else 's'} (no weights) in {args.out}")
     return 0
 
 
