@@ -16,7 +16,7 @@ import pytest
 from mimae.cli import main
 from mimae.config import ConfigError, load_config, parse_overrides
 from mimae.engine import Trainer
-from mimae.experiments.sweep import grid_points, parse_grid, run_sweep
+from mimae.experiments.sweep import CHECKPOINT_MINUTES, grid_points, parse_grid, run_sweep
 from tests.conftest import TINY
 
 COMMON = [f"{k}={v}" for k, v in TINY.items()] + ["data.train_limit=64", "eval.knn_bank_limit=64",
@@ -40,6 +40,7 @@ def test_a_sweep_runs_its_points_collects_them_and_skips_them_the_next_time(tmp_
     for point in sweep["points"]:
         run_config = load_config(f"{point['run_dir']}/config.yaml")
         assert run_config.mask.ratio == point["values"]["mask.ratio"]
+        assert run_config.train.save_every_minutes == CHECKPOINT_MINUTES  # a killed sweep loses at most that much
         assert point["results"]["steps"] == 4 and 0 <= point["measures"]["knn"] <= 100
         assert point["measures"]["knn (pixels)"] == point["results"]["knn_pixels"]
         times = json.loads((Path(point["run_dir"]) / "sweep_times.json").read_text())  # the plan's pace

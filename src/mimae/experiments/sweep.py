@@ -3,8 +3,8 @@ asked for; in sequence or as parallel processes, and resumable.
 
 Every point trains into ``ROOT/<point name>`` with ``mimae pretrain --resume auto``: a finished run (its
 ``results.json`` and every evaluation file present) is not run again, an interrupted one continues from its last
-checkpoint. A point that fails is recorded with the tail of its log and the others go on. The results of every
-point, finished before or now, are collected into ``ROOT/sweep.json``.
+checkpoint (written at least every ``CHECKPOINT_MINUTES``). A point that fails is recorded with the tail of its log
+and the others go on. The results of every point, finished before or now, are collected into ``ROOT/sweep.json``.
 
 A SIGTERM or SIGINT to the sweep stops it: each running command gets a SIGTERM (a trainer finishes its step, writes a
 checkpoint and stops), no further command starts, and the sweep exits with 128 + the signal; the same command run
@@ -39,6 +39,9 @@ from mimae.report.comparison import SWEEP_FILE
 from mimae.report.measures import MASK_MI_FILE, RANK_FILE, RECONSTRUCT_FILE, read_measures
 from mimae.run_folder import CONFIG_NAME, RESULTS_NAME, SWEEP_LOG_NAME, eval_name
 
+# a sweep's pretrainings also write a checkpoint this often (train.save_every_minutes; a point's arguments may set
+# another), so that a sweep killed without a signal it can catch (SIGKILL, a lost machine) loses at most this much
+CHECKPOINT_MINUTES = 10
 TIMES_NAME = "sweep_times.json"  # in a run folder: the seconds each evaluation the sweep ran there took, by name
 
 # evaluation name -> (its result file in the run folder, the mimae arguments that write it; {run}: the run folder):
@@ -236,7 +239,8 @@ def commands(point: Point, run_dir: Path, settings: Settings) -> list[tuple[str,
     started), then each missing evaluation by its name."""
     steps = []
     if not (run_dir / RESULTS_NAME).is_file():
-        steps.append(("pretrain", ["pretrain", "--output-dir", str(run_dir), "--resume", "auto", *settings.base,
+        steps.append(("pretrain", ["pretrain", "--output-dir", str(run_dir), "--resume", "auto",
+                                   f"train.save_every_minutes={CHECKPOINT_MINUTES}", *settings.base,
                                    *point.overrides(),
                                    *([f"train.threads={settings.threads}"] if settings.threads else [])]))
     steps += [(name, evaluation_command(name, run_dir, settings.evaluation_args.get(name, ())))
