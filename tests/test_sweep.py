@@ -16,7 +16,7 @@ import pytest
 from mimae.cli import main
 from mimae.config import ConfigError, load_config, parse_overrides
 from mimae.engine import Trainer
-from mimae.experiments.sweep import CHECKPOINT_MINUTES, grid_points, parse_grid, run_sweep
+from mimae.experiments.sweep import CHECKPOINT_MINUTES, Settings, commands, grid_points, parse_grid, run_sweep
 from tests.conftest import TINY
 
 COMMON = [f"{k}={v}" for k, v in TINY.items()] + ["data.train_limit=64", "eval.knn_bank_limit=64",
@@ -112,3 +112,12 @@ def test_a_sigterm_to_an_analysis_experiment_stops_its_command_too(tmp_path):
     while processes_naming(str(root)):
         assert time.monotonic() < deadline, "the analysis command outlived the experiment"
         time.sleep(0.2)
+
+
+def test_a_sweeps_own_checkpoint_interval_overrides_the_ten_minute_default(tmp_path):
+    point = grid_points(parse_grid(["mask.ratio=0.5"]), [0], COMMON)[0]
+    settings = Settings(base=["train.save_every_minutes=30"])
+    (name, args), = commands(point, tmp_path / point.name, settings)
+    overrides = args[args.index("auto") + 1:]  # after pretrain --output-dir RUN --resume auto
+    assert name == "pretrain" and f"train.save_every_minutes={CHECKPOINT_MINUTES}" in overrides
+    assert load_config(overrides=parse_overrides(overrides)).train.save_every_minutes == 30
