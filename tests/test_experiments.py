@@ -311,6 +311,34 @@ def test_an_evaluation_of_the_initialization_runs_once_a_seed_whichever_row_carr
     assert not any("finetune-scratch" in line and "MI-MAE" in line for line in lines)
 
 
+def test_a_row_of_another_encoder_has_its_own_fine_tuning_from_scratch(tmp_path):
+    """A Swin row's baseline is the same Swin fine-tuned from its initialization, not the ViT's: the evaluations of
+    the initialization run once a seed per encoder, and the page pairs each row with its own encoder's."""
+    exp = experiments()["paper000-tab1"]
+    per_seed = exp.scale("smoke").per_seed
+    rows = ["MI-MAE", "MAE", "SimMIM (Swin)", "MI-SimMIM (Swin)"]
+    assert [p.evaluations for p in exp.points("smoke", rows=rows)] == [per_seed, (), per_seed, ()]
+    for row in ("MAE", "MI-SimMIM (Swin)"):  # MI-SimMIM's run carries the Swin's: MAE's is not the Swin's
+        run_experiment(exp, "smoke", tmp_path, say=lambda text: None, runner=main, rows=[row])
+    runs = tmp_path / exp.folder("smoke") / "smoke"
+    scratch = {name: json.loads((runs / f"{name},seed=0" / "eval_finetune-scratch.json").read_text())["accuracy"]
+               for name in ("MAE", "MI-SimMIM_Swin")}
+    run_experiment(exp, "smoke", tmp_path, say=lambda text: None, runner=main, rows=["SimMIM (Swin)"])
+    assert not (runs / "SimMIM_Swin,seed=0" / "eval_finetune-scratch.json").exists()
+
+    from mimae.experiments.spec import redraw
+    page = redraw(exp, "smoke", runs, tmp_path / "page")
+    worse = {record["claim"]: record["worse_mean"] for record in page["against_baseline"]
+             if record["measure"] == "finetune"}
+    assert worse == {"MAE beats the baseline": scratch["MAE"],
+                     "SimMIM (Swin) beats the baseline": scratch["MI-SimMIM_Swin"],
+                     "MI-SimMIM (Swin) beats the baseline": scratch["MI-SimMIM_Swin"]}
+    text = page["markdown"].read_text()
+    assert "| baseline, same protocol (raw pixels; fine-tuning: the same ViT from scratch;" in text
+    assert "| baseline, same protocol (raw pixels; fine-tuning: the same Swin from scratch;" in text
+    assert "the row's own encoder fine-tuned from its initialization" in text
+
+
 def test_a_page_redrawn_from_an_archive_keeps_the_tables_row_order(tmp_path):
     from mimae.experiments.spec import redraw
     exp = Experiment(name="order", source="a test", title="rows not in alphabetical order",

@@ -117,13 +117,18 @@ class Experiment:
     def points(self, scale: str, seeds: tuple[int, ...] | None = None,
                rows: Sequence[str] | None = None) -> list[Point]:
         """Every row x seed at ``scale`` (seed by seed), or only the rows labelled ``rows``; the evaluations of the
-        initialization (``Scale.per_seed``) go with the first row that runs."""
+        initialization (``Scale.per_seed``) go with the first row that runs of each encoder (a Swin row has its own
+        from scratch, not the ViT's)."""
         chosen = self.scale(scale)
-        def row_args(row: Row) -> tuple[str, ...]:
-            return row.paper_scale_args if scale == "paper" and row.paper_scale_args is not None else row.args
+        def row_args(row: Row) -> list[str]:
+            return [*chosen.args,
+                    *(row.paper_scale_args if scale == "paper" and row.paper_scale_args is not None else row.args)]
         running = self.chosen_rows(rows)
-        return [Point({}, seed, [*chosen.args, *row_args(row)], row.label, row.run,
-                      chosen.per_seed if row is running[0] else ())
+        first_of_encoder: dict[tuple, str] = {}
+        for row in running if chosen.per_seed else ():
+            first_of_encoder.setdefault(resolved_config(row_args(row)).model.encoder(), row.label)
+        return [Point({}, seed, row_args(row), row.label, row.run,
+                      chosen.per_seed if row.label in first_of_encoder.values() else ())
                 for seed in seeds or chosen.seeds for row in running]
 
     def chosen_rows(self, labels: Sequence[str] | None = None) -> list[Row]:
@@ -312,9 +317,12 @@ def runs_folder(exp: Experiment, scale: str, root: str | Path) -> Path:
 def points_to_run(exp: Experiment, scale: str, runs: Path, seeds: tuple[int, ...] | None = None,
                   rows: Sequence[str] | None = None) -> list[Point]:
     """The experiment's points at ``scale`` (``seeds`` and ``rows``: only those), with an evaluation of the
-    initialization (the same for every row at a seed) left to none where a run of the seed in ``runs`` has it."""
-    return [replace(p, evaluations=tuple(e for e in p.evaluations if not evaluated_at_seed(runs, e, p.seed)))
-            for p in exp.points(scale, seeds, rows)]
+    initialization (the same for every row of an encoder at a seed) left to none where a run of the seed and the
+    encoder in ``runs`` has it."""
+    def left(point: Point) -> tuple[str, ...]:
+        encoder = resolved_config(point.overrides()).model.encoder() if point.evaluations else ()
+        return tuple(e for e in point.evaluations if not evaluated_at_seed(runs, e, point.seed, encoder))
+    return [replace(p, evaluations=left(p)) for p in exp.points(scale, seeds, rows)]
 
 
 def intro_of(exp: Experiment, scale: str) -> str:

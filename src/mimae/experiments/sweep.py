@@ -38,6 +38,7 @@ from mimae.experiments.launch import Cluster, PointJob, job_state, submit, submi
 from mimae.report.comparison import SWEEP_FILE
 from mimae.report.measures import MASK_MI_FILE, RANK_FILE, RECONSTRUCT_FILE, read_measures
 from mimae.run_folder import CONFIG_NAME, RESULTS_NAME, SWEEP_LOG_NAME, eval_name
+from mimae.runs import saved_config
 
 # a sweep's pretrainings also write a checkpoint this often (train.save_every_minutes; a point's arguments may set
 # another), so that a sweep killed without a signal it can catch (SIGKILL, a lost machine) loses at most this much
@@ -161,10 +162,12 @@ def weightless(run_dir: Path) -> bool:
     return (run_dir / RESULTS_NAME).is_file() and not (run_dir / CHECKPOINT_NAME).is_file()
 
 
-def evaluated_at_seed(root: Path, evaluation: str, seed: int) -> bool:
-    """Whether a run folder of the seed under ``root`` holds the evaluation's result: for an evaluation of the
-    initialization (the same for every row at a seed), which then need not run again."""
-    return any(root.glob(f"*,seed={seed}/{EVALUATIONS[evaluation][0]}"))
+def evaluated_at_seed(root: Path, evaluation: str, seed: int, encoder: tuple) -> bool:
+    """Whether a run folder of the seed and the encoder (``ModelConfig.encoder``) under ``root`` holds the
+    evaluation's result: for an evaluation of the initialization (the same for every run of that encoder at a seed),
+    which then need not run again."""
+    return any(saved_config(result.parent / CONFIG_NAME).model.encoder() == encoder
+               for result in root.glob(f"*,seed={seed}/{EVALUATIONS[evaluation][0]}"))
 
 
 # runs one mimae command line in this process and returns its exit status (``mimae.cli.main``); None: a subprocess

@@ -7,7 +7,7 @@ them at once, and a dimension given explicitly overrides that one, in whatever o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, NamedTuple
 
 from mimae.config import ConfigError, param, register_section
@@ -75,6 +75,13 @@ class ModelConfig:
             raise ConfigError(f"model.swin_depths={self.swin_depths!r} is not a comma-separated list of block "
                               "counts such as 2,2,18,2")
         return depths
+
+    def encoder(self) -> tuple[tuple[str, object], ...]:
+        """The encoder that fine-tuning trains, as (key, value) pairs: every field but the decoder's, the size's name
+        (its dims are fields) and, on a ViT, the Swin's. Runs with equal ones start from the same initialization at a
+        seed, so they share one fine-tuning from scratch, their baseline."""
+        skip = ("size", "decoder_", *(() if self.backbone == "swin" else ("swin_",)))
+        return tuple((f.name, getattr(self, f.name)) for f in fields(self) if not f.name.startswith(skip))
 
     def dims(self) -> dict[str, int]:
         """The six sizes by name (as benchmarks record them)."""

@@ -123,16 +123,37 @@ def add_mce(groups: dict[str, list[Run]], baseline: str) -> None:
             run.measures["mce"] = mce
 
 
-BASELINE_LABEL = ("baseline, same protocol (raw pixels; fine-tuning: the same ViT from scratch; mask-mi and rank: the "
-                  "same ViT at initialization)")
+BACKBONES = {"vit": "ViT", "swin": "Swin"}
 
 
-def baseline_row(runs: list[Run], measures: list[str]) -> tuple:
-    """The baseline row: per protocol, the mean ± std over the seeds of its one value at each seed (every run at a
-    seed has the same pixels and the same initialization), n the seeds."""
+def baseline_label(encoder: tuple, every: list[tuple]) -> str:
+    """The baseline row's label for the runs of one encoder (``ModelConfig.encoder``): its backbone, and the keys
+    it differs by from ``every`` other encoder of the page of that backbone."""
+    backbone = dict(encoder)["backbone"]
+    kin = [dict(other) for other in every if dict(other)["backbone"] == backbone]
+    differs = ", ".join(f"model.{key}={value}" for key, value in encoder if any(o[key] != value for o in kin))
+    name = BACKBONES[str(backbone)] + (f" ({differs})" if differs else "")
+    return (f"baseline, same protocol (raw pixels; fine-tuning: the same {name} from scratch; mask-mi and rank: the "
+            f"same {name} at initialization)")
+
+
+BASELINE_LABEL = baseline_label((("backbone", "vit"),), [])  # a page whose runs share one ViT
+
+
+def by_encoder(runs: list[Run]) -> dict[tuple, list[Run]]:
+    """The runs of each encoder, in the order they first appear: each has its own from-scratch baseline."""
+    groups: dict[tuple, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(run.cfg.model.encoder(), []).append(run)
+    return groups
+
+
+def baseline_row(runs: list[Run], measures: list[str], label: str = BASELINE_LABEL) -> tuple:
+    """The baseline row of runs of one encoder: per protocol, the mean ± std over the seeds of its one value at
+    each seed (every run at a seed has the same pixels and the same initialization), n the seeds."""
     group = baseline_group(runs, measures)
     cells = [cell(group[m]["values"], describe(m).unit) if m in group else "" for m in measures]
-    return (BASELINE_LABEL, len({r.cfg.train.seed for r in runs}), *cells)
+    return (label, len({r.cfg.train.seed for r in runs}), *cells)
 
 
 def count(n: int, noun: str) -> str:
@@ -178,9 +199,11 @@ def summary(groups: dict[str, list[Run]]) -> list[dict]:
     return rows
 
 
-def plot_groups(rows: list[dict], measures: list[str], path: Path, title: str) -> Path:
-    """Each group's runs (dots) and mean +- std (bar), a panel per measure, its baseline under the same protocol
-    (raw pixels, fine-tuning from scratch) as a vertical line."""
+def plot_groups(rows: list[dict], measures: list[str], path: Path, title: str,
+                baselines: dict[str, dict[str, dict]]) -> Path:
+    """Each group's runs (dots) and mean +- std (bar), a panel per measure, and its baseline under the same protocol
+    (``baselines``: group -> its :func:`baseline_group`; raw pixels, fine-tuning from scratch): a vertical line where
+    every group has the same, else a mark on each group's own line."""
     columns = 2 if len(measures) in (2, 4) else 3
     fig, axes = panel_grid(len(measures), columns, panel_size=(4.2, 0.45 * len(rows) + 1.4))
     for index, (ax, measure) in enumerate(zip(axes, measures)):
@@ -190,10 +213,13 @@ def plot_groups(rows: list[dict], measures: list[str], path: Path, title: str) -
                 continue
             ax.errorbar(m["mean"], y, xerr=m["std"] or 0, fmt="o", color="C0", capsize=4)
             ax.scatter(m["values"], [y] * len(m["values"]), color="C0", alpha=0.35, s=14)
-        base = baseline_measure(measure)
-        baselines = [r["measures"][base]["mean"] for r in rows if base in r["measures"]]
-        if baselines:
-            ax.axvline(statistics.mean(baselines), color="gray", linestyle="-.", label="baseline, same protocol")
+        base = {y: baselines[r["group"]][measure]["mean"] for y, r in enumerate(rows)
+                if measure in baselines[r["group"]]}
+        if len(set(base.values())) == 1:
+            ax.axvline(next(iter(base.values())), color="gray", linestyle="-.", label="baseline, same protocol")
+        elif base:
+            ax.scatter(list(base.values()), list(base), marker="|", s=300, color="gray",
+                       label="baseline, same protocol (the row's encoder)")
         ax.set_yticks(range(len(rows)), [r["group"] for r in rows] if index % columns == 0 else [], fontsize=8)
         ax.invert_yaxis()
         ax.set_xlabel(header(measure), fontsize=8)
@@ -367,14 +393,18 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
                                          if m in row["measures"] else "" for m in measures),
               *(["; ".join(f"seed {k}: {why}" for k, why in row["collapsed"].items())] if flagged else []))
              for row in rows]
+    encoders = by_encoder(runs)
+    baselines = {encoder: baseline_group(members, measures) for encoder, members in encoders.items()}
+    baseline_of = {label: baselines[members[0].cfg.model.encoder()] for label, members in groups.items()}
     if any(baseline_measure(m) in every for m in measures):
-        cells.append((*baseline_row(runs, measures), *([""] if flagged else [])))
+        cells += [(*baseline_row(members, measures, baseline_label(encoder, list(encoders))),
+                   *([""] if flagged else [])) for encoder, members in encoders.items()]
     if reference:
         ref_measures = list(dict.fromkeys(m for numbers in reference.values() for m in numbers))
         head += tuple(f"{reference_label}: {m}" for m in ref_measures)
         cells = [(*c, *(f"{reference.get(c[0], {}).get(m, '')}" for m in ref_measures)) for c in cells]
     figures_dir = out / "figures"
-    figures = [plot_groups(rows, figure_measures(measures), figures_dir / "comparison.png", title),
+    figures = [plot_groups(rows, figure_measures(measures), figures_dir / "comparison.png", title, baseline_of),
                plot_curves(rows, curve_keys, [m for m in measures if not m.startswith("linear_along")],
                            figures_dir / "curves.png", title),
                plot_along(rows, figures_dir / "along.png", title)]
@@ -387,10 +417,12 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
                for record in check(claim, by_group, measures, collapsed, paper_effect(claim, reference),
                                    budgets.get(claim.better) != budgets.get(claim.worse), untested)]
     claims_figure = plot_claims(checked, figures_dir / "claims.png", f"{title}: claims, paired by seed")
-    with_baseline = {**by_group, BASELINE: baseline_group(runs, measures)}
-    against = [record for row in rows for record in check(Claim(f"{row['group']} beats {BASELINE}", row["group"],
-                                                                 BASELINE), with_baseline, measures, collapsed,
-                                                           never_started=untested)]
+    same = (f"the same {BACKBONES[str(dict(next(iter(encoders)))['backbone'])]}" if len(encoders) == 1
+            else "the row's own encoder")
+    against = [record for row in rows
+               for record in check(Claim(f"{row['group']} beats {BASELINE}", row["group"], BASELINE),
+                                   {**by_group, BASELINE: baseline_of[row["group"]]}, measures, collapsed,
+                                   never_started=untested)]
     lower = [header(m) for m in measures if not describe(m).higher_is_better]
     run_notes = [f"- {label}, seed {run.cfg.train.seed}: {note}." for label, members in groups.items()
                  for run in members for note in run.results.get("notes", [])]
@@ -411,8 +443,8 @@ def write_comparison(paths: list[str | Path], out: str | Path, title: str = "Com
            *([f"![claims]({claims_figure.relative_to(out)})", ""] if claims_figure else [])]
           if checked else []),
         *([f"## Against {BASELINE}, paired by seed", "", "Each row against the baseline under the same protocol at "
-           "the same seed (the raw pixels for kNN and the linear probe, the same ViT fine-tuned from its "
-           "initialization for fine-tuning): A is the row, B the baseline, d > 0 where the row is better. The same "
+           f"the same seed (the raw pixels for kNN and the linear probe, {same} fine-tuned from its initialization "
+           "for fine-tuning): A is the row, B the baseline, d > 0 where the row is better. The same "
            "rule: holds if d > 2 se, does not hold if d < -2 se, within noise between; no verdict on a collapsed "
            "run, on one whose MI terms never started, or below 2 seeds.", "",
            *table(*claim_rows(against, "row against the baseline")), ""]

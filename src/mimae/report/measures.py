@@ -82,13 +82,13 @@ def header(name: str) -> str:
     return f"{measure.label} ({measure.unit})" if measure.unit else measure.label
 
 
-# the baseline of a protocol that fine-tunes is the same ViT fine-tuned from its initialization (eval *-scratch)
+# the baseline of a protocol that fine-tunes is the same encoder fine-tuned from its initialization (eval *-scratch)
 SCRATCH = {"finetune": "finetune-scratch", "lowshot": "lowshot-scratch"}
 
 
 def baseline_measure(name: str) -> str:
     """The name of the baseline of a measure under the same protocol: the raw pixels for the kNN and the linear
-    probe, the same ViT from scratch for fine-tuning, the same ViT at initialization for mask-mi and rank."""
+    probe, the same encoder from scratch for fine-tuning, the same encoder at initialization for mask-mi and rank."""
     if name.startswith(("mask_mi_", "rank_")):
         return f"{name} (init)"
     return "knn_pixels" if name == "knn_final" else SCRATCH.get(name, f"{name} (pixels)")
