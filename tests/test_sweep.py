@@ -16,7 +16,15 @@ import pytest
 from mimae.cli import main
 from mimae.config import ConfigError, load_config, parse_overrides
 from mimae.engine import Trainer
-from mimae.experiments.sweep import CHECKPOINT_MINUTES, Settings, commands, grid_points, parse_grid, run_sweep
+from mimae.experiments.sweep import (
+    CHECKPOINT_MINUTES,
+    Settings,
+    commands,
+    grid_points,
+    missing,
+    parse_grid,
+    run_sweep,
+)
 from tests.conftest import TINY
 
 COMMON = [f"{k}={v}" for k, v in TINY.items()] + ["data.train_limit=64", "eval.knn_bank_limit=64",
@@ -121,3 +129,19 @@ def test_a_sweeps_own_checkpoint_interval_overrides_the_ten_minute_default(tmp_p
     overrides = args[args.index("auto") + 1:]  # after pretrain --output-dir RUN --resume auto
     assert name == "pretrain" and f"train.save_every_minutes={CHECKPOINT_MINUTES}" in overrides
     assert load_config(overrides=parse_overrides(overrides)).train.save_every_minutes == 30
+
+
+def test_an_evaluation_that_does_not_apply_to_a_run_is_neither_run_nor_missing(tmp_path):
+    """mask-mi encodes each view's visible patches alone, which a Swin does not: a Swin point is not given it, and
+    a finished Swin run without it counts as finished; a ViT point is given it and lacks it until it has run."""
+    swin = ["--method", "simmim", "model.backbone=swin", "model.swin_depths=2,2", "data.image_size=32"]
+    settings = Settings(evaluations=["mask-mi", "rank"])
+    names = {}
+    for label, extra in (("vit", []), ("swin", swin)):
+        point = grid_points(parse_grid(["mask.ratio=0.5"]), [0], [*COMMON, *extra])[0]
+        run_dir = tmp_path / label
+        names[label] = [name for name, _ in commands(point, run_dir, settings)]
+        main(["pretrain", "--output-dir", str(run_dir), *point.overrides()])
+        names[f"{label} finished"] = missing(run_dir, settings.evaluations)
+    assert names == {"vit": ["pretrain", "mask-mi", "rank"], "vit finished": ["mask-mi", "rank"],
+                     "swin": ["pretrain", "rank"], "swin finished": ["rank"]}

@@ -42,6 +42,7 @@ from mimae.analysis.loading import (
     with_initializations,
 )
 from mimae.analysis.mask_geometry import masked_views
+from mimae.config import ConfigError
 from mimae.estimators import club, gaussian_log_prob, gaussian_log_prob_matrix, info_nce, info_nce_bound, view_positives
 from mimae.masking import orthogonal_masks
 from mimae.models.vit import Encoder, ViTEncoder
@@ -232,8 +233,8 @@ def run_mask_mi(checkpoints: list[str | Path], output_dir: str | Path, images: i
     results = []
     for measured in with_initializations(models, info.channels, device, with_init):
         if not isinstance(measured.encoder, ViTEncoder):
-            raise ValueError(f"{measured.model.path}: mask-mi encodes the visible patches of each view alone, which "
-                             f"takes a ViT encoder, not {type(measured.encoder).__name__}")
+            raise ConfigError(f"{measured.model.path}: mask-mi encodes the visible patches of each view alone, "
+                              f"which takes a ViT encoder, not {type(measured.encoder).__name__}")
         z = view_latents(measured.encoder, inputs, masks.keep, batch_size)
         results.append(measured.row(mask_mi(z, x, fitting)))
     out = Path(output_dir)

@@ -224,7 +224,8 @@ register(Experiment(
                    "ViT-B (MAE 800 epochs, MI-MAE 200), SimMIM rows on Swin-B (SimMIM 800 epochs, MI-SimMIM 400)",
     notes=("The paper's SimMIM and MI-SimMIM rows are Swin-B (mask tokens before the first stage, as SimMIM); "
            "at the smoke and cpu scales they run a two-stage Swin of the mini width (timm's SwinTransformer, "
-           "model.backbone=swin), at the paper scale Swin-B at 192 px. The paper's second MAE pair "
+           "model.backbone=swin), at the paper scale Swin-B at 192 px; they have no mask-mi, which encodes each view's "
+           "visible patches alone (a Swin takes mask tokens). The paper's second MAE pair "
            "(1600 vs 400 epochs: 83.6 / 68.0 / 51.1 vs 84.1 / 69.3 / 52.3) is the paper scale with train.epochs=1600.",
            "MI-MAE, lambda3 = 0: the paper's losses without L_min (the library's defaults until the cpu-scale "
            "confirmation moved them, docs/mimae.md); not a row of the paper."),

@@ -57,6 +57,12 @@ EVALUATIONS = {
 }
 
 
+def applies(evaluation: str, cfg: Config) -> bool:
+    """Whether the evaluation measures a run of this config: mask-mi encodes each view from its visible patches
+    alone, which a Swin (SimMIM's encoder, fed mask tokens) does not."""
+    return evaluation != "mask-mi" or cfg.model.backbone == "vit"
+
+
 def evaluation_command(name: str, run_dir: Path, extra: tuple[str, ...] = ()) -> list[str]:
     """The mimae arguments of one evaluation of a run (``extra``: more of its options): ``eval`` protocols write
     their JSON with ``--output``, analyses into their folder."""
@@ -152,8 +158,10 @@ def finished(run_dir: Path, evaluations: list[str]) -> bool:
 
 
 def missing(run_dir: Path, evaluations: list[str]) -> list[str]:
-    """The evaluations whose result file the run folder lacks."""
-    return [e for e in evaluations if not (run_dir / EVALUATIONS[e][0]).is_file()]
+    """The evaluations that apply to the run (:func:`applies`, once it has a config) whose result file its folder
+    lacks."""
+    cfg = saved_config(run_dir / CONFIG_NAME) if (run_dir / CONFIG_NAME).is_file() else None
+    return [e for e in evaluations if not (run_dir / EVALUATIONS[e][0]).is_file() and (cfg is None or applies(e, cfg))]
 
 
 def weightless(run_dir: Path) -> bool:
@@ -239,15 +247,20 @@ class Settings:
 
 def commands(point: Point, run_dir: Path, settings: Settings) -> list[tuple[str, list[str]]]:
     """Each command one point still needs, in order, as (its name, its mimae arguments): ``pretrain`` (resumed if
-    started), then each missing evaluation by its name."""
+    started), then each missing evaluation that applies to it by its name."""
     steps = []
     if not (run_dir / RESULTS_NAME).is_file():
         steps.append(("pretrain", ["pretrain", "--output-dir", str(run_dir), "--resume", "auto",
                                    f"train.save_every_minutes={CHECKPOINT_MINUTES}", *settings.base,
                                    *point.overrides(),
                                    *([f"train.threads={settings.threads}"] if settings.threads else [])]))
+    try:
+        cfg: Config | None = resolved_config([*settings.base, *point.overrides()])
+    except ConfigError:  # its pretraining fails on it, and the sweep records that: no evaluation runs
+        cfg = None
     steps += [(name, evaluation_command(name, run_dir, settings.evaluation_args.get(name, ())))
-              for name in [*settings.evaluations, *point.evaluations] if not (run_dir / EVALUATIONS[name][0]).is_file()]
+              for name in [*settings.evaluations, *point.evaluations]
+              if not (run_dir / EVALUATIONS[name][0]).is_file() and (cfg is None or applies(name, cfg))]
     return steps
 
 
