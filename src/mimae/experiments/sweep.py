@@ -157,10 +157,11 @@ def finished(run_dir: Path, evaluations: list[str]) -> bool:
     return (run_dir / RESULTS_NAME).is_file() and not missing(run_dir, evaluations)
 
 
-def missing(run_dir: Path, evaluations: list[str]) -> list[str]:
-    """The evaluations that apply to the run (:func:`applies`, once it has a config) whose result file its folder
-    lacks."""
-    cfg = saved_config(run_dir / CONFIG_NAME) if (run_dir / CONFIG_NAME).is_file() else None
+def missing(run_dir: Path, evaluations: list[str], cfg: Config | None = None) -> list[str]:
+    """The evaluations that apply to the run (:func:`applies` to ``cfg``, else to its saved config where it has one)
+    whose result file its folder lacks."""
+    if cfg is None and (run_dir / CONFIG_NAME).is_file():
+        cfg = saved_config(run_dir / CONFIG_NAME)
     return [e for e in evaluations if not (run_dir / EVALUATIONS[e][0]).is_file() and (cfg is None or applies(e, cfg))]
 
 
@@ -259,8 +260,7 @@ def commands(point: Point, run_dir: Path, settings: Settings) -> list[tuple[str,
     except ConfigError:  # its pretraining fails on it, and the sweep records that: no evaluation runs
         cfg = None
     steps += [(name, evaluation_command(name, run_dir, settings.evaluation_args.get(name, ())))
-              for name in [*settings.evaluations, *point.evaluations]
-              if not (run_dir / EVALUATIONS[name][0]).is_file() and (cfg is None or applies(name, cfg))]
+              for name in missing(run_dir, [*settings.evaluations, *point.evaluations], cfg)]
     return steps
 
 
