@@ -63,7 +63,7 @@ def collapse(run_dir: Path, results: dict, measures: dict[str, float]) -> str | 
             chance = math.log(views - 1) if views > 2 else None
             described = f"ln({views - 1}) = {chance:.2f}" if chance is not None else None
         if chance is not None and l_max >= chance - CHANCE_MARGIN:
-            return f"L_max {l_max:.2f} at or above chance, {described}"
+            return f"L_max {l_max:.2f} at chance ({described}, within {CHANCE_MARGIN:g} nats or above)"
     init, final = results.get("knn_init"), results.get("knn_final")
     if init is not None and final is not None and final <= init:
         return f"kNN {final:.2f} at or below its initialization's {init:.2f}"
