@@ -2,8 +2,8 @@
 
 import pytest
 
-from mimae.budget import budget, samples_per_image
-from mimae.config import ConfigError
+from mimae.budget import budget, samples_per_image, step_flops
+from mimae.config import ConfigError, load_config
 from tests.conftest import tiny_config
 
 
@@ -38,3 +38,20 @@ def test_a_batch_that_does_not_divide_into_whole_images_is_refused():
         budget(tiny_config(method="mimae", train__equal_samples=True, optim__batch_size=66), 60_000)
     with pytest.raises(ConfigError, match="100 training images make no full optimizer step"):
         budget(tiny_config(optim__batch_size=128), 100)
+
+
+def test_a_step_costs_what_its_visible_patches_cost_by_hand():
+    """Masking 4 fewer of the tiny ViT's 16 patches adds 4 tokens to each of the step's 16 images in the encoder: per
+    token, each block's q, k, v, projection and 4x MLP matmuls (12 d^2 multiply-adds) and the decoder's embedding
+    (d x d_dec), at 2 FLOPs each, times 3 for the forward and the backward's two products. (The decoder sees every
+    patch either way; the CPU's attention kernel is not counted.)"""
+    d, depth, decoder_dim, images = 32, 2, 32, 16
+    flops = {ratio: step_flops(tiny_config(mask__ratio=ratio)) for ratio in (0.75, 0.5)}
+    assert flops[0.5] - flops[0.75] == 4 * images * 6 * (12 * d * d * depth + d * decoder_dim)
+
+
+def test_a_few_counted_images_stand_for_the_whole_step():
+    """MI-MAE's InfoNCE compares every view of the batch with every other: the only term not linear in the images,
+    under 0.1% of a step of the cpu scale's ViT (the library's default model, 16 images x 4 masks a step)."""
+    cfg = load_config(overrides={"method": "mimae", "train.equal_samples": True})
+    assert step_flops(cfg) == pytest.approx(step_flops(cfg, counted_images=16), rel=1e-3)

@@ -171,7 +171,7 @@ def test_the_plan_lists_what_is_left_at_the_pace_of_the_finished_runs(tmp_path, 
 
 def test_the_plan_times_a_run_by_its_own_rows_other_seeds_first():
     """A row's finished seeds set its pace; a row none of whose seeds finished takes its method's median, a method
-    none of whose runs finished the median of all."""
+    none of whose runs finished the median of all, each scaled by the row's FLOPs per step over the lender's."""
     from mimae.experiments.plan import Pace, row_of
     pace = Pace({("fast", "mimae"): [(1000.0, 100)], ("slow", "mimae"): [(3000.0, 100)],
                  ("MAE", "mae"): [(2000.0, 100), (2200.0, 100)]}, {})
@@ -181,6 +181,10 @@ def test_the_plan_times_a_run_by_its_own_rows_other_seeds_first():
     assert pace.pretrain_seconds("new", "mimae", 0) == 2000.0  # median of the method's 1000 and 3000
     assert pace.pretrain_seconds("new", "simclr", 0) == 2100.0  # median of all four
     assert Pace({}, {}).pretrain_seconds("MAE", "mae", 0) is None
+    # another row's pace is scaled by FLOPs per step: "new" costs 4 steps of "fast" and 2 of "slow"
+    pace.flops = {"fast": 1.0, "slow": 2.0, "new": 4.0, "MAE": 1.0}.__getitem__
+    assert pace.pretrain_seconds("new", "mimae", 0) == 5000.0  # median of 4 x 1000 and 2 x 3000
+    assert pace.pretrain_seconds("fast", "mimae", 0) == 1000.0  # its own row: as measured
 
 
 def test_the_budget_check_refuses_unequal_rows_and_accepts_a_declared_difference():

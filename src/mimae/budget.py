@@ -1,6 +1,6 @@
 """A run's training budget from its config alone: images and (view, mask) samples per optimizer step, optimizer
-steps, the peak learning rate. The trainer schedules by it and an experiment checks its rows' budgets by it before
-anything trains, so the two cannot disagree.
+steps, the peak learning rate; and the FLOPs of one step. The trainer schedules by it and an experiment checks its
+rows' budgets by it before anything trains, so the two cannot disagree.
 
 A sample is one (view, mask) pair an encoder is trained on: an image gives ``crops x masks`` of them per step
 (MAE 1, MI-MAE N, SimCLR and MRCL 2). The learning rate follows the samples: lr = base_lr x samples per step / 256.
@@ -15,8 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
 from mimae.config import Config, ConfigError
-from mimae.objectives.base import samples_per_image
+from mimae.data import BatchAugment, DataInfo
+from mimae.objectives.base import build_objective, crops_per_image, samples_per_image
 
 
 @dataclass(frozen=True)
@@ -85,3 +89,28 @@ def budget(cfg: Config, train_images: int, world_size: int = 1, per_image: int |
                   steps=max(1, round(cfg.train.epochs * sample_epoch_steps)),
                   warmup_steps=round(o.warmup_epochs * sample_epoch_steps),
                   peak_lr=peak_lr(cfg, images_per_step, per_image))
+
+
+def step_flops(cfg: Config, channels: int = 3, counted_images: int = 8) -> float:
+    """FLOPs of one optimizer step's forward and backward under ``cfg`` in one process, as torch's FLOP counter
+    counts them (matmuls and convolutions; not the CPU's attention kernel, a few % of a small ViT's): the objective
+    built on the CPU and run once on ``counted_images`` blank ``channels``-channel images (their samples), scaled
+    to the step's images. Per-sample layers scale exactly; the batch-wide terms (InfoNCE's similarity matrix) are
+    under 0.1% of a step at the cpu scale. What a run's time scales with between configs that differ in method,
+    masks or backbone; ``channels`` moves the patch embedding's share only."""
+    per_image = samples_per_image(cfg)
+    images = images_per_micro_batch(cfg, per_image) * cfg.optim.accum_steps
+    counted = min(images, counted_images)
+    size = cfg.data.image_size
+    info = DataInfo("blank", channels, 10, (0.5,) * channels, (0.25,) * channels)
+    batch = BatchAugment("none", info, size, crops=crops_per_image(cfg))(
+        torch.zeros(counted, channels, size, size, dtype=torch.uint8))
+    objective = build_objective(cfg, channels, seed=0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a count, not a timing: one thread leaves the cores to a sweep that may be training
+    try:
+        with FlopCounterMode(display=False) as counter:
+            objective(batch, generator=torch.Generator().manual_seed(0))["loss"].backward()
+    finally:
+        torch.set_num_threads(threads)
+    return counter.get_total_flops() * images / counted

@@ -3,20 +3,24 @@
 Each row x seed at the scale is finished, started (at the step its checkpoint holds) or not started, and needs the
 commands that are left (its pretraining, the evaluations it lacks). The minutes come from the runs of the same folder
 that finished: a pretraining from their ``train_seconds`` (the same row's runs at other seeds, else the runs of the
-same method, else of any method; a started run only the share of the steps it has left), an evaluation from the
-seconds the sweep recorded around it (``sweep_times.json``), or else the seconds its own JSON gives. Nothing trains.
+same method, else of any method, each scaled by the FLOPs of a step of the row over those of a step of its own row,
+so that a row masking fewer patches or on a larger backbone takes longer; a started run only the share of the steps
+it has left), an evaluation from the seconds the sweep recorded around it (``sweep_times.json``), or else the
+seconds its own JSON gives. Nothing trains; the FLOPs come from one step of each row's objective on blank images.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mimae.budget import step_flops
 from mimae.checkpoint import CHECKPOINT_NAME, load_file
-from mimae.config import ConfigError
+from mimae.config import Config, ConfigError
 from mimae.experiments.spec import Experiment, points_to_run, runs_folder
 from mimae.experiments.sweep import EVALUATIONS, TIMES_NAME, Settings, commands, resolved_config, weightless
 from mimae.run_folder import CONFIG_NAME, RESULTS_NAME
@@ -26,35 +30,47 @@ from mimae.runs import saved_config
 @dataclass
 class Pace:
     """What the finished runs of a folder took: (train_seconds, steps) by (row, method), and seconds by
-    evaluation."""
+    evaluation; ``flops``: a row's FLOPs per step, by which a pace taken from other rows is scaled (None: not
+    scaled)."""
 
     pretraining: dict[tuple[str, str], list[tuple[float, int]]]
     evaluations: dict[str, list[float]]
+    flops: Callable[[str], float] | None = None
 
     def pretrain_seconds(self, row: str, method: str, done_step: int) -> float | None:
         """The seconds a run of ``row`` (``method``) at ``done_step`` has left: the median finished run's of the
-        row, else of the method, else of any, pro rata."""
-        runs = (self.pretraining.get((row, method))
-                or [r for (_, m), rs in self.pretraining.items() if m == method for r in rs]
-                or [r for rs in self.pretraining.values() for r in rs])
+        row, else of the method, else of any (each scaled by ``row``'s FLOPs per step over its own row's), pro
+        rata."""
+        lenders = ({(row, method): self.pretraining[(row, method)]} if self.pretraining.get((row, method))
+                   else {key: runs for key, runs in self.pretraining.items() if key[1] == method} or self.pretraining)
+        runs = [(seconds * self.cost_ratio(row, lender), steps)
+                for (lender, _), finished in lenders.items() for seconds, steps in finished]
         if not runs:
             return None
         seconds, steps = statistics.median(s for s, _ in runs), statistics.median(n for _, n in runs)
         return seconds * max(0.0, 1 - done_step / steps)
 
+    def cost_ratio(self, row: str, lender: str) -> float:
+        """A step of ``row`` in steps of ``lender``, by their FLOPs (1 for the row itself, or without FLOPs)."""
+        return 1.0 if row == lender or self.flops is None else self.flops(row) / self.flops(lender)
+
     def evaluation_seconds(self, name: str) -> float | None:
         return statistics.median(self.evaluations[name]) if self.evaluations.get(name) else None
 
 
-def measured_pace(runs: Path) -> Pace:
-    """The pace of the finished runs under ``runs``."""
+def measured_pace(runs: Path, configs: dict[str, Config] | None = None) -> Pace:
+    """The pace of the finished runs under ``runs``; with ``configs`` (row -> its config, for the rows to plan) a
+    pace taken from other rows is scaled by FLOPs per step (the finished rows' from their saved configs)."""
     pretraining: dict[tuple[str, str], list[tuple[float, int]]] = {}
+    configs = dict(configs or {})
     evaluations: dict[str, list[float]] = {}
     for run_dir in sorted(p for p in runs.glob("*") if (p / RESULTS_NAME).is_file() and (p / CONFIG_NAME).is_file()):
         results = json.loads((run_dir / RESULTS_NAME).read_text())
         if results.get("train_seconds") and results.get("steps"):
-            key = (row_of(run_dir.name), saved_config(run_dir / CONFIG_NAME).method)
-            pretraining.setdefault(key, []).append((results["train_seconds"], results["steps"]))
+            cfg = saved_config(run_dir / CONFIG_NAME)
+            pretraining.setdefault((row_of(run_dir.name), cfg.method), []).append(
+                (results["train_seconds"], results["steps"]))
+            configs.setdefault(row_of(run_dir.name), cfg)
         recorded = json.loads((run_dir / TIMES_NAME).read_text()) if (run_dir / TIMES_NAME).is_file() else {}
         for name, (result_file, _) in EVALUATIONS.items():
             seconds = recorded.get(name)
@@ -63,7 +79,8 @@ def measured_pace(runs: Path) -> Pace:
                 seconds = own.get("seconds", own.get("train_seconds")) if isinstance(own, dict) else None
             if isinstance(seconds, (int, float)):
                 evaluations.setdefault(name, []).append(float(seconds))
-    return Pace(pretraining, evaluations)
+    flops = functools.cache(lambda row: float(step_flops(configs[row])))
+    return Pace(pretraining, evaluations, flops if configs else None)
 
 
 def row_of(run_name: str) -> str:
@@ -103,10 +120,11 @@ def plan(exp: Experiment, scale: str, root: str | Path, seeds: tuple[int, ...] |
         raise ConfigError(f"experiment {exp.name} runs as one command, not as rows x seeds: --plan has no runs to "
                           f"list (`mimae experiment show {exp.name}` prints the command)")
     runs = runs_folder(exp, scale, root)
-    pace = measured_pace(runs)
+    points = points_to_run(exp, scale, runs, seeds, rows)
+    pace = measured_pace(runs, {row_of(point.name): resolved_config(point.overrides()) for point in points})
     settings = Settings(evaluations=list(exp.scale(scale).evaluations))
     plans = []
-    for point in points_to_run(exp, scale, runs, seeds, rows):
+    for point in points:
         run_dir = runs / point.name
         names = [name for name, _ in commands(point, run_dir, settings)]
         if weightless(run_dir):  # restored from an archive: the sweep skips it, as it is
