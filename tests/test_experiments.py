@@ -77,6 +77,8 @@ def test_every_experiment_runs_at_smoke_scale(names, tmp_path):
         assert BASELINE_LABEL in text
         if any(row.paper for row in exp.rows):
             assert f"{exp.source} (paper)" in lines[0]
+        else:  # a page without the paper's numbers has no column for them (paper003-fig5: a figure without values)
+            assert "(paper)" not in lines[0]
         header = lines[0]
         for evaluation in exp.scale("smoke").evaluations:  # every evaluation of the scale reached the table
             wanted = {"linear": "linear probe (%)", "lowshot": "1% fine-tune (%)", "finetune": "fine-tune (%)",
@@ -167,6 +169,14 @@ def test_the_plan_lists_what_is_left_at_the_pace_of_the_finished_runs(tmp_path, 
     assert out.split()[:3] == ["MAE,seed=0", "not", "started"]  # row (a): the shared folder's MAE run
     assert "7 of 7 runs to finish" in out
     assert not (tmp_path / "paper000-tab1").exists()  # nothing trained
+
+
+def test_a_page_shows_only_its_own_source_s_numbers():
+    """paper003-fig5 shows the runs of paper003-tab1; Tab. 1's linear-probe numbers are not Fig. 5's (a figure
+    without values), so its rows carry none."""
+    tab1, fig5 = experiments()["paper003-tab1"], experiments()["paper003-fig5"]
+    assert [row.label for row in fig5.rows] == [row.label for row in tab1.rows]
+    assert all(row.paper for row in tab1.rows) and not any(row.paper for row in fig5.rows)
 
 
 def test_the_plan_times_a_run_by_its_own_rows_other_seeds_first():
