@@ -4,8 +4,9 @@ Each row x seed at the scale is finished, started (at the step its checkpoint ho
 commands that are left (its pretraining, the evaluations it lacks). The minutes come from the runs of the same folder
 that finished: a pretraining from their ``train_seconds`` (the same row's runs at other seeds, else the runs of the
 same method, else of any method, each scaled by the FLOPs of a step of the row over those of a step of its own row,
-so that a row masking fewer patches or on a larger backbone takes longer; a started run only the share of the steps
-it has left), an evaluation from the seconds the sweep recorded around it (``sweep_times.json``), or else the
+so that a row masking fewer patches or on a larger backbone takes longer (FLOPs leave out a step's fixed costs, the
+optimizer's and the augmentation's, so a row cheaper in FLOPs is planned short); a started run only the share of the
+steps it has left), an evaluation from the seconds the sweep recorded around it (``sweep_times.json``), or else the
 seconds its own JSON gives. Nothing trains; the FLOPs come from one step of each row's objective on blank images.
 """
 
