@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -43,16 +45,21 @@ def tiny_cfg():
     return tiny_config()
 
 
-def free_port() -> int:
-    """A TCP port on the loopback interface that nothing listens on now (for a gloo rendezvous)."""
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@contextlib.contextmanager
+def rendezvous(world: int) -> Iterator[int]:
+    """The port of a key-value store that this process hosts, as torchrun's agent does, for ``world`` processes
+    to meet at: the store binds a port of the system's choosing and keeps it, so no other process can take it
+    between the choice and the meeting."""
+    store = torch.distributed.TCPStore("127.0.0.1", 0, world, is_master=True, wait_for_workers=False)
+    try:
+        yield store.port
+    finally:
+        del store
 
 
 def join_process_group(rank: int, world: int, port: int) -> None:
-    """Set what torchrun sets for process ``rank`` of ``world``; the Trainer joins the gloo group from there."""
+    """Set what torchrun sets for process ``rank`` of ``world`` meeting at the store :func:`rendezvous` hosts on
+    ``port``; the Trainer joins the gloo group from there."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
+                      LOCAL_RANK=str(rank), TORCHELASTIC_USE_AGENT_STORE="True")
     torch.set_num_threads(1)

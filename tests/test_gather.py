@@ -13,7 +13,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from mimae import distributed
 from mimae.objectives import build_objective
-from tests.conftest import free_port, tiny_config
+from tests.conftest import join_process_group, rendezvous, tiny_config
 
 GLOBAL_BATCH = 8
 METHODS = ("umae", "mr-simclr", "barlow")
@@ -48,9 +48,7 @@ def shared_branch_gradients() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def worker(rank: int, world: int, port: int, out_dir: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
+    join_process_group(rank, world, port)
     info = distributed.setup("cpu")
     part = slice(rank * GLOBAL_BATCH // world, (rank + 1) * GLOBAL_BATCH // world)
     results = {}
@@ -79,7 +77,8 @@ def test_two_process_gradients_equal_single_process(tmp_path):
         model(images, masks)["loss"].backward()
         single[method] = gradients(model)
 
-    mp.spawn(worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
+    with rendezvous(2) as port:
+        mp.spawn(worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)
     for rank in range(2):
         ddp = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
         for method in METHODS:

@@ -16,7 +16,7 @@ from mimae import distributed
 from mimae.checkpoint import CheckpointError
 from mimae.engine import Trainer
 from mimae.objectives import REGISTRY
-from tests.conftest import free_port, join_process_group, tiny_config
+from tests.conftest import join_process_group, rendezvous, tiny_config
 
 GLOBAL_BATCH = 8
 WORLD = 2
@@ -89,7 +89,8 @@ def equality_worker(rank: int, port: int, out_dir: str) -> None:
 @pytest.fixture(scope="module")
 def two_process_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
-    mp.spawn(equality_worker, args=(free_port(), str(out)), nprocs=WORLD, join=True)
+    with rendezvous(WORLD) as port:
+        mp.spawn(equality_worker, args=(port, str(out)), nprocs=WORLD, join=True)
     return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
 
 
@@ -150,7 +151,8 @@ def resume_worker(rank: int, port: int, out_dir: str) -> None:
 
 
 def test_resume_under_two_processes_restores_each_ranks_generator_and_continues_exactly(tmp_path):
-    mp.spawn(resume_worker, args=(free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    with rendezvous(WORLD) as port:
+        mp.spawn(resume_worker, args=(port, str(tmp_path)), nprocs=WORLD, join=True)
     ranks = [torch.load(tmp_path / f"resume{r}.pt", weights_only=True) for r in range(WORLD)]
     for r in ranks:
         assert torch.equal(r["restored"], r["stopped"])

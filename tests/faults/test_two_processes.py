@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from mimae.runs import read
-from tests.conftest import free_port
 from tests.faults.conftest import (
     RUN_ARGS,
     assert_bit_exact,
@@ -33,8 +32,8 @@ def torchrun(run_dir: Path, *extra: str, restarts: int = 0) -> list[str]:
     """2 processes of ``mimae pretrain``; ``restarts``: torchrun's ``--max-restarts``, with ``--resume auto``."""
     elastic = ["--max-restarts", str(restarts)] if restarts else []
     resume = ["--resume", "auto"] if restarts else []
-    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", *elastic, "--master_port",
-            str(free_port()), "-m", "mimae.cli", "pretrain", "--output-dir", str(run_dir), *resume, *ARGS, *extra]
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *elastic,
+            "-m", "mimae.cli", "pretrain", "--output-dir", str(run_dir), *resume, *ARGS, *extra]
 
 
 @pytest.fixture(scope="module")
