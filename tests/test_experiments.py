@@ -197,6 +197,24 @@ def test_the_plan_times_a_run_by_its_own_rows_other_seeds_first():
     assert pace.pretrain_seconds("fast", "mimae", 0) == 1000.0  # its own row: as measured
 
 
+def test_a_pause_does_not_set_the_pace(tmp_path):
+    """Ten windows of 10 steps at 100 images/s (1 s a step at 100 images a step: 100 s) and one that stood still
+    (a 10-step window at 0.5 images/s: 2,000 s): the pace counts the paused window at 3x the median, 30 s."""
+    from mimae.config import save_config
+    from mimae.experiments.plan import active_seconds, measured_pace
+    run_dir = tmp_path / "MAE,seed=0"
+    run_dir.mkdir()
+    lines = [{"step": 0, "knn_init": 50.0}] + [{"step": 10 * k, "images_per_s": 100.0} for k in range(1, 11)]
+    lines.insert(4, {"step": 35, "knn": 60.0})  # evaluation lines carry no window
+    lines.append({"step": 110, "images_per_s": 0.5})
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert active_seconds(run_dir, 2100.0) == pytest.approx(130.0)
+    assert active_seconds(tmp_path / "no-log", 2100.0) == 2100.0
+    save_config(load_config(overrides={"method": "mae"}), run_dir / "config.yaml")
+    (run_dir / "results.json").write_text(json.dumps({"steps": 110, "train_seconds": 2100.0}))
+    assert measured_pace(tmp_path).pretraining == {("MAE", "mae"): [(pytest.approx(130.0), 110)]}
+
+
 def test_the_budget_check_refuses_unequal_rows_and_accepts_a_declared_difference():
     mae, mimae = Row("MAE", ("--method", "mae")), Row("MI-MAE", ("--method", "mimae"))
     # without equal samples MI-MAE takes 16 images x 4 masks where MAE takes 16 x 1: 4x the samples and the lr

@@ -2,7 +2,8 @@
 
 Each row x seed at the scale is finished, started (at the step its checkpoint holds) or not started, and needs the
 commands that are left (its pretraining, the evaluations it lacks). The minutes come from the runs of the same folder
-that finished: a pretraining from their ``train_seconds`` (the same row's runs at other seeds, else the runs of the
+that finished: a pretraining from their ``train_seconds`` less the time they stood still (:func:`active_seconds`;
+the same row's runs at other seeds, else the runs of the
 same method, else of any method, each scaled by the FLOPs of a step of the row over those of a step of its own row,
 so that a row masking fewer patches or on a larger backbone takes longer (FLOPs leave out a step's fixed costs, the
 optimizer's and the augmentation's, so a row cheaper in FLOPs is planned short); a started run only the share of the
@@ -24,7 +25,7 @@ from mimae.checkpoint import CHECKPOINT_NAME, load_file
 from mimae.config import Config, ConfigError
 from mimae.experiments.spec import Experiment, points_to_run, runs_folder
 from mimae.experiments.sweep import EVALUATIONS, TIMES_NAME, Settings, commands, resolved_config, weightless
-from mimae.run_folder import CONFIG_NAME, RESULTS_NAME
+from mimae.run_folder import CONFIG_NAME, LOG_NAME, RESULTS_NAME
 from mimae.runs import saved_config
 
 
@@ -70,7 +71,7 @@ def measured_pace(runs: Path, configs: dict[str, Config] | None = None) -> Pace:
         if results.get("train_seconds") and results.get("steps"):
             cfg = saved_config(run_dir / CONFIG_NAME)
             pretraining.setdefault((row_of(run_dir.name), cfg.method), []).append(
-                (results["train_seconds"], results["steps"]))
+                (active_seconds(run_dir, results["train_seconds"]), results["steps"]))
             configs.setdefault(row_of(run_dir.name), cfg)
         recorded = json.loads((run_dir / TIMES_NAME).read_text()) if (run_dir / TIMES_NAME).is_file() else {}
         for name, (result_file, _) in EVALUATIONS.items():
@@ -82,6 +83,25 @@ def measured_pace(runs: Path, configs: dict[str, Config] | None = None) -> Pace:
                 evaluations.setdefault(name, []).append(float(seconds))
     flops = functools.cache(lambda row: float(step_flops(configs[row])))
     return Pace(pretraining, evaluations, flops if configs else None)
+
+
+def active_seconds(run_dir: Path, train_seconds: float, slack: float = 3.0) -> float:
+    """``train_seconds`` less the time the run stood still, so that a stopped process or a paused machine does not
+    set the pace of other runs: a log window (``metrics.jsonl``) slower a step than ``slack`` x the median window
+    counts as ``slack`` x the median. Each window's seconds a step are in proportion to 1 / its ``images_per_s``
+    (images a step are fixed in a run). Without logged windows: ``train_seconds``."""
+    windows, last_step = [], 0
+    path = run_dir / LOG_NAME
+    for line in path.read_text().splitlines() if path.is_file() else ():
+        record = json.loads(line) if line.strip() else {}
+        if record.get("images_per_s") and record.get("step", 0) > last_step:
+            windows.append((record["step"] - last_step, 1 / record["images_per_s"]))
+            last_step = record["step"]
+    if not windows:
+        return train_seconds
+    cap = slack * statistics.median(per_step for _, per_step in windows)
+    logged = sum(steps * per_step for steps, per_step in windows)
+    return train_seconds * sum(steps * min(per_step, cap) for steps, per_step in windows) / logged
 
 
 def row_of(run_name: str) -> str:
