@@ -27,7 +27,7 @@ lint: setup
 	$(VENV)/bin/mypy
 
 test: setup data lint
-	$(VENV)/bin/pytest -n 2 -q
+	$(VENV)/bin/pytest -n 2 -q --durations=10
 
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
