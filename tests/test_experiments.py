@@ -372,14 +372,20 @@ def test_a_row_of_another_encoder_has_its_own_fine_tuning_from_scratch(tmp_path)
     assert "the row's own encoder fine-tuned from its initialization" in text
 
 
-def test_a_page_redrawn_from_an_archive_keeps_the_tables_row_order(tmp_path):
+def test_a_page_redrawn_from_an_archive_keeps_the_tables_row_order_and_its_notes(tmp_path):
+    """The rows in the table's order; after the intro the paragraphs of the page's notes.txt (a wrapped one joined),
+    then those given."""
     from mimae.experiments.spec import redraw
     exp = Experiment(name="order", source="a test", title="rows not in alphabetical order",
                      rows=(Row("zeta", ("--method", "mae")), Row("alpha", ("--method", "mae", "mask.ratio=0.5"))),
                      scales={"smoke": SMOKE_SCALE}, paper_protocol="none")
     run_experiment(exp, "smoke", tmp_path, say=lambda text: None, runner=main)
-    text = redraw(exp, "smoke", tmp_path / "order" / "smoke", tmp_path / "again")["markdown"].read_text()
+    (tmp_path / "again").mkdir()
+    (tmp_path / "again" / "notes.txt").write_text("Partial: seed 0 of zeta\nand of alpha.\n\n\nRun on two cores.\n")
+    text = redraw(exp, "smoke", tmp_path / "order" / "smoke", tmp_path / "again", ["Given."])["markdown"].read_text()
     assert text.index("| zeta | 1 |") < text.index("| alpha | 1 |")
+    assert text.index("\nPartial: seed 0 of zeta and of alpha.\n") < text.index("\nRun on two cores.\n") \
+        < text.index("\nGiven.\n") < text.index("## Against the baseline")
 
 
 def test_every_claim_names_two_rows_of_its_experiment():

@@ -123,7 +123,9 @@ def add_experiment_parser(sub: argparse._SubParsersAction) -> None:
     again.add_argument("--scale", required=True, choices=("smoke", "cpu", "paper"))
     again.add_argument("--runs", required=True, help="the folder of the run folders, e.g. docs/results/NAME/runs")
     again.add_argument("--out", required=True, help="where the page goes")
-    again.add_argument("--note", action="append", default=[], help="a paragraph under the intro (repeatable)")
+    again.add_argument("--note", action="append", default=[],
+                       help="a paragraph under the intro (repeatable), after those of OUT/notes.txt (paragraphs "
+                            "separated by blank lines: an archive keeps its page's notes there)")
     again.set_defaults(func=cmd_experiment_report)
 
 

@@ -39,6 +39,7 @@ from mimae.report.page import write_page
 from mimae.run_folder import RESULTS_NAME, SWEEP_LOG_NAME
 
 SCALES = ("smoke", "cpu", "paper")
+NOTES_NAME = "notes.txt"  # a page's own paragraphs (which seeds it holds, on which machines), kept beside it
 
 # seconds-long runs: a 2-block ViT on 16 px images, 64 of them, one epoch, a small kNN bank
 SMOKE = (*(f"{key}={value}" for key, value in TINY.items()), "data.train_limit=64", "optim.batch_size=16",
@@ -351,16 +352,24 @@ def write_page_of(exp: Experiment, scale: str, labels: dict[Path, str], folder: 
                             claims_of="the project's" if exp.own else "the paper's")
 
 
+def page_notes(folder: str | Path) -> list[str]:
+    """The paragraphs of ``folder/notes.txt`` (separated by blank lines; a paragraph's lines joined), or none."""
+    path = Path(folder) / NOTES_NAME
+    blocks = path.read_text().split("\n\n") if path.is_file() else []
+    return [" ".join(block.split()) for block in blocks if block.strip()]
+
+
 def redraw(exp: Experiment, scale: str, runs: str | Path, folder: str | Path, notes: Sequence[str] = ()) -> dict:
     """The page again from the run folders in ``runs`` (an archive's ``runs``, or ``ROOT/NAME/SCALE``), each
-    matched to its row by its folder name, with today's report code (budgets, paired verdicts, collapse flags)."""
+    matched to its row by its folder name, with today's report code (budgets, paired verdicts, collapse flags);
+    under its intro the paragraphs of ``folder/notes.txt`` (:func:`page_notes`), then ``notes``."""
     points = exp.points(scale, tuple(range(100)))
     in_table_order = [p for row in exp.rows for p in points if p.label == row.label]  # the page's rows as the table's
     labels = {Path(runs) / p.name: p.label or p.name for p in in_table_order
               if (Path(runs) / p.name / RESULTS_NAME).is_file()}
     if not labels:
         raise ConfigError(f"{runs} holds no finished run of {exp.name}'s rows")
-    paths = write_page_of(exp, scale, labels, Path(folder), list(notes))
+    paths = write_page_of(exp, scale, labels, Path(folder), [*page_notes(folder), *notes])
     make_relative(Path(folder), {f"{Path(runs).resolve()}/": f"{os.path.relpath(runs, folder)}/"})
     return paths
 
