@@ -168,6 +168,8 @@ def plot_claims(records: list[dict], path: str | Path, title: str) -> Path | Non
                       [textwrap.fill(c, 44) for c in claims] if index % columns == 0 else [], fontsize=7)
         ax.set_ylim(len(claims) - 0.5, -0.5)
         ax.set_xlabel(f"d: {header(measure)}", fontsize=8)
+        ax.locator_params(axis="x", nbins=4)  # at most five ticks: three-decimal labels fit a narrow panel
+        ax.tick_params(axis="x", labelsize=8)
         ax.grid(alpha=0.3, axis="x")
     axes[0].scatter([], [], color="gray", alpha=0.4, s=12, label="a seed's d (positive: as claimed)")
     axes[0].errorbar([], [], xerr=[], fmt="o", color="gray", capsize=3, label="mean d ± 2 se")
