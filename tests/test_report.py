@@ -360,3 +360,18 @@ def test_the_report_shows_the_model_that_trained_and_the_lr_its_optimizer_applie
         assert (f"| decoder | {decoder.embed.out_features} wide, {len(decoder.blocks)} block"
                 f"{'s' * (len(decoder.blocks) != 1)}, {decoder.blocks[0].attn.num_heads} heads |") in text
     assert applied and f"(peak lr {max(applied):.3g})" in text
+
+
+def test_the_claims_figure_keeps_three_decimal_tick_labels_apart(tmp_path, monkeypatch):
+    """FSIM-sized differences (three decimals over a range of 0.15) get at most five x ticks a panel, as the
+    default locator's seven crowded each other."""
+    import mimae.report.claims as claims_module
+    drawn = []
+    monkeypatch.setattr(claims_module, "save_figure", lambda fig, path, title: drawn.append(fig) or path)
+    records = [{"claim": claim, "measure": "fsim", "differences": [d - 0.005, d + 0.005], "difference": d,
+                "resolvable": 0.01, "verdict": "holds"} for claim, d in (("A", -0.0724), ("B", 0.0344))]
+    claims_module.plot_claims(records, tmp_path / "claims.png", "toy")
+    ax = drawn[0].axes[0]
+    low, high = ax.get_xlim()
+    shown = [t for t in ax.get_xticks() if low <= t <= high]
+    assert 2 <= len(shown) <= 5
