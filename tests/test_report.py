@@ -221,6 +221,31 @@ def test_a_claim_pairs_the_rows_by_seed_against_a_hand_computation():
     assert [r["measure"] for r in check(named, groups, ["knn_final", "mask_mi_shared"])] == ["mask_mi_shared"]
 
 
+def test_the_one_sided_p_beside_a_claim_matches_student_t_in_closed_form():
+    """With 1 degree of freedom Student's t is Cauchy, P(T > t) = 1/2 - atan(t) / pi; with 2, P(T > t) = 1/2 -
+    t / (2 sqrt(t^2 + 2)). The claim's record carries p for its d / se at n - 1 degrees of freedom, and the rule's
+    t = 2 gives 0.148 at n = 2 and 0.092 at n = 3 (printed in the rule every page states)."""
+    import math
+
+    from mimae.report.claims import RULE, Claim, check, claim_rows, one_sided_p
+
+    assert math.isclose(one_sided_p(2.0, 1.0, 2), 0.5 - math.atan(2.0) / math.pi)
+    assert math.isclose(one_sided_p(-3.0, 1.5, 3), 0.5 + 2.0 / (2 * math.sqrt(6.0)))  # d < 0: p above 1/2
+    assert one_sided_p(1.0, None, 1) is None and one_sided_p(1.0, 0.0, 3) is None
+    assert "p = 0.15 at n = 2, 0.09 at n = 3" in RULE
+
+    def measure(values):
+        return {"values": values, "seeds": [0, 1, 2], "mean": sum(values) / 3, "n": 3}
+
+    # A - B per seed 2, 3, 1: d = 2, se = 1 / sqrt(3), t = 2 sqrt(3) = 3.46 with 2 degrees of freedom
+    record, = check(Claim("A beats B", "A", "B"), {"A": {"knn_final": measure([72.0, 75.0, 70.0])},
+                                                   "B": {"knn_final": measure([70.0, 72.0, 69.0])}}, ["knn_final"])
+    t = 2 * math.sqrt(3)
+    assert math.isclose(record["p"], 0.5 - t / (2 * math.sqrt(t * t + 2)))
+    head, rows = claim_rows([record])
+    assert rows[0][head.index("one-sided p")] == f"{record['p']:.3f}" == "0.037"
+
+
 def test_the_comparison_page_shows_the_claims_with_their_verdicts(tmp_path):
     from mimae.report.claims import Claim
     folders = synthetic_runs(tmp_path / "runs", {"0.5": [70.0, 72.0, 74.0], "0.75": [60.0, 61.0]})
@@ -230,7 +255,7 @@ def test_the_comparison_page_shows_the_claims_with_their_verdicts(tmp_path):
     assert "## The paper's claims, measured" in text
     # seeds 0 and 1 pair: 70 - 60, 72 - 61 -> d = 10.5, se = 0.5; the means beside it are over those seeds
     assert ("| 0.5 beats 0.75 | kNN, end of pretraining (%) | 71.00 | 60.50 | 2 | +10.50 ± 0.50 "
-            "| 0: +10.00; 1: +11.00 | 1.00 |  | holds |" in text)
+            "| 0: +10.00; 1: +11.00 | 1.00 | 0.015 |  | holds |" in text)
     assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["claims"] == result["claims"]
     # the claims' figure, under their table: each claim's per-seed differences and d ± 2 se
     assert result["claims_figure"] == tmp_path / "cmp" / "figures" / "claims.png" and result["claims_figure"].is_file()
@@ -276,7 +301,7 @@ def test_a_claim_on_a_run_whose_mi_terms_never_started_gets_no_verdict(tmp_path)
     with_gate(None)
     result = write_comparison(folders, tmp_path / "closed", "Mask ratio", claims=claim)
     text = result["markdown"].read_text()
-    assert ("| +10.50 ± 0.50 | 0: +10.00; 1: +11.00 | 1.00 |  | MI terms never started: no verdict "
+    assert ("| +10.50 ± 0.50 | 0: +10.00; 1: +11.00 | 1.00 | 0.015 |  | MI terms never started: no verdict "
             "(never started: mask.ratio=0.75) |" in text)
     assert "whose MI terms were weighted but never started" in text
     assert "| mask.ratio=0.75 beats the baseline |" in text and "| mask.ratio=0.5 beats the baseline |" in text
@@ -286,7 +311,7 @@ def test_a_claim_on_a_run_whose_mi_terms_never_started_gets_no_verdict(tmp_path)
                                                     1: "its MI terms never started (running L_rec 0.800 at the end)"}
     with_gate(3)
     text = write_comparison(folders, tmp_path / "opened", "Mask ratio", claims=claim)["markdown"].read_text()
-    assert "| +10.50 ± 0.50 | 0: +10.00; 1: +11.00 | 1.00 |  | holds |" in text and "never started:" not in text
+    assert "| +10.50 ± 0.50 | 0: +10.00; 1: +11.00 | 1.00 | 0.015 |  | holds |" in text and "never started:" not in text
 
 
 def test_the_claims_figure_draws_a_panel_per_measure_and_a_line_per_claim(tmp_path):
@@ -315,7 +340,7 @@ def test_every_row_is_paired_with_the_baseline_of_its_seed(tmp_path):
     assert result["claims_figure"] is None and not (tmp_path / "cmp" / "figures" / "claims.png").exists()
     assert f"| {BASELINE_LABEL} | 3 | 80.33 ± 0.58 |" in text  # one value a seed, however many rows share it
     assert ("| mask.ratio=0.5 beats the baseline | kNN, end of pretraining (%) | 72.00 | 80.33 | 3 | -8.33 ± 0.88 "
-            "| 0: -10.00; 1: -8.00; 2: -7.00 | 1.76 |  | does not hold |") in text
+            "| 0: -10.00; 1: -8.00; 2: -7.00 | 1.76 | 0.994 |  | does not hold |") in text
     assert ("| mask.ratio=0.75 beats the baseline | kNN, end of pretraining (%) | 60.00 | 80.00 | 1 | -20.00 "
             "| 0: -20.00 |") in text
     assert [r["differences"] for r in result["against_baseline"]] == [[-10.0, -8.0, -7.0], [-20.0]]

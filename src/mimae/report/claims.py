@@ -3,10 +3,12 @@
 Rows at one seed share their initial weights and data order, so a claim pairs them by seed (the rule, stated on every
 page that shows one): with d_k the difference at seed k in the claim's direction (A - B, or B - A for a measure where
 lower is better), d the mean over the n seeds both rows have and se = sd(d_k) / sqrt(n), the claim *holds* if
-d > 2 se, *does not hold* if d < -2 se (the opposite is measured), and is *within noise* otherwise. 2 se is the
-smallest difference the experiment resolves; where the paper's own effect is smaller, the claim is *below
-resolution* and gets no verdict. A claim on a collapsed run gets none either (:mod:`mimae.report.collapse`), nor one
-on a run whose MI terms never started, nor one with fewer than two paired seeds.
+d > 2 se, *does not hold* if d < -2 se (the opposite is measured), and is *within noise* otherwise; beside it, the
+one-sided p of the paired t-test (Student's t = d / se with n - 1 degrees of freedom) says how weak a verdict at two
+or three seeds is. 2 se is the smallest difference the experiment resolves; where the paper's own effect is
+smaller, the claim is *below resolution* and gets no verdict. A claim on a collapsed run gets none either
+(:mod:`mimae.report.collapse`), nor one on a run whose MI terms never started, nor one with fewer than two paired
+seeds.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from collections.abc import Set
 from dataclasses import dataclass
 from pathlib import Path
 
+from scipy import stats
+
 from mimae.plotting import legend_below, panel_grid, save_figure
 from mimae.report.measures import describe, header
 
@@ -26,7 +30,10 @@ RULE = ("Paired by seed (rows at a seed share initial weights and data order): d
         "seeds), se = sd / sqrt(n); holds if d > 2 se, does not hold if d < -2 se, within noise between. 2 se is the "
         "smallest difference the experiment resolves: a d within noise on a claim whose paper effect is smaller is "
         "below resolution (the experiment could not have seen the paper's effect), not judged; a d beyond 2 se is a "
-        "verdict whatever that effect.")
+        "verdict whatever that effect. p: the paired t-test's one-sided p for the claim's direction (t = d / se with "
+        "n - 1 degrees of freedom: how often rows that do not differ give a d this large); the rule's 2 se is t = 2: "
+        f"p = {stats.t.sf(2, 1):.2f} at n = 2, {stats.t.sf(2, 2):.2f} at n = 3, {stats.t.sf(2, 4):.2f} at n = 5, and a "
+        "page checks many claims, so a verdict at two or three seeds says where to look, not what is proven.")
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,14 @@ def mean_and_se(differences: list[float]) -> tuple[float, float | None]:
     """The mean of per-seed differences and its standard error sd / sqrt(n) (None below two seeds)."""
     se = statistics.stdev(differences) / math.sqrt(len(differences)) if len(differences) > 1 else None
     return statistics.mean(differences), se
+
+
+def one_sided_p(d: float, se: float | None, n: int) -> float | None:
+    """The paired t-test's one-sided p for a positive mean difference: P(T > d / se), T Student's t with n - 1
+    degrees of freedom (None below two seeds or without spread)."""
+    if se is None or se == 0:
+        return None
+    return float(stats.t.sf(d / se, n - 1))
 
 
 def verdict(d: float, se: float | None, paper_effect: float | None = None, collapsed: bool = False,
@@ -100,7 +115,8 @@ def check(claim: Claim, groups: dict[str, dict], measures: list[str], collapsed:
                         "better_mean": statistics.mean(a_values), "worse_mean": statistics.mean(b_values),
                         "n": len(differences), "seeds": seeds,
                         "differences": differences, "difference": d, "se": se,
-                        "resolvable": 2 * se if se is not None else None, "paper_effect": effect,
+                        "resolvable": 2 * se if se is not None else None,
+                        "p": one_sided_p(d, se, len(differences)), "paper_effect": effect,
                         "collapsed": sorted(flagged & set(collapsed)), "unequal": unequal,
                         "never_started": sorted(flagged & set(never_started)),
                         "verdict": verdict(d, se, effect, bool(flagged & set(collapsed)), unequal,
@@ -117,7 +133,7 @@ def flags(record: dict) -> str:
 def claim_rows(records: list[dict], first: str = "claim (the paper's)") -> tuple[tuple[str, ...], list[tuple]]:
     """The page's table: head (``first``: the first column's) and rows."""
     head = (first, "measure", "A (mean)", "B (mean)", "n", "paired d ± se", "d per seed (seed: d)",
-            "resolves (2 se)", "paper's effect", "verdict")
+            "resolves (2 se)", "one-sided p", "paper's effect", "verdict")
     rows = []
     for r in records:
         digits = 2 if describe(r["measure"]).unit else 4
@@ -125,9 +141,10 @@ def claim_rows(records: list[dict], first: str = "claim (the paper's)") -> tuple
         per_seed = "; ".join(f"{seed}: {d:+.{digits}f}" for seed, d in zip(r["seeds"], r["differences"]))
         resolves = f"{r['resolvable']:.{digits}f}" if r["resolvable"] is not None else ""
         effect = f"{r['paper_effect']:+g}" if r["paper_effect"] is not None else ""
+        p = f"{r['p']:.3f}" if r.get("p") is not None else ""
         rows.append((r["claim"], header(r["measure"]), f"{r['better_mean']:.{digits}f}",
                      f"{r['worse_mean']:.{digits}f}", r["n"], f"{r['difference']:+.{digits}f}{spread}", per_seed,
-                     resolves, effect, r["verdict"] + flags(r)))
+                     resolves, p, effect, r["verdict"] + flags(r)))
     return head, rows
 
 
