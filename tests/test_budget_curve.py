@@ -23,6 +23,8 @@ def test_the_paired_statistic_against_a_hand_computation():
     assert m["d"] == pytest.approx(8 / 3) and m["se"] == pytest.approx((13 / 3) ** 0.5 / 3 ** 0.5)
     assert m["mean"] == pytest.approx(73.0) and m["baseline"] == pytest.approx(211 / 3)
     assert m["beats_baseline"] is (8 / 3 > 2 * (13 / 9) ** 0.5)
+    t = (8 / 3) / (13 / 9) ** 0.5  # Student's t with 2 degrees of freedom: P(T > t) = 1/2 - t / (2 sqrt(t^2 + 2))
+    assert m["p"] == pytest.approx(0.5 - t / (2 * (t * t + 2) ** 0.5))
 
 
 def test_three_seeds_choose_the_first_epoch_beyond_two_paired_se():

@@ -13,11 +13,11 @@ names the first epoch at which that seed is above the baseline as provisional.
 from __future__ import annotations
 
 import json
-import math
 import statistics
 from pathlib import Path
 
 from mimae.plotting import legend_below, panel_grid, save_figure
+from mimae.report.claims import mean_and_se, one_sided_p
 from mimae.report.page import table, write_page
 from mimae.run_folder import CONFIG_NAME, RESULTS_NAME, eval_name
 from mimae.runs import saved_config
@@ -49,13 +49,13 @@ def run_curve(run_dir: Path) -> dict:
 
 
 def paired_to_baseline(values: list[float], baselines: list[float]) -> dict:
-    """The encoder's accuracies and its baseline's, one per seed: the mean, the paired d ± se and whether d > 2 se."""
+    """The encoder's accuracies and its baseline's, one per seed: the mean, the paired d ± se, the paired t-test's
+    one-sided p and whether d > 2 se."""
     differences = [v - b for v, b in zip(values, baselines)]
-    d = statistics.mean(differences)
-    se = statistics.stdev(differences) / math.sqrt(len(differences)) if len(differences) > 1 else None
+    d, se = mean_and_se(differences)
     return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
             "n": len(values), "baseline": statistics.mean(baselines), "d": d, "se": se,
-            "beats_baseline": se is not None and d > 2 * se}
+            "p": one_sided_p(d, se, len(differences)), "beats_baseline": se is not None and d > 2 * se}
 
 
 def curve(runs: list[dict]) -> list[dict]:
@@ -173,6 +173,11 @@ def finetune_protocol(runs: list[dict]) -> list[str]:
             "augmentation as every checkpoint's."]
 
 
+def rule_p(n: int) -> str:
+    """What the 2-se rule means at n seeds, as the one-sided p of t = 2 ("" below two seeds)."""
+    return f"; 2 se is p = {one_sided_p(2.0, 1.0, n):.2f} at n = {n}" if n > 1 else ""
+
+
 def write_budget_curve(run_dirs: list[Path], out: Path, title: str, notes: list[str]) -> dict:
     """The page (report.md, report.html), its figure and ``budget.json``; their paths and the curve."""
     runs = [run_curve(Path(d)) for d in run_dirs]
@@ -185,15 +190,17 @@ def write_budget_curve(run_dirs: list[Path], out: Path, title: str, notes: list[
     def cell(m: dict | None) -> str:
         if m is None:
             return "-"
-        return f"{m['mean']:.2f} / {m['baseline']:.2f} / {difference(m)}" + (" ✓" if m["beats_baseline"] else "")
+        p = f" (p {m['p']:.3f})" if m.get("p") is not None else ""
+        return f"{m['mean']:.2f} / {m['baseline']:.2f} / {difference(m)}{p}" + (" ✓" if m["beats_baseline"] else "")
 
     cells = [(r["epoch"], f"{r['samples']:,}", *(cell(r.get(n)) for n in names)) for r in rows]
     text = "\n".join([
         f"# {title}", "", *(f"{note}\n" for note in notes), chosen_budget(rows), "",
         f"n = {len(runs)} seed(s). Each cell: MAE's accuracy (mean over seeds) / the baseline's under the same "
         "protocol (the raw pixels; for fine-tuning the same ViT fine-tuned from the run's initialization) / the "
-        "paired difference d ± se (d = MAE - baseline per seed, se = sd / sqrt(n)); ✓ where d > 2 se; - where not "
-        "measured. Epoch 0 is the initialization.", "", *table(head, cells), "",
+        "paired difference d ± se (d = MAE - baseline per seed, se = sd / sqrt(n)) and the paired t-test's one-sided "
+        f"p that MAE is better (t = d / se, n - 1 degrees of freedom{rule_p(len(runs))}); ✓ where d > 2 se; - where "
+        "not measured. Epoch 0 is the initialization.", "", *table(head, cells), "",
         f"![budget]({figure.relative_to(out)})", "",
         "## Protocols", "",
         f"- kNN: k = 20, T = 0.07, cosine on [CLS]; bank slice: the first {first['knn_bank']} training images against "
