@@ -388,6 +388,27 @@ def test_a_page_redrawn_from_an_archive_keeps_the_tables_row_order_and_its_notes
         < text.index("\nGiven.\n") < text.index("## Against the baseline")
 
 
+def test_an_analysis_page_is_redrawn_from_the_json_and_figures_its_command_wrote(tmp_path):
+    """No command runs: the page comes from the JSON in the source folder (copied beside the page with its figure),
+    its notes.txt under the intro; a folder without the JSON is refused in one line."""
+    from mimae.experiments.spec import Command, redraw
+    exp = Experiment(name="analysis", source="a test", title="an analysis", rows=(),
+                     scales={"smoke": SMOKE_SCALE}, paper_protocol="none",
+                     command=Command(("analyze", "nothing"), "result.json", lambda r: f"value {r['value']}"))
+    source, page = tmp_path / "source", tmp_path / "page"
+    source.mkdir()
+    (source / "result.json").write_text('{"value": 7}')
+    (source / "figure.png").write_bytes(b"png")
+    page.mkdir()
+    (page / "notes.txt").write_text("Seeds 0-2.\n")
+    text = redraw(exp, "smoke", source, page)["markdown"].read_text()
+    assert text.index("Reproduces a test at the smoke scale") < text.index("\nSeeds 0-2.\n") < text.index("value 7")
+    assert (page / "result.json").read_text() == '{"value": 7}' and (page / "figure.png").read_bytes() == b"png"
+    assert redraw(exp, "smoke", page, page)["markdown"].read_text() == text  # in place: the same page
+    with pytest.raises(ConfigError, match="holds no result.json"):
+        redraw(exp, "smoke", tmp_path / "empty", tmp_path / "other")
+
+
 def test_every_claim_names_two_rows_of_its_experiment():
     claims = [(exp, claim) for exp in experiments().values() for claim in exp.claims]
     assert len(claims) >= 15

@@ -14,7 +14,7 @@ from mimae.experiments.budget import CPU_SCALE_EPOCHS
 from mimae.experiments.hierarchy_learned import against_init_table, learned_table
 from mimae.experiments.spec import SMOKE, Command, Experiment, Row, Scale, register
 from mimae.masking import keep_count
-from mimae.report.claims import Claim
+from mimae.report.claims import Claim, rule_p
 
 RATIOS = {0.1: 47.45, 0.25: 53.58, 0.5: 60.07, 0.75: 67.41, 0.9: 62.97}  # paper: unit 16 (2x the ViT patch)
 UNITS = {1: 62.57, 2: 68.96, 4: 73.31}  # multiple of the ViT patch -> paper's IN1K linear probe, ratio 0.75
@@ -122,7 +122,7 @@ def learned_page(result: dict) -> str:
     paired = ["", f"Learned minus random initialization, paired by seed: d = the mean over the n = {len(seeds)} seeds "
               "of the trained encoder's R^2 minus the R^2 of the random initialization at the same seed, se = sd / "
               "sqrt(n); holds (training raised the R^2) if d > 2 se, does not hold if d < -2 se, within noise "
-              "between.", "",
+              f"between; p: the paired t-test's one-sided p for a raised R^2{rule_p(len(seeds))}.", "",
               against_init_table(result)] if "against_init" in result else []
     return "\n".join([
         f"MAE pretrained on the hierarchical data at each mask ratio (unit {result['unit']} px), every latent level "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -295,7 +296,7 @@ def run_experiment(exp: Experiment, scale: str, root: str | Path = "runs/experim
     chosen = exp.scale(scale)
     folder = Path(root) / exp.name / scale
     if exp.command is not None:
-        return run_command(exp, chosen, folder, intro_of(exp, scale), say, runner)
+        return run_command(exp, scale, folder, say, runner)
     equal = check_budgets(exp.budgets(scale), exp.name, exp.compared_pairs())
     runs = runs_folder(exp, scale, root)
     points = points_to_run(exp, scale, runs, seeds, rows)
@@ -362,7 +363,10 @@ def page_notes(folder: str | Path) -> list[str]:
 def redraw(exp: Experiment, scale: str, runs: str | Path, folder: str | Path, notes: Sequence[str] = ()) -> dict:
     """The page again from the run folders in ``runs`` (an archive's ``runs``, or ``ROOT/NAME/SCALE``), each
     matched to its row by its folder name, with today's report code (budgets, paired verdicts, collapse flags);
-    under its intro the paragraphs of ``folder/notes.txt`` (:func:`page_notes`), then ``notes``."""
+    under its intro the paragraphs of ``folder/notes.txt`` (:func:`page_notes`), then ``notes``. An analysis
+    experiment's page is redrawn from the JSON its command wrote in ``runs`` (copied to ``folder`` with its figures)."""
+    if exp.command is not None:
+        return redraw_command_page(exp, scale, Path(runs), Path(folder), [*page_notes(folder), *notes])
     points = exp.points(scale, tuple(range(100)))
     in_table_order = [p for row in exp.rows for p in points if p.label == row.label]  # the page's rows as the table's
     labels = {Path(runs) / p.name: p.label or p.name for p in in_table_order
@@ -374,13 +378,12 @@ def redraw(exp: Experiment, scale: str, runs: str | Path, folder: str | Path, no
     return paths
 
 
-def run_command(exp: Experiment, scale: Scale, folder: Path, intro: str, say: Callable[[str], None],
-                runner: Runner = None) -> dict:
+def run_command(exp: Experiment, scale: str, folder: Path, say: Callable[[str], None], runner: Runner = None) -> dict:
     """An analysis experiment: its command (output in ``folder/sweep.log``), then its page."""
     if exp.command is None:
         raise ConfigError(f"experiment {exp.name} trains runs: it has no analysis command")
     folder.mkdir(parents=True, exist_ok=True)
-    args = [a.replace("{out}", str(folder)) for a in (*exp.command.args, *scale.args)]
+    args = [a.replace("{out}", str(folder)) for a in (*exp.command.args, *exp.scale(scale).args)]
     say(f"{exp.name}: mimae {' '.join(args)}")
     children = Children()
     with stop_on_signals(children):
@@ -388,9 +391,28 @@ def run_command(exp: Experiment, scale: Scale, folder: Path, intro: str, say: Ca
     exit_if_stopped(children, f"experiment {exp.name}", say)
     if code != 0:
         raise ConfigError(f"experiment {exp.name} failed (exit {code}); see {folder / 'sweep.log'}")
+    return write_command_page(exp, scale, folder, page_notes(folder))
+
+
+def redraw_command_page(exp: Experiment, scale: str, source: Path, folder: Path, notes: Sequence[str]) -> dict:
+    """An analysis experiment's page again from the JSON (and figures) its command wrote in ``source``."""
+    assert exp.command is not None
+    if not (source / exp.command.result).is_file():
+        raise ConfigError(f"{source} holds no {exp.command.result}: {exp.name}'s command has not written it there")
+    folder.mkdir(parents=True, exist_ok=True)
+    if source.resolve() != folder.resolve():
+        for path in [source / exp.command.result, *source.glob("*.png")]:
+            shutil.copy2(path, folder / path.name)
+    return write_command_page(exp, scale, folder, notes)
+
+
+def write_command_page(exp: Experiment, scale: str, folder: Path, notes: Sequence[str] = ()) -> dict:
+    """The page of an analysis experiment from the JSON its command wrote in ``folder``, ``notes`` under its intro."""
+    assert exp.command is not None
     title = f"{exp.source}: {exp.title}"
     result = folder / exp.command.result
-    text = "\n".join([f"# {title}", "", intro, "", exp.command.page(json.loads(result.read_text())), "",
+    text = "\n".join([f"# {title}", "", intro_of(exp, scale), "", *(f"{note}\n" for note in notes),
+                      exp.command.page(json.loads(result.read_text())), "",
                       f"The paper's numbers ({exp.paper_protocol}) are the paper's own, not a measurement of this "
                       "library.", "", *(f"{note}\n" for note in exp.notes)])
     md, page = write_page(text, folder, title)

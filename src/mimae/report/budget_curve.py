@@ -17,7 +17,7 @@ import statistics
 from pathlib import Path
 
 from mimae.plotting import legend_below, panel_grid, save_figure
-from mimae.report.claims import mean_and_se, one_sided_p
+from mimae.report.claims import mean_and_se, one_sided_p, rule_p
 from mimae.report.page import table, write_page
 from mimae.run_folder import CONFIG_NAME, RESULTS_NAME, eval_name
 from mimae.runs import saved_config
@@ -171,11 +171,6 @@ def finetune_protocol(runs: list[dict]) -> list[str]:
             f"training images, scored on the first {tuned['test_images']:,} test images; epoch 0's is the same ViT "
             "fine-tuned from the run's initialization (from scratch), with the same head seed, data order and "
             "augmentation as every checkpoint's."]
-
-
-def rule_p(n: int) -> str:
-    """What the 2-se rule means at n seeds, as the one-sided p of t = 2 ("" below two seeds)."""
-    return f"; 2 se is p = {one_sided_p(2.0, 1.0, n):.2f} at n = {n}" if n > 1 else ""
 
 
 def write_budget_curve(run_dirs: list[Path], out: Path, title: str, notes: list[str]) -> dict:

@@ -69,6 +69,11 @@ def one_sided_p(d: float, se: float | None, n: int) -> float | None:
     return float(stats.t.sf(d / se, n - 1))
 
 
+def rule_p(n: int) -> str:
+    """What the 2-se rule means at n seeds, as the one-sided p of t = 2 ("" below two seeds)."""
+    return f"; 2 se is p = {one_sided_p(2.0, 1.0, n):.2f} at n = {n}" if n > 1 else ""
+
+
 def verdict(d: float, se: float | None, paper_effect: float | None = None, collapsed: bool = False,
             unequal: bool = False, never_started: bool = False) -> str:
     if unequal:
