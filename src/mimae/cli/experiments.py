@@ -121,7 +121,9 @@ def add_experiment_parser(sub: argparse._SubParsersAction) -> None:
                                                "with today's report: budgets, paired verdicts, collapse flags")
     again.add_argument("name")
     again.add_argument("--scale", required=True, choices=("smoke", "cpu", "paper"))
-    again.add_argument("--runs", required=True, help="the folder of the run folders, e.g. docs/results/NAME/runs")
+    again.add_argument("--runs", required=True, help="the folder of the run folders, e.g. docs/results/NAME/runs "
+                                                     "(an analysis experiment: the folder of its JSON and figures, "
+                                                     "e.g. docs/results/NAME)")
     again.add_argument("--out", required=True, help="where the page goes")
     again.add_argument("--note", action="append", default=[],
                        help="a paragraph under the intro (repeatable), after those of OUT/notes.txt (paragraphs "
