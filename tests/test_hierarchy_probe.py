@@ -110,3 +110,4 @@ def test_learned_over_seeds_pairs_each_level_with_the_initialization_of_its_seed
     assert "paired by seed" in page and "| 0.75 | " in page and "Seeds 0, 1 (each value the mean over them)" in page
     cell = result["against_init"]["0.75"]["1"]  # one degree of freedom: t is Cauchy, P(T > t) = 1/2 - atan(t)/pi
     assert f"p {0.5 - math.atan(cell['d'] / cell['se']) / math.pi:.3f})" in page and "2 se is p = 0.15 at n = 2" in page
+    assert "level 1: d ± se (verdict, p)" in page

@@ -132,13 +132,19 @@ def against_init_table(result: dict) -> str:
     """Markdown: per ratio and level, the learned R^2 minus the random initialization's, paired by seed, with the
     paired t-test's one-sided p for "training raised the R^2"."""
     levels = result["levels"]
-    lines = ["| MAE ratio | " + " | ".join(f"level {lv}: d ± se (verdict)" for lv in levels) + " |",
+    lines = ["| MAE ratio | " + " | ".join(f"level {lv}: d ± se (verdict, p)" for lv in levels) + " |",
              "|---" * (len(levels) + 1) + "|"]
     for ratio, by_level in result["against_init"].items():
-        cells = [f"{c['d']:+.3f} ± {c['se']:.3f} ({c['verdict']}, p {one_sided_p(c['d'], c['se'], c['n']):.3f})"
-                 if c["se"] else f"{c['d']:+.3f}" for c in (by_level[lv] for lv in levels)]
-        lines.append(f"| {ratio} | " + " | ".join(cells) + " |")
+        lines.append(f"| {ratio} | " + " | ".join(paired_cell(by_level[lv]) for lv in levels) + " |")
     return "\n".join(lines)
+
+
+def paired_cell(c: dict) -> str:
+    """One level's d ± se (verdict, p); only d below two seeds, no p without spread."""
+    if c["se"] is None:
+        return f"{c['d']:+.3f}"
+    p = one_sided_p(c["d"], c["se"], c["n"])
+    return f"{c['d']:+.3f} ± {c['se']:.3f} ({c['verdict']}" + ("" if p is None else f", p {p:.3f}") + ")"
 
 
 def learned_table(result: dict) -> str:
